@@ -1,0 +1,35 @@
+# make run  : create .venv, install lipauth, run the main job on the embedded defaults
+# make test : install test extras, run the whole suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    ?= out
+# mediapipe 0.10.21 is installed without its declared deps (opencv-contrib, jax):
+# pyproject.toml lists the ones it really needs at run time.
+MEDIAPIPE := mediapipe==0.10.21
+
+.PHONY: run test bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps $(MEDIAPIPE)
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	@mkdir -p $(OUT)
+	$(BIN)/lipauth demo --out-dir $(OUT)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_tracking.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

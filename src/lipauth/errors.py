@@ -1,0 +1,115 @@
+"""The one error hierarchy of lipauth.
+
+Every error lipauth raises on purpose is a :class:`LipAuthError`. Input problems also
+subclass the built-in exception a Python user would expect (``ValueError``,
+``FileNotFoundError``, ``ImportError``), so ``except ValueError`` keeps working.
+
+Messages name the value received and the fix, in one line, e.g.
+``"clip.mp4: file is empty (0 bytes); record again or pass another file"``.
+The CLI prints ``str(error)`` as its one line on stderr and exits with code 2; the
+service maps each subclass to an HTTP status in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LipAuthError",
+    "InputError",
+    "MediaNotFoundError",
+    "EmptyMediaError",
+    "CorruptMediaError",
+    "UnsupportedCodecError",
+    "NoVideoStreamError",
+    "NoAudioStreamError",
+    "NoFramesError",
+    "StillImageError",
+    "TooShortError",
+    "NoFaceError",
+    "ConfigError",
+    "BackendUnavailableError",
+]
+
+
+class LipAuthError(Exception):
+    """Base class of every error lipauth raises on purpose."""
+
+    #: stable machine-readable code (used by the CLI's ``--json`` and the service)
+    code: str = "lipauth_error"
+
+
+class InputError(LipAuthError, ValueError):
+    """The input (file, bytes, array) cannot be used."""
+
+    code = "bad_input"
+
+
+class MediaNotFoundError(InputError, FileNotFoundError):
+    """The path does not exist or is not a file."""
+
+    code = "media_not_found"
+
+
+class EmptyMediaError(InputError):
+    """The file or byte string is empty."""
+
+    code = "empty_media"
+
+
+class CorruptMediaError(InputError):
+    """The bytes are not a media container FFmpeg can read, or are truncated/damaged."""
+
+    code = "corrupt_media"
+
+
+class UnsupportedCodecError(InputError):
+    """The container is readable but a stream's codec cannot be decoded."""
+
+    code = "unsupported_codec"
+
+
+class NoVideoStreamError(InputError):
+    """A video was expected but the file has no video stream (e.g. a wav)."""
+
+    code = "no_video_stream"
+
+
+class NoAudioStreamError(InputError):
+    """Audio was expected but the file has no audio stream."""
+
+    code = "no_audio_stream"
+
+
+class NoFramesError(InputError):
+    """The video stream holds no decodable frame."""
+
+    code = "no_frames"
+
+
+class StillImageError(InputError):
+    """A still image (jpg, png, a one-frame video) was given where a clip is needed."""
+
+    code = "still_image"
+
+
+class TooShortError(InputError):
+    """The clip is shorter than the operation needs."""
+
+    code = "too_short"
+
+
+class NoFaceError(LipAuthError, ValueError):
+    """No face was found in any frame of the clip."""
+
+    code = "no_face"
+
+
+class ConfigError(LipAuthError, ValueError):
+    """A configuration value is outside its allowed range."""
+
+    code = "bad_config"
+
+
+class BackendUnavailableError(LipAuthError, ImportError):
+    """An optional backend (e.g. mediapipe) is not installed."""
+
+    code = "backend_unavailable"

@@ -1,0 +1,331 @@
+"""Frozen result types shared across stages (io -> tracking -> features -> checks).
+
+Arrays document shape, dtype and units. Every type has ``to_dict()`` (JSON-ready:
+arrays become nested lists, NaN becomes ``None``) and ``from_dict()`` (the inverse).
+
+Time convention: ``t = 0`` is the presentation time of the first video frame. Audio
+carries ``start_s``, the time of its first sample on that same axis, so audio and video
+are aligned by their stream start times, never by sample or frame counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "Video",
+    "Audio",
+    "LipTrack",
+    "QualityFlag",
+    "LIP_GROUPS",
+    "N_LIP_LANDMARKS",
+]
+
+
+# --------------------------------------------------------------------------------------
+# to_dict / from_dict for dataclasses holding numpy arrays
+
+
+def _array_field(dtype: str, doc: str) -> Any:
+    return field(metadata={"dtype": dtype, "doc": doc})
+
+
+def _to_jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            obj = value.astype(object)
+            obj[~np.isfinite(value)] = None
+            return obj.tolist()
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _from_jsonable(value: Any, dtype: str) -> np.ndarray:
+    if np.dtype(dtype).kind == "f":
+        arr = np.array(value, dtype=object)
+        arr[arr == None] = np.nan  # noqa: E711 (elementwise comparison)
+        return arr.astype(dtype)
+    return np.asarray(value, dtype=dtype)
+
+
+class _DictMixin:
+    """``to_dict``/``from_dict`` for frozen dataclasses; private fields are skipped."""
+
+    _DICT_VERSION: ClassVar[int] = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": type(self).__name__, "version": self._DICT_VERSION}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if f.name.startswith("_"):
+                continue
+            out[f.name] = _to_jsonable(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):  # noqa: ANN206
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name.startswith("_") or f.name not in data:
+                continue
+            value = data[f.name]
+            if "dtype" in f.metadata and value is not None:
+                value = _from_jsonable(value, f.metadata["dtype"])
+            elif isinstance(value, list):
+                value = tuple(value)
+            elif value is None and f.type in ("float",):
+                value = float("nan")
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# io
+
+
+@dataclass(frozen=True, eq=False)
+class Video(_DictMixin):
+    """A decoded (or lazily decodable) video stream.
+
+    Attributes
+    ----------
+    frames : np.ndarray [shape=(n_frames, height, width, 3), dtype=uint8] or None
+        RGB frames; ``None`` when loaded lazily (use :meth:`iter_frames`).
+    timestamps_s : np.ndarray [shape=(n_frames,), dtype=float64]
+        Presentation time of each frame in seconds, ``0`` = first frame; strictly
+        increasing. Variable frame rate shows here, never in frame counts.
+    width, height : int
+        Frame size in pixels (after applying the stream's rotation, if any).
+    nominal_fps : float
+        Frame rate the container declares (``nan`` if it declares none).
+    measured_fps : float
+        ``(n_frames - 1) / (t_last - t_first)`` from the timestamps.
+    codec : str
+        FFmpeg codec name of the video stream, e.g. ``"h264"``, ``"vp8"``.
+    source : str
+        Path, or ``"<bytes>"`` for in-memory input (for messages).
+    start_time_s : float
+        Start time of the video stream in the container's clock (seconds); audio is
+        aligned against it.
+    """
+
+    frames: np.ndarray | None = _array_field("uint8", "(n, h, w, 3) RGB")
+    timestamps_s: np.ndarray = _array_field("float64", "(n,) seconds")
+    width: int = 0
+    height: int = 0
+    nominal_fps: float = float("nan")
+    measured_fps: float = float("nan")
+    codec: str = ""
+    source: str = ""
+    start_time_s: float = 0.0
+    #: decoder used by :meth:`iter_frames` when ``frames`` is None (set by lipauth.io)
+    _frame_iter: Callable[[], Iterator[tuple[float, np.ndarray]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.timestamps_s.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        """Time from the first frame to the end of the last one."""
+        if self.n_frames == 0:
+            return 0.0
+        frame_s = 1.0 / self.measured_fps if self.measured_fps > 0 else 0.0
+        return float(self.timestamps_s[-1] - self.timestamps_s[0] + frame_s)
+
+    @property
+    def is_lazy(self) -> bool:
+        return self.frames is None
+
+    def iter_frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Yield ``(t_s, frame)`` pairs in presentation order, decoding if lazy."""
+        if self.frames is not None:
+            for t, frame in zip(self.timestamps_s, self.frames):
+                yield float(t), frame
+        elif self._frame_iter is not None:
+            yield from self._frame_iter()
+        else:
+            raise RuntimeError("Video has neither frames nor a decoder")
+
+    def to_dict(self, *, include_frames: bool = False) -> dict[str, Any]:  # type: ignore[override]
+        out = super().to_dict()
+        out["n_frames"] = self.n_frames
+        out["duration_s"] = self.duration_s
+        if not include_frames:
+            out.pop("frames", None)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Audio(_DictMixin):
+    """Mono audio resampled to ``sample_rate`` and placed on the video's time axis.
+
+    Attributes
+    ----------
+    samples : np.ndarray [shape=(n_samples,), dtype=float32]
+        Mono samples in [-1, 1].
+    sample_rate : int
+        Samples per second (16000 by default).
+    start_s : float
+        Time of the first sample relative to the first video frame, in seconds
+        (positive: audio starts after the video; 0 for an audio-only file).
+    codec : str
+        FFmpeg codec name of the source audio stream.
+    source : str
+        Path or ``"<bytes>"``.
+    """
+
+    samples: np.ndarray = _array_field("float32", "(n,) mono in [-1, 1]")
+    sample_rate: int = 16000
+    start_s: float = 0.0
+    codec: str = ""
+    source: str = ""
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / float(self.sample_rate)
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+    def times_s(self) -> np.ndarray:
+        """Time of each sample on the video axis [shape=(n_samples,), float64]."""
+        return self.start_s + np.arange(self.n_samples, dtype=np.float64) / self.sample_rate
+
+    def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:  # type: ignore[override]
+        out = super().to_dict()
+        out["duration_s"] = self.duration_s
+        if not include_samples:
+            out.pop("samples", None)
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# tracking
+
+#: number of lip landmarks in every LipTrack
+N_LIP_LANDMARKS = 40
+
+#: Named groups of the 40 lip landmarks (indices into axis 1 of ``landmarks_*``).
+#: Order of the 40: 0-10 outer upper lip from the image-left corner to the
+#: image-right corner; 11-19 outer lower lip from right to left (corners excluded);
+#: 20-30 inner upper lip left to right; 31-39 inner lower lip right to left.
+#: Groups that run along a lip are ordered image-left to image-right.
+LIP_GROUPS: dict[str, tuple[int, ...]] = {
+    "outer": tuple(range(0, 20)),
+    "inner": tuple(range(20, 40)),
+    "outer_upper": tuple(range(0, 11)),
+    "outer_lower": (0, *range(19, 10, -1), 10),
+    "inner_upper": tuple(range(20, 31)),
+    "inner_lower": (20, *range(39, 30, -1), 30),
+    "corners": (0, 10),
+    "inner_corners": (20, 30),
+    "outer_upper_mid": (5,),
+    "outer_lower_mid": (15,),
+    "inner_upper_mid": (25,),
+    "inner_lower_mid": (35,),
+}
+
+
+class QualityFlag(enum.IntFlag):
+    """Per-frame quality flags (bit mask in ``LipTrack.quality``)."""
+
+    OK = 0
+    FACE_TOO_SMALL = 1
+    EXTREME_POSE = 2
+    TOO_DARK = 4
+    BLURRED = 8
+    MULTIPLE_FACES = 16
+    NO_FACE = 32
+
+
+@dataclass(frozen=True, eq=False)
+class LipTrack(_DictMixin):
+    """Per-frame lip tracking of one (the primary) face.
+
+    Frames where no face was found are gaps: ``detected`` is False, float arrays hold
+    NaN there, ``quality`` has ``NO_FACE``.
+
+    Attributes
+    ----------
+    timestamps_s : np.ndarray [shape=(n_frames,), dtype=float64]
+        Frame times in seconds (the video's ``timestamps_s``).
+    detected : np.ndarray [shape=(n_frames,), dtype=bool]
+    face_box : np.ndarray [shape=(n_frames, 4), dtype=float32]
+        ``x0, y0, x1, y1`` of the face in pixels.
+    labial_box : np.ndarray [shape=(n_frames, 4), dtype=float32]
+        ``x0, y0, x1, y1`` of the lip region in pixels (outer lip contour plus margin).
+    landmarks_px : np.ndarray [shape=(n_frames, 40, 2), dtype=float32]
+        The 40 lip landmarks (order in :data:`LIP_GROUPS`) in image pixels.
+    landmarks_norm : np.ndarray [shape=(n_frames, 40, 2), dtype=float32]
+        The same landmarks with head pose, position and scale removed by a rigid fit
+        of stable face points to a canonical face: frontal view, origin at the
+        canonical mouth centre, x to the image right, y down, unit = the distance
+        between the outer eye corners.
+    pose : np.ndarray [shape=(n_frames, 3), dtype=float32]
+        Head ``yaw, pitch, roll`` in degrees (0 = frontal, upright).
+    quality : np.ndarray [shape=(n_frames,), dtype=uint8]
+        :class:`QualityFlag` bit mask.
+    n_faces : np.ndarray [shape=(n_frames,), dtype=uint8]
+        Faces seen in the frame (the primary one is tracked).
+    width, height : int
+        Frame size in pixels.
+    backend : str
+        Name of the landmark backend.
+    """
+
+    timestamps_s: np.ndarray = _array_field("float64", "(n,) seconds")
+    detected: np.ndarray = _array_field("bool", "(n,)")
+    face_box: np.ndarray = _array_field("float32", "(n, 4) px x0 y0 x1 y1")
+    labial_box: np.ndarray = _array_field("float32", "(n, 4) px x0 y0 x1 y1")
+    landmarks_px: np.ndarray = _array_field("float32", "(n, 40, 2) px")
+    landmarks_norm: np.ndarray = _array_field("float32", "(n, 40, 2) face units")
+    pose: np.ndarray = _array_field("float32", "(n, 3) degrees yaw pitch roll")
+    quality: np.ndarray = _array_field("uint8", "(n,) QualityFlag bits")
+    n_faces: np.ndarray = _array_field("uint8", "(n,)")
+    width: int = 0
+    height: int = 0
+    backend: str = ""
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.timestamps_s.shape[0])
+
+    @property
+    def detection_rate(self) -> float:
+        """Fraction of frames with a detected face (0 for an empty track)."""
+        return float(self.detected.mean()) if self.n_frames else 0.0
+
+    def group(self, name: str, *, normalised: bool = True) -> np.ndarray:
+        """Landmarks of a named group [shape=(n_frames, len(group), 2)]."""
+        try:
+            idx = LIP_GROUPS[name]
+        except KeyError:
+            raise KeyError(f"unknown lip landmark group {name!r}; known: {sorted(LIP_GROUPS)}") from None
+        lm = self.landmarks_norm if normalised else self.landmarks_px
+        return lm[:, list(idx), :]
+
+    def has_flag(self, flag: QualityFlag) -> np.ndarray:
+        """Per-frame bool of whether ``flag`` is set [shape=(n_frames,)]."""
+        return (self.quality & int(flag)) != 0
