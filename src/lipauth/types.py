@@ -326,6 +326,22 @@ class LipTrack(_DictMixin):
         lm = self.landmarks_norm if normalised else self.landmarks_px
         return lm[:, list(idx), :]
 
+    def inner_opening(self, *, normalised: bool = True) -> np.ndarray:
+        """Inner-lip gap (mid upper to mid lower inner lip) per frame [shape=(n_frames,)].
+
+        In face-normalised units (outer-eye-corner distance) or pixels; NaN in gaps.
+        """
+        lm = self.landmarks_norm if normalised else self.landmarks_px
+        up = lm[:, LIP_GROUPS["inner_upper_mid"][0], :]
+        lo = lm[:, LIP_GROUPS["inner_lower_mid"][0], :]
+        return np.linalg.norm(lo - up, axis=-1)
+
+    def mouth_width(self, *, normalised: bool = True) -> np.ndarray:
+        """Outer corner-to-corner distance per frame [shape=(n_frames,)]; NaN in gaps."""
+        lm = self.landmarks_norm if normalised else self.landmarks_px
+        left, right = (lm[:, i, :] for i in LIP_GROUPS["corners"])
+        return np.linalg.norm(right - left, axis=-1)
+
     def has_flag(self, flag: QualityFlag) -> np.ndarray:
         """Per-frame bool of whether ``flag`` is set [shape=(n_frames,)]."""
         return (self.quality & int(flag)) != 0
