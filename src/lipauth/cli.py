@@ -1,7 +1,317 @@
-"""The ``lipauth`` command line (placeholder until the CLI lands)."""
+"""The ``lipauth`` command line: parses, calls the library, prints a summary or JSON.
+
+Conventions for every command: a short human summary on stdout by default; with
+``--json`` the result's ``to_dict()`` on stdout instead; progress bars on stderr; options
+also from the environment (``LIPAUTH_<COMMAND>_<OPTION>``, e.g. ``LIPAUTH_TRACK_PLOT``) and
+``LIPAUTH_DATA_DIR`` for everything lipauth keeps. Errors: one line on stderr starting
+``lipauth: error:`` and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-def main() -> None:  # pragma: no cover
-    raise SystemExit("lipauth CLI not built yet")
+import click
+import numpy as np
+
+from lipauth import __version__
+from lipauth.errors import LipAuthError
+from lipauth.types import LipTrack, QualityFlag
+
+EXIT_ERROR = 2
+LONG_CLIP_FRAMES = 150  # show a progress bar from this many frames on
+
+log = logging.getLogger("lipauth.cli")
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, separators=(",", ":"), allow_nan=False))
+
+
+@contextmanager
+def _progress(description: str, total: int, *, enabled: bool = True):
+    """A rich progress bar on stderr; yields a ``(done, total)`` callback."""
+    if not enabled or total < LONG_CLIP_FRAMES:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        yield update
+
+
+def _pct(mask: np.ndarray) -> str:
+    return f"{100.0 * float(mask.mean()) if mask.size else 0.0:.1f}%"
+
+
+def track_summary(track: LipTrack, *, name: str) -> list[str]:
+    """Readable lines about a track (the CLI's default output)."""
+    n = track.n_frames
+    det = track.detected
+    duration = float(track.timestamps_s[-1] - track.timestamps_s[0]) if n > 1 else 0.0
+    fps = (n - 1) / duration if duration > 0 else float("nan")
+    lines = [
+        f"{name}: {n} frames, {duration:.2f} s, {fps:.1f} fps, {track.width}x{track.height}, backend {track.backend}",
+        f"  face found in {int(det.sum())}/{n} frames ({_pct(det)}); other faces present in "
+        f"{int((track.n_faces > 1).sum())} frames",
+    ]
+    if det.any():
+        opening = track.inner_opening()[det]
+        width = track.mouth_width()[det]
+        yaw, pitch, roll = (np.abs(track.pose[det, k]) for k in range(3))
+        face_w = (track.face_box[det, 2] - track.face_box[det, 0])
+        lines += [
+            f"  inner-lip opening (face units): median {np.median(opening):.3f}, "
+            f"p95 {np.percentile(opening, 95):.3f}, max {opening.max():.3f}",
+            f"  mouth width (face units): median {np.median(width):.3f}; face width median {np.median(face_w):.0f} px",
+            f"  head pose |yaw| {np.median(yaw):.1f}, |pitch| {np.median(pitch):.1f}, |roll| {np.median(roll):.1f} deg (median)",
+        ]
+    flags = [
+        f"{flag.name.lower().replace('_', ' ')} {_pct(track.has_flag(flag))}"
+        for flag in (QualityFlag.FACE_TOO_SMALL, QualityFlag.EXTREME_POSE, QualityFlag.TOO_DARK, QualityFlag.BLURRED)
+    ]
+    lines.append("  quality: " + ", ".join(flags))
+    return lines
+
+
+def _track_file(path: str, *, quiet: bool) -> tuple[Any, LipTrack]:
+    from lipauth.io import load_video
+    from lipauth.tracking import track_lips
+
+    video = load_video(path, lazy=True)
+    with _progress(f"tracking {Path(path).name}", video.n_frames, enabled=not quiet) as progress:
+        track = track_lips(video, progress=progress)
+    return video, track
+
+
+# --------------------------------------------------------------------------------------
+# commands
+
+
+@click.group(context_settings={"auto_envvar_prefix": "LIPAUTH", "help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lipauth")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) on stderr.")
+def cli(verbose: int) -> None:
+    """lipauth: liveness and authentication from lip movement."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="lipauth: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+@cli.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the LipTrack as JSON here.")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), help="Write a PNG of mouth opening, pose and quality.")
+@click.option("--overlay", type=click.Path(dir_okay=False, writable=True), help="Write a video with the tracking drawn on it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the LipTrack as JSON instead of a summary.")
+def track(video: str, out: str | None, plot: str | None, overlay: str | None, as_json: bool) -> None:
+    """Find and follow the lips in VIDEO."""
+    from lipauth.viz import draw_overlay, plot_track
+
+    clip, result = _track_file(video, quiet=as_json)
+    if out:
+        Path(out).write_text(json.dumps(result.to_dict(), allow_nan=False))
+    if plot:
+        plot_track(result, plot, title=f"{Path(video).name}: lip track")
+    if overlay:
+        draw_overlay(clip, result, overlay)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    for line in track_summary(result, name=Path(video).name):
+        click.echo(line)
+    for label, path in (("track", out), ("plot", plot), ("overlay", overlay)):
+        if path:
+            click.echo(f"  {label} written to {path}")
+
+
+def _annotation_rows(name: str, track: LipTrack):
+    for i in range(track.n_frames):
+        flags = QualityFlag(int(track.quality[i]))
+        yield {
+            "video": name,
+            "frame": i,
+            "t_s": round(float(track.timestamps_s[i]), 6),
+            "detected": bool(track.detected[i]),
+            "n_faces": int(track.n_faces[i]),
+            "face_box": _round_or_none(track.face_box[i]),
+            "labial_box": _round_or_none(track.labial_box[i]),
+            "landmarks_px": _round_or_none(track.landmarks_px[i]),
+            "landmarks_norm": _round_or_none(track.landmarks_norm[i], 4),
+            "pose": _round_or_none(track.pose[i]),
+            "quality": [f.name for f in QualityFlag if f and f in flags],
+        }
+
+
+def _round_or_none(arr: np.ndarray, digits: int = 2) -> Any:
+    if not np.all(np.isfinite(arr)):
+        return None
+    return np.round(arr.astype(np.float64), digits).tolist()
+
+
+@cli.command()
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="JSON Lines file: one line per frame.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary per clip instead of text.")
+def annotate(videos: tuple[str, ...], out: str, as_json: bool) -> None:
+    """Write per-frame face box, labial box, lip landmarks, pose and quality of VIDEOS.
+
+    A clip that fails is recorded as one error line in the output and reported on
+    stderr; the others go on. Exit code 2 if any clip failed.
+    """
+    failed = 0
+    with open(out, "w", encoding="utf-8") as fh:
+        for video in videos:
+            name = str(video)
+            try:
+                _, result = _track_file(video, quiet=as_json)
+            except LipAuthError as exc:
+                failed += 1
+                fh.write(json.dumps({"video": name, "error": exc.code, "message": str(exc)}) + "\n")
+                click.echo(f"lipauth: error: {exc}", err=True)
+                continue
+            for row in _annotation_rows(name, result):
+                fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+            summary = {"video": name, "n_frames": result.n_frames, "detection_rate": result.detection_rate}
+            if as_json:
+                _echo_json(summary)
+            else:
+                click.echo(f"{name}: {result.n_frames} frames, face in {100 * result.detection_rate:.1f}%")
+    if not as_json:
+        click.echo(f"annotations written to {out} ({len(videos) - failed} clips, {failed} failed)")
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+def _parse_size(value: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 640x480") from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise click.BadParameter(f"{value!r}: width and height must be 16 to 4096")
+    return w, h
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+@click.option("--duration-s", default=3.0, show_default=True, type=click.FloatRange(0.2, 600))
+@click.option("--fps", default=30.0, show_default=True, type=click.FloatRange(1, 240))
+@click.option("--size", default="640x480", show_default=True, help="WIDTHxHEIGHT of the frames.")
+@click.option("--face-width-px", default=200, show_default=True, type=click.IntRange(20, 2000))
+@click.option("--head-motion/--no-head-motion", default=False, show_default=True)
+@click.option("--lighting-change/--no-lighting-change", default=False, show_default=True)
+@click.option("--audio", default="syllables", show_default=True, help="syllables, silence or a wav file.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--truth", type=click.Path(dir_okay=False, writable=True), help="Write the ground truth as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ground truth as JSON.")
+def synth(out: str, duration_s: float, fps: float, size: str, face_width_px: int, head_motion: bool,
+          lighting_change: bool, audio: str, seed: int, truth: str | None, as_json: bool) -> None:
+    """Make a synthetic talking-face clip OUT (.mp4, .webm, ...) with known ground truth."""
+    from lipauth.synth import make_talking_clip
+
+    clip = make_talking_clip(
+        out, duration_s=duration_s, fps=fps, size=_parse_size(size), face_width_px=face_width_px,
+        head_motion=head_motion, lighting_change=lighting_change, audio=audio, seed=seed,
+    )
+    data = clip.truth_dict()
+    if truth:
+        Path(truth).write_text(json.dumps(data))
+    if as_json:
+        _echo_json(data)
+        return
+    n_speech = len(clip.speech_intervals_s)
+    click.echo(f"{out}: {len(clip.timestamps_s)} frames at {fps:g} fps, {size}, face {face_width_px} px, "
+               f"{n_speech} speech intervals, audio {audio}")
+    if truth:
+        click.echo(f"  ground truth written to {truth}")
+
+
+@cli.command()
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Where to write the demo files (default: $LIPAUTH_DATA_DIR/demo).")
+@click.option("--video", type=click.Path(dir_okay=False), help="Track this clip instead of a synthetic one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the track summary as JSON.")
+def demo(out_dir: str | None, video: str | None, as_json: bool) -> None:
+    """Make a talking-face clip, track its lips, print a summary and write the plots."""
+    from lipauth.config import data_dir
+    from lipauth.synth import make_talking_clip
+    from lipauth.viz import draw_overlay, plot_track
+
+    target = Path(out_dir) if out_dir else data_dir(create=True) / "demo"
+    target.mkdir(parents=True, exist_ok=True)
+    truth = None
+    if video is None:
+        video = str(target / "demo.mp4")
+        clip = make_talking_clip(video, duration_s=6.0, fps=30.0, size=(640, 480), face_width_px=220,
+                                 head_motion=True, lighting_change=True, audio="syllables", seed=7)
+        truth = clip.opening
+        if not as_json:
+            click.echo(f"made a 6-s synthetic talking-face clip from a real face still: {video}")
+    clip_video, result = _track_file(video, quiet=as_json)
+    plot = plot_track(result, target / "mouth.png", title=f"{Path(video).name}: lip track")
+    overlay = draw_overlay(clip_video, result, target / "overlay.mp4")
+    summary: dict[str, Any] = {"video": video, "n_frames": result.n_frames, "detection_rate": result.detection_rate,
+                               "plot": str(plot), "overlay": str(overlay)}
+    if truth is not None:
+        ok = result.detected
+        r = float(np.corrcoef(result.inner_opening()[ok], np.asarray(truth)[: result.n_frames][ok])[0, 1])
+        summary["opening_vs_truth_r"] = r
+    if as_json:
+        _echo_json(summary)
+        return
+    for line in track_summary(result, name=Path(video).name):
+        click.echo(line)
+    if truth is not None:
+        click.echo(f"  measured opening vs ground truth: r = {summary['opening_vs_truth_r']:.3f}")
+    click.echo(f"  plot: {plot}")
+    click.echo(f"  overlay video: {overlay}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every expected error into one stderr line."""
+    try:
+        rv = cli.main(args=argv, prog_name="lipauth", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("lipauth: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except LipAuthError as exc:
+        click.echo(f"lipauth: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except OSError as exc:  # writing an output file, mostly
+        click.echo(f"lipauth: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # a bug: still one line, the traceback only with -vv
+        log.debug("internal error", exc_info=True)
+        click.echo(f"lipauth: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

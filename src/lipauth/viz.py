@@ -1,0 +1,103 @@
+"""Pictures for people: a mouth plot of a LipTrack and a landmark overlay video.
+
+Matplotlib (Agg) and OpenCV are imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lipauth.types import LIP_GROUPS, LipTrack, QualityFlag, Video
+
+__all__ = ["plot_track", "draw_overlay", "overlay_frames"]
+
+_FLAG_ROWS = (
+    QualityFlag.NO_FACE,
+    QualityFlag.FACE_TOO_SMALL,
+    QualityFlag.EXTREME_POSE,
+    QualityFlag.TOO_DARK,
+    QualityFlag.BLURRED,
+    QualityFlag.MULTIPLE_FACES,
+)
+
+
+def plot_track(track: LipTrack, path: str | Path, *, title: str | None = None) -> Path:
+    """Write a PNG: mouth opening and width, head pose and quality flags over time.
+
+    Parameters
+    ----------
+    track : LipTrack
+    path : str or Path
+        Output PNG file.
+    title : str, optional
+        Figure title (e.g. the clip name).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = track.timestamps_s
+    fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True, height_ratios=(3, 2, 1.4))
+    ax = axes[0]
+    ax.plot(t, track.inner_opening(), color="tab:red", label="inner opening")
+    ax.plot(t, track.mouth_width(), color="tab:blue", label="mouth width")
+    ax.set_ylabel("face units\n(eye-corner dist.)")
+    ax.legend(loc="upper right", fontsize=8)
+    _shade_gaps(ax, t, ~track.detected)
+    ax = axes[1]
+    for k, (name, colour) in enumerate(zip(("yaw", "pitch", "roll"), ("tab:green", "tab:orange", "tab:purple"))):
+        ax.plot(t, track.pose[:, k], color=colour, label=name)
+    ax.set_ylabel("head pose (deg)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax = axes[2]
+    for row, flag in enumerate(_FLAG_ROWS):
+        on = track.has_flag(flag)
+        ax.scatter(t[on], np.full(int(on.sum()), row), marker="|", s=60, color="black")
+    ax.set_yticks(range(len(_FLAG_ROWS)), [f.name.lower().replace("_", " ") for f in _FLAG_ROWS], fontsize=7)
+    ax.set_ylim(-0.5, len(_FLAG_ROWS) - 0.5)
+    ax.set_xlabel("time (s)")
+    rate = 100.0 * track.detection_rate
+    fig.suptitle(title or f"lip track: {track.n_frames} frames, face in {rate:.1f}% ({track.backend})")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _shade_gaps(ax, t: np.ndarray, gaps: np.ndarray) -> None:  # noqa: ANN001
+    if not gaps.any() or t.size < 2:
+        return
+    dt = float(np.median(np.diff(t)))
+    for i in np.flatnonzero(gaps):
+        ax.axvspan(t[i] - dt / 2, t[i] + dt / 2, color="0.85", lw=0)
+
+
+def overlay_frames(video: Video, track: LipTrack) -> Iterator[np.ndarray]:
+    """Yield the video's frames with face box, labial box and lip landmarks drawn."""
+    import cv2
+
+    outer = list(LIP_GROUPS["outer"])
+    inner = list(LIP_GROUPS["inner"])
+    for i, (_, frame) in enumerate(video.iter_frames()):
+        img = np.ascontiguousarray(frame).copy()
+        if i < track.n_frames and track.detected[i]:
+            for box, colour in ((track.face_box[i], (255, 255, 0)), (track.labial_box[i], (0, 255, 255))):
+                x0, y0, x1, y1 = (int(round(v)) for v in box)
+                cv2.rectangle(img, (x0, y0), (x1, y1), colour, 1)
+            pts = track.landmarks_px[i]
+            for idx, colour in ((outer, (0, 255, 0)), (inner, (255, 0, 0))):
+                poly = np.round(pts[idx]).astype(np.int32).reshape(-1, 1, 2)
+                cv2.polylines(img, [poly], True, colour, 1, lineType=cv2.LINE_AA)
+        yield img
+
+
+def draw_overlay(video: Video, track: LipTrack, path: str | Path) -> Path:
+    """Write a copy of ``video`` with the tracking drawn on it (same timestamps)."""
+    from lipauth.io import write_video
+
+    return write_video(path, overlay_frames(video, track), timestamps_s=video.timestamps_s)
