@@ -1,0 +1,170 @@
+"""Tracking speed on one core: decode only vs bare FaceMesh vs the full ``track_lips``.
+
+Makes a 10-s 640x480 30-fps clip (``lipauth.synth.make_talking_clip`` when available,
+else the first studio talking-head clip in ../shared/data scaled to 640x480 and looped),
+then in one run on one pinned core measures:
+
+- decode only: decoding every frame to RGB,
+- bare: decoding + raw ``FaceMesh.process`` (max_num_faces=1, refine_landmarks=True,
+  tracking mode) on every frame, nothing else,
+- full: ``track_lips`` (default MediaPipe backend, pose, normalisation, quality flags,
+  periodic face detector),
+
+and prints the ratio full/bare, frames/s and the peak RSS. Targets: ratio <= 1.15,
+>= 250 frames/s, peak RSS <= 400 MB. Run: ``python benchmarks/bench_tracking.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# one core, one thread everywhere (set before numpy / cv2 / mediapipe load)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ.setdefault("GLOG_minloglevel", "2")
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LIPAUTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DURATION_S, FPS, SIZE = 10.0, 30, (640, 480)
+
+
+def make_clip(path: Path) -> str:
+    """Write the benchmark clip; return a description of its content."""
+    try:
+        from lipauth.synth import make_talking_clip  # type: ignore[attr-defined]
+    except ImportError:
+        make_talking_clip = None
+    if make_talking_clip is not None:
+        make_talking_clip(path, duration_s=DURATION_S, fps=FPS, size=SIZE)
+        return "lipauth.synth.make_talking_clip"
+    import av
+    import cv2
+
+    src = sorted((SHARED / "talking_heads").glob("*.mp4"))
+    if not src:
+        sys.exit(f"no lipauth.synth.make_talking_clip and no clip in {SHARED / 'talking_heads'}")
+    with av.open(str(src[0])) as c:
+        frames = [cv2.resize(f.to_ndarray(format="rgb24"), SIZE, interpolation=cv2.INTER_AREA) for f in c.decode(video=0)]
+    n = int(DURATION_S * FPS)
+    frames = [frames[i % len(frames)] for i in range(n)]
+    from lipauth.io import write_video
+
+    write_video(path, np.stack(frames), fps=FPS)
+    return f"{src[0].name} scaled to 640x480, looped"
+
+
+def iter_rgb(path: Path) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode with lipauth.io when it has load_video, else plain PyAV."""
+    try:
+        from lipauth.io import load_video  # type: ignore[attr-defined]
+    except ImportError:
+        load_video = None
+    if load_video is not None:
+        yield from load_video(path, lazy=True).iter_frames()
+        return
+    import av
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        for f in c.decode(stream):
+            yield float(f.time), f.to_ndarray(format="rgb24")
+
+
+def video_of(path: Path):  # noqa: ANN201
+    try:
+        from lipauth.io import load_video  # type: ignore[attr-defined]
+    except ImportError:
+        load_video = None
+    if load_video is not None:
+        return load_video(path, lazy=True)
+    from lipauth.types import Video
+
+    ts = [t for t, _ in iter_rgb(path)]
+    return Video(frames=None, timestamps_s=np.array(ts) - ts[0], width=SIZE[0], height=SIZE[1],
+                 source=str(path), _frame_iter=lambda: iter_rgb(path))  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3, help="best of N runs per measurement")
+    args = ap.parse_args()
+    import cv2
+
+    cv2.setNumThreads(1)
+    from mediapipe.python.solutions import face_mesh
+
+    from lipauth.tracking import track_lips
+    from lipauth.tracking.backends.mediapipe import MediaPipeBackend
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "bench.mp4"
+        what = make_clip(clip)
+        n = sum(1 for _ in iter_rgb(clip))
+
+        def decode_only() -> None:
+            for _ in iter_rgb(clip):
+                pass
+
+        mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True)
+
+        def bare() -> None:
+            mesh.reset()
+            for _, frame in iter_rgb(clip):
+                mesh.process(frame)
+
+        backend = MediaPipeBackend()
+        video = video_of(clip)
+        result = {}
+
+        def full() -> None:
+            result["track"] = track_lips(video, backend=backend)
+
+        def best(fn) -> float:  # noqa: ANN001
+            fn()  # warm-up (graph start, caches)
+            times = []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            return min(times)
+
+        t_dec = best(decode_only)
+        t_bare = best(bare)
+        t_full = best(full)
+        mesh.close()
+        backend.close()
+
+    track = result["track"]
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rows = [
+        ("clip", f"{n} frames 640x480 @ {FPS} fps ({what})"),
+        ("cores", f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'} (pinned)"),
+        ("decode only", f"{t_dec:7.3f} s  {n / t_dec:7.1f} frames/s"),
+        ("bare FaceMesh", f"{t_bare:7.3f} s  {n / t_bare:7.1f} frames/s  (decode + FaceMesh.process)"),
+        ("full track_lips", f"{t_full:7.3f} s  {n / t_full:7.1f} frames/s"),
+        ("ratio full/bare", f"{t_full / t_bare:7.3f}   (target <= 1.15)"),
+        ("overhead / frame", f"{1000 * (t_full - t_bare) / n:7.3f} ms"),
+        ("frames/s one core", f"{n / t_full:7.1f}   (target >= 250)"),
+        ("peak RSS", f"{rss_mb:7.1f} MB (target <= 400)"),
+        ("detection rate", f"{100 * track.detection_rate:7.1f} %"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{w}}  {v}")
+
+
+if __name__ == "__main__":
+    main()
