@@ -1,0 +1,289 @@
+"""Decode a video stream into RGB frames with their true presentation timestamps."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from lipauth.errors import CorruptMediaError, NoFramesError, NoVideoStreamError
+from lipauth.io._open import (
+    MIN_CLIP_FRAMES,
+    MediaSource,
+    check_decodable,
+    ffmpeg_errors,
+    is_image_format,
+    open_container,
+    reopen,
+    still_image_error,
+)
+from lipauth.types import Video
+
+__all__ = ["load_video"]
+
+log = logging.getLogger(__name__)
+
+
+def _video_stream(container: Any, name: str) -> Any:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no"]
+        raise NoVideoStreamError(
+            f"{name}: no video stream (the file holds {' and '.join(kinds)} streams only); pass a video clip"
+        )
+    stream = container.streams.video[0]
+    check_decodable(stream, name)
+    return stream
+
+
+def _nominal_fps(stream: Any) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and rate > 0:
+            return float(rate)
+    return float("nan")
+
+
+def _rotate(arr: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply a display rotation (degrees counter-clockwise, as ``VideoFrame.rotation``)."""
+    k = int(round(rotation / 90.0)) % 4
+    return np.ascontiguousarray(np.rot90(arr, k=k)) if k else arr
+
+
+def _frame_time(frame: Any, index: int) -> float | None:
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return float(frame.pts * frame.time_base)
+
+
+def _decode_frames(container: Any, stream: Any, name: str, *, to_rgb: bool) -> Iterator[tuple[float | None, Any]]:
+    """Yield ``(time or None, frame)``; a stream that breaks after some frames ends with a warning."""
+    import av
+
+    n = 0
+    it = container.decode(stream)
+    while True:
+        try:
+            frame = next(it)
+        except StopIteration:
+            return
+        except (av.error.FFmpegError, EOFError) as exc:
+            if n == 0:
+                raise CorruptMediaError(
+                    f"{name}: video stream cannot be decoded ({exc}); the file is truncated or damaged, pass a complete file"
+                ) from exc
+            log.warning("%s: decoding stopped after %d frames (%s); keeping those frames", name, n, exc)
+            return
+        n += 1
+        yield _frame_time(frame, n - 1), frame
+
+
+def _finish_timestamps(raw: list[float | None], fps: float, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sort frame times and drop duplicates; return (timestamps of kept frames, kept indices)."""
+    if any(t is None for t in raw):
+        if not (fps > 0):
+            raise CorruptMediaError(
+                f"{name}: frames carry no timestamps and the stream declares no frame rate; re-encode the file"
+            )
+        log.warning("%s: frames carry no timestamps; using the declared %.3f fps", name, fps)
+        times = np.arange(len(raw), dtype=np.float64) / fps
+    else:
+        times = np.asarray(raw, dtype=np.float64)
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    keep = np.ones(times.shape[0], dtype=bool)
+    if times.shape[0] > 1:
+        keep[1:] = np.diff(times) > 0
+    if not keep.all():
+        log.warning("%s: dropped %d frames with duplicate timestamps", name, int((~keep).sum()))
+    return times[keep], order[keep]
+
+
+def _measured_fps(ts: np.ndarray) -> float:
+    if ts.shape[0] < 2 or ts[-1] <= ts[0]:
+        return float("nan")
+    return float((ts.shape[0] - 1) / (ts[-1] - ts[0]))
+
+
+def _check_count(n: int, name: str, container: Any) -> None:
+    if n == 0:
+        raise NoFramesError(f"{name}: the video stream holds no decodable frame; record again or pass another file")
+    if n < MIN_CLIP_FRAMES:
+        raise still_image_error(name, f"a {container.format.name} file with a single frame")
+
+
+def _packet_times(container: Any, stream: Any, name: str) -> list[float | None]:
+    """Presentation times of the video packets (demux only, no decoding)."""
+    import av
+
+    times: list[float | None] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # flush packet
+                continue
+            if packet.pts is None:
+                times.append(None)
+            else:
+                times.append(float(packet.pts * packet.time_base))
+    except (av.error.FFmpegError, EOFError) as exc:
+        if not times:
+            raise CorruptMediaError(f"{name}: video stream cannot be read ({exc}); pass a complete file") from exc
+        log.warning("%s: reading stopped after %d packets (%s); keeping those", name, len(times), exc)
+    return times
+
+
+def load_video(src: MediaSource, *, lazy: bool = False) -> Video:
+    """Decode the first video stream of a file or byte string.
+
+    Parameters
+    ----------
+    src : str, PathLike or bytes
+        A media file (mp4, mov, webm, mkv, avi, mpg, ...) or its bytes.
+    lazy : bool
+        When True, frames are not kept: timestamps come from one demux pass (no
+        decoding) and :meth:`Video.iter_frames` decodes on the fly, reopening ``src``.
+
+    Returns
+    -------
+    Video
+        ``frames`` [shape=(n, height, width, 3), dtype=uint8] RGB (``None`` when lazy);
+        ``timestamps_s`` [shape=(n,), float64] presentation times, 0 = first frame,
+        strictly increasing (B-frame order sorted, duplicate times dropped with a
+        warning); ``start_time_s`` the first frame's time in the container clock.
+
+    Notes
+    -----
+    A display rotation (phone clips) is applied: frames, width and height are those of
+    the upright picture. Flips in the display matrix are not applied. A stream that
+    breaks after some frames (a cut webm or mpg) keeps the frames decoded so far and
+    logs a warning.
+
+    Raises
+    ------
+    MediaNotFoundError, EmptyMediaError, CorruptMediaError, NoVideoStreamError,
+    UnsupportedCodecError, NoFramesError, StillImageError
+    """
+    container, name, target = open_container(src)
+    try:
+        stream = _video_stream(container, name)
+        if is_image_format(container):
+            raise still_image_error(name, f"{container.format.name.split(',')[0]} {stream.codec_context.name}")
+        fps = _nominal_fps(stream)
+        codec = stream.codec_context.name
+        if lazy:
+            return _load_lazy(container, stream, name, target, fps, codec)
+        return _load_eager(container, stream, name, fps, codec)
+    finally:
+        container.close()
+
+
+def _load_eager(container: Any, stream: Any, name: str, fps: float, codec: str) -> Video:
+    stream.thread_type = "AUTO"
+    n_hint = int(stream.frames or 0)
+    if n_hint <= 0 and stream.duration and stream.time_base and fps > 0:
+        n_hint = int(math.ceil(float(stream.duration * stream.time_base) * fps)) + 1
+    buf: np.ndarray | None = None
+    raw: list[float | None] = []
+    rotation = 0
+    with ffmpeg_errors(name, "video cannot be decoded"):
+        for t, frame in _decode_frames(container, stream, name, to_rgb=True):
+            arr = frame.to_ndarray(format="rgb24")
+            if not raw:
+                rotation = int(getattr(frame, "rotation", 0) or 0)
+            if rotation:
+                arr = _rotate(arr, rotation)
+            i = len(raw)
+            if buf is None:
+                buf = np.empty((max(n_hint, 16), *arr.shape), dtype=np.uint8)
+            elif i >= buf.shape[0]:
+                grown = np.empty((buf.shape[0] * 2, *buf.shape[1:]), dtype=np.uint8)
+                grown[:i] = buf[:i]
+                buf = grown
+            if arr.shape != buf.shape[1:]:
+                raise CorruptMediaError(
+                    f"{name}: frame {i} is {arr.shape[1]}x{arr.shape[0]} but earlier frames are "
+                    f"{buf.shape[2]}x{buf.shape[1]}; lipauth needs one frame size per clip"
+                )
+            buf[i] = arr
+            raw.append(t)
+    _check_count(len(raw), name, container)
+    assert buf is not None
+    times, order = _finish_timestamps(raw, fps, name)
+    if order.shape[0] == len(raw) and np.all(order == np.arange(len(raw))):
+        frames = buf[: len(raw)]
+        if buf.shape[0] > 1.25 * len(raw):
+            frames = frames.copy()
+    else:
+        frames = buf[order]
+    _check_count(times.shape[0], name, container)
+    if rotation:
+        log.debug("%s: applied display rotation of %d degrees", name, rotation)
+    return Video(
+        frames=frames,
+        timestamps_s=times - times[0],
+        width=int(frames.shape[2]),
+        height=int(frames.shape[1]),
+        nominal_fps=fps,
+        measured_fps=_measured_fps(times),
+        codec=codec,
+        source=name,
+        start_time_s=float(times[0]),
+    )
+
+
+def _load_lazy(container: Any, stream: Any, name: str, target: str | bytes, fps: float, codec: str) -> Video:
+    width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+    raw = _packet_times(container, stream, name)
+    rotation = 0
+    if any(t is None for t in raw) or not raw:
+        # no packet timestamps (some avi/raw streams): a decode pass without conversion
+        container.seek(0)
+        with ffmpeg_errors(name, "video cannot be decoded"):
+            raw = [t for t, _ in _decode_frames(container, stream, name, to_rgb=False)]
+    _check_count(len(raw), name, container)
+    times, _ = _finish_timestamps(raw, fps, name)
+    _check_count(times.shape[0], name, container)
+    # rotation and true size come from the first decoded frame
+    first = reopen(target, name)
+    try:
+        with ffmpeg_errors(name, "video cannot be decoded"):
+            for _, frame in _decode_frames(first, first.streams.video[0], name, to_rgb=False):
+                rotation = int(getattr(frame, "rotation", 0) or 0)
+                width, height = int(frame.width), int(frame.height)
+                break
+    finally:
+        first.close()
+    if int(round(rotation / 90.0)) % 2:
+        width, height = height, width
+    t0 = float(times[0])
+
+    def frame_iter() -> Iterator[tuple[float, np.ndarray]]:
+        c = reopen(target, name)
+        try:
+            s = c.streams.video[0]
+            s.thread_type = "AUTO"
+            last = -math.inf
+            with ffmpeg_errors(name, "video cannot be decoded"):
+                for i, (t, frame) in enumerate(_decode_frames(c, s, name, to_rgb=True)):
+                    t_rel = (t if t is not None else i / fps) - t0
+                    if t_rel <= last:
+                        continue
+                    last = t_rel
+                    arr = frame.to_ndarray(format="rgb24")
+                    yield t_rel, (_rotate(arr, rotation) if rotation else arr)
+        finally:
+            c.close()
+
+    return Video(
+        frames=None,
+        timestamps_s=times - t0,
+        width=width,
+        height=height,
+        nominal_fps=fps,
+        measured_fps=_measured_fps(times),
+        codec=codec,
+        source=name,
+        start_time_s=t0,
+        _frame_iter=frame_iter,
+    )
