@@ -43,10 +43,12 @@ def plot_track(track: LipTrack, path: str | Path, *, title: str | None = None) -
     t = track.timestamps_s
     fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True, height_ratios=(3, 2, 1.4))
     ax = axes[0]
-    ax.plot(t, track.inner_opening(), color="tab:red", label="inner opening")
-    ax.plot(t, track.mouth_width(), color="tab:blue", label="mouth width")
-    ax.set_ylabel("face units\n(eye-corner dist.)")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.plot(t, track.inner_opening(), color="tab:red", label="inner-lip opening")
+    ax.set_ylabel("opening (face units)", color="tab:red")
+    twin = ax.twinx()
+    twin.plot(t, track.mouth_width(), color="tab:blue", lw=1, label="mouth width")
+    twin.set_ylabel("width (face units)", color="tab:blue")
+    ax.legend(handles=[*ax.get_lines(), *twin.get_lines()], loc="upper right", fontsize=8)
     _shade_gaps(ax, t, ~track.detected)
     ax = axes[1]
     for k, (name, colour) in enumerate(zip(("yaw", "pitch", "roll"), ("tab:green", "tab:orange", "tab:purple"))):
