@@ -100,13 +100,51 @@ def _finish_timestamps(raw: list[float | None], fps: float, name: str) -> tuple[
     return times[keep], order[keep]
 
 
+def _declared_duration_s(stream: Any) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION")  # matroska/webm per-track tag, "HH:MM:SS.fffffffff"
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            return None
+    return None
+
+
+def _warn_if_truncated(stream: Any, times: np.ndarray, fps: float, name: str) -> None:
+    """Log a warning when far fewer frames/seconds came out than the header declares."""
+    declared = int(stream.frames or 0)
+    n = int(times.shape[0])
+    if declared > 0 and n < 0.9 * declared - 1:
+        log.warning("%s: got %d of the %d frames the header declares; the file looks truncated", name, n, declared)
+        return
+    duration = _declared_duration_s(stream)
+    frame_s = 1.0 / fps if fps > 0 else 0.0
+    covered = float(times[-1] - times[0]) + frame_s
+    if declared <= 0 and duration is not None and covered < 0.9 * duration - 0.1:
+        log.warning(
+            "%s: frames cover %.2f s of the %.2f s the header declares; the file looks truncated",
+            name,
+            covered,
+            duration,
+        )
+
+
 def _measured_fps(ts: np.ndarray) -> float:
     if ts.shape[0] < 2 or ts[-1] <= ts[0]:
         return float("nan")
     return float((ts.shape[0] - 1) / (ts[-1] - ts[0]))
 
 
-def _check_count(n: int, name: str, container: Any) -> None:
+def _check_count(n: int, name: str, container: Any, stream: Any = None) -> None:
+    declared = 0 if stream is None else max(int(stream.frames or 0), 2 if (_declared_duration_s(stream) or 0) > 0.1 else 0)
+    if n < MIN_CLIP_FRAMES and declared >= max(n + 1, MIN_CLIP_FRAMES):
+        raise CorruptMediaError(
+            f"{name}: the header declares a video but {n} frame(s) could be read; the file is truncated "
+            "or damaged, pass a complete file"
+        )
     if n == 0:
         raise NoFramesError(f"{name}: the video stream holds no decodable frame; record again or pass another file")
     if n < MIN_CLIP_FRAMES:
@@ -207,7 +245,7 @@ def _load_eager(container: Any, stream: Any, name: str, fps: float, codec: str) 
                 )
             buf[i] = arr
             raw.append(t)
-    _check_count(len(raw), name, container)
+    _check_count(len(raw), name, container, stream)
     assert buf is not None
     times, order = _finish_timestamps(raw, fps, name)
     if order.shape[0] == len(raw) and np.all(order == np.arange(len(raw))):
@@ -217,6 +255,7 @@ def _load_eager(container: Any, stream: Any, name: str, fps: float, codec: str) 
     else:
         frames = buf[order]
     _check_count(times.shape[0], name, container)
+    _warn_if_truncated(stream, times, fps, name)
     if rotation:
         log.debug("%s: applied display rotation of %d degrees", name, rotation)
     return Video(
@@ -238,12 +277,16 @@ def _load_lazy(container: Any, stream: Any, name: str, target: str | bytes, fps:
     rotation = 0
     if any(t is None for t in raw) or not raw:
         # no packet timestamps (some avi/raw streams): a decode pass without conversion
-        container.seek(0)
-        with ffmpeg_errors(name, "video cannot be decoded"):
-            raw = [t for t, _ in _decode_frames(container, stream, name, to_rgb=False)]
-    _check_count(len(raw), name, container)
+        again = reopen(target, name)
+        try:
+            with ffmpeg_errors(name, "video cannot be decoded"):
+                raw = [t for t, _ in _decode_frames(again, again.streams.video[0], name, to_rgb=False)]
+        finally:
+            again.close()
+    _check_count(len(raw), name, container, stream)
     times, _ = _finish_timestamps(raw, fps, name)
     _check_count(times.shape[0], name, container)
+    _warn_if_truncated(stream, times, fps, name)
     # rotation and true size come from the first decoded frame
     first = reopen(target, name)
     try:

@@ -11,6 +11,7 @@ suffix   container      video codec (default)      audio codec (default)
 ``.avi`` avi            MPEG-4 part 2              PCM s16le (``"mp3"`` too)
 ``.mpg`` MPEG-1 system  MPEG-1 video               MP2
 ``.wav`` wav            (audio only)               PCM s16le
+``.mp3`` ``.m4a`` ``.opus``/``.ogg`` ``.mp2``: audio only (MP3, AAC, Opus, MP2)
 ======== ============== ========================== ============================
 
 Timing: mp4/mov use a 1/90000 s and webm a 1/1000 s stream time base, so frames carry
@@ -54,6 +55,11 @@ _CONTAINERS: dict[str, tuple[str, str | None, str, Fraction | None]] = {
     ".mpg": ("mpeg", "mpeg1video", "mp2", None),
     ".mpeg": ("mpeg", "mpeg1video", "mp2", None),
     ".wav": ("wav", None, "pcm_s16le", None),
+    ".mp3": ("mp3", None, "libmp3lame", None),
+    ".m4a": ("mp4", None, "aac", None),
+    ".opus": ("ogg", None, "libopus", None),
+    ".ogg": ("ogg", None, "libopus", None),
+    ".mp2": ("mp2", None, "mp2", None),
 }
 
 #: friendly codec names -> FFmpeg encoder names
@@ -287,7 +293,9 @@ def write_video(
     out = Path(path)
     fmt, default_vcodec, default_acodec, fine_tb = _container_for(out)
     if default_vcodec is None:
-        raise ConfigError(f"{out}: .wav holds audio only; use write_audio or a video suffix (.mp4, .webm, ...)")
+        raise ConfigError(
+            f"{out}: {out.suffix} holds audio only; use write_audio or a video suffix (.mp4, .webm, ...)"
+        )
     vcodec = _ENCODER_ALIASES.get(video_codec, video_codec) if video_codec else default_vcodec
     acodec = _ENCODER_ALIASES.get(audio_codec, audio_codec) if audio_codec else default_acodec
     mpeg12 = vcodec in ("mpeg1video", "mpeg2video")
