@@ -55,13 +55,21 @@ def make_clip(path: Path) -> str:
     src = sorted((SHARED / "talking_heads").glob("*.mp4"))
     if not src:
         sys.exit(f"no lipauth.synth.make_talking_clip and no clip in {SHARED / 'talking_heads'}")
-    with av.open(str(src[0])) as c:
-        frames = [cv2.resize(f.to_ndarray(format="rgb24"), SIZE, interpolation=cv2.INTER_AREA) for f in c.decode(video=0)]
-    n = int(DURATION_S * FPS)
-    frames = [frames[i % len(frames)] for i in range(n)]
     from lipauth.io import write_video
 
-    write_video(path, np.stack(frames), fps=FPS)
+    n = int(DURATION_S * FPS)
+
+    def frames() -> Iterator[np.ndarray]:
+        done = 0
+        while done < n:
+            with av.open(str(src[0])) as c:
+                for f in c.decode(video=0):
+                    yield cv2.resize(f.to_ndarray(format="rgb24"), SIZE, interpolation=cv2.INTER_AREA)
+                    done += 1
+                    if done == n:
+                        return
+
+    write_video(path, frames(), fps=FPS)
     return f"{src[0].name} scaled to 640x480, looped"
 
 

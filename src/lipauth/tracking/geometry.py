@@ -71,6 +71,9 @@ CANONICAL_LIPS_XYZ = np.array(
     dtype=np.float64,
 )
 
+_CANON_MU = {d: CANONICAL_STABLE_XYZ[:, :d].mean(axis=0) for d in (2, 3)}
+_CANON_CENTRED = {d: CANONICAL_STABLE_XYZ[:, :d] - _CANON_MU[d] for d in (2, 3)}
+_CANON_SS = {d: float((_CANON_CENTRED[d] ** 2).sum()) for d in (2, 3)}
 _MIN_FIT_POINTS_3D = 4
 _MIN_FIT_POINTS_2D = 3
 
@@ -121,25 +124,31 @@ def fit_similarity(observed_xyz: np.ndarray, *, has_depth: bool) -> RigidFit | N
     """
     obs = np.asarray(observed_xyz, dtype=np.float64)
     dims = 3 if has_depth else 2
-    ok = np.isfinite(obs[:, :dims]).all(axis=1)
-    n_ok = int(ok.sum())
-    if n_ok < (_MIN_FIT_POINTS_3D if has_depth else _MIN_FIT_POINTS_2D):
-        return None
-    if n_ok == obs.shape[0]:
-        src, dst = CANONICAL_STABLE_XYZ[:, :dims], obs[:, :dims]
+    dst = obs[:, :dims]
+    finite = np.isfinite(dst)
+    if finite.all():
+        src_c, src_mu, src_ss = _CANON_CENTRED[dims], _CANON_MU[dims], _CANON_SS[dims]
+        n_ok = dst.shape[0]
     else:
-        src, dst = CANONICAL_STABLE_XYZ[ok, :dims], obs[ok, :dims]
-    mu_s = src.mean(axis=0)
-    mu_d = dst.mean(axis=0)
-    a = src - mu_s
-    b = dst - mu_d
-    u, sig, vt = np.linalg.svd(b.T @ a)
-    d = np.ones(dims)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[-1] = -1.0
-    rot = (u * d) @ vt
-    scale = float((sig * d).sum() / (a * a).sum())
-    trans = mu_d - scale * (rot @ mu_s)
+        ok = finite.all(axis=1)
+        n_ok = int(ok.sum())
+        if n_ok < (_MIN_FIT_POINTS_3D if has_depth else _MIN_FIT_POINTS_2D):
+            return None
+        src = CANONICAL_STABLE_XYZ[ok, :dims]
+        dst = dst[ok]
+        src_mu = src.sum(axis=0) / n_ok
+        src_c = src - src_mu
+        src_ss = float((src_c * src_c).sum())
+    mu_d = dst.sum(axis=0) / n_ok
+    u, sig, vt = np.linalg.svd((dst - mu_d).T @ src_c)
+    rot = u @ vt
+    if np.linalg.det(rot) < 0:  # reflection: flip the weakest axis
+        u[:, -1] = -u[:, -1]
+        sig = sig.copy()
+        sig[-1] = -sig[-1]
+        rot = u @ vt
+    scale = float(sig.sum() / src_ss)
+    trans = mu_d - scale * (rot @ src_mu)
     if not has_depth:
         rot3 = np.eye(3)
         rot3[:2, :2] = rot

@@ -19,8 +19,8 @@ def _clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, 
     return x0, y0, x1, y1
 
 
-def mean_luma(frame_rgb: np.ndarray, box: np.ndarray, *, step: int = 4) -> float:
-    """Mean luma (BT.601, 0-255) of a box, sampled every ``step`` pixels.
+def mean_luma(frame_rgb: np.ndarray, box: np.ndarray, *, n_samples: int = 32) -> float:
+    """Mean luma (BT.601, 0-255) of a box, sampled on a grid of about ``n_samples`` squared.
 
     Parameters
     ----------
@@ -36,8 +36,10 @@ def mean_luma(frame_rgb: np.ndarray, box: np.ndarray, *, step: int = 4) -> float
     x0, y0, x1, y1 = _clip_box(box, w, h)
     if x1 <= x0 or y1 <= y0:
         return float("nan")
-    crop = frame_rgb[y0:y1:step, x0:x1:step]
-    m = crop.reshape(-1, 3).mean(axis=0)
+    import cv2
+
+    step = max(1, (x1 - x0) // n_samples)
+    m = cv2.mean(frame_rgb[y0:y1:step, x0:x1:step])
     return float(0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2])
 
 

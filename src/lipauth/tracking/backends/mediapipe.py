@@ -47,6 +47,28 @@ _N_LIP = len(FACEMESH_LIP_INDICES)
 _N_STABLE = len(FACEMESH_STABLE_INDICES)
 _N_LANDMARKS = 478  # with refine_landmarks=True
 
+# A NormalizedLandmark with only x, y, z set serialises (proto2) to 17 bytes:
+# 0x0a 0x0f | 0x0d x:f32 | 0x15 y:f32 | 0x1d z:f32. Reading the serialised list with one
+# numpy view is ~4x faster than 87 Python attribute reads per face.
+_REC = np.dtype({"names": ["x", "y", "z"], "formats": ["<f4"] * 3, "offsets": [3, 8, 13], "itemsize": 17})
+_HDR_COLS = np.array([0, 1, 2, 7, 12])
+_HDR = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], dtype=np.uint8)
+_IDX = np.array(_ALL_INDICES)
+
+
+def _landmarks_xyz(face: Any) -> np.ndarray:
+    """x, y, z of the landmarks in ``_ALL_INDICES`` order [shape=(n, 3), float32, normalised]."""
+    buf = face.SerializeToString()
+    if len(buf) == 17 * len(face.landmark):
+        raw = np.frombuffer(buf, dtype=np.uint8).reshape(-1, 17)
+        if (raw[:, _HDR_COLS] == _HDR).all():
+            rec = np.frombuffer(buf, dtype=_REC)[_IDX]
+            return np.stack([rec["x"], rec["y"], rec["z"]], axis=1)
+    # other fields set (e.g. visibility): read attribute by attribute, same values
+    lm = face.landmark
+    return np.array([(p.x, p.y, p.z) for p in map(lm.__getitem__, _ALL_INDICES)], dtype=np.float32)
+
+
 INSTALL_HINT = "pip install --no-deps mediapipe==0.10.21"
 
 
@@ -185,8 +207,7 @@ class MediaPipeBackend:
         scale = np.array([w, h, w], dtype=np.float32)
         out = []
         for face in faces:
-            lm = face.landmark
-            pts = np.array([(p.x, p.y, p.z) for p in map(lm.__getitem__, _ALL_INDICES)], dtype=np.float32)
+            pts = _landmarks_xyz(face)
             pts *= scale
             oval = pts[_N_LIP + _N_STABLE :]
             box = np.concatenate([oval[:, :2].min(axis=0), oval[:, :2].max(axis=0)])
