@@ -38,6 +38,12 @@ def _first_video_time(target: str | bytes, name: str) -> float | None:
         container.close()
 
 
+def _mono(frame: Any) -> np.ndarray:
+    """Average the planes of a float planar frame [shape=(n_samples,), float32]."""
+    planes = frame.to_ndarray()
+    return planes[0].copy() if planes.shape[0] == 1 else planes.mean(axis=0, dtype=np.float32)
+
+
 def load_audio(src: MediaSource, *, sample_rate: int = 16000) -> Audio:
     """Decode the first audio stream of a file or byte string to mono float32.
 
@@ -73,7 +79,9 @@ def load_audio(src: MediaSource, *, sample_rate: int = 16000) -> Audio:
         check_decodable(stream, name)
         codec = stream.codec_context.name
         has_video = bool(container.streams.video)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=int(sample_rate))
+        # keep the channels through the resampler and average them ourselves: FFmpeg's
+        # stereo->mono matrix is (L + R) / sqrt(2), which clips loud recordings (GRID)
+        resampler = av.AudioResampler(format="fltp", rate=int(sample_rate))
         chunks: list[np.ndarray] = []
         first_t: float | None = None
         n_frames = 0
@@ -95,9 +103,9 @@ def load_audio(src: MediaSource, *, sample_rate: int = 16000) -> Audio:
                     first_t = float(frame.pts * frame.time_base)
                 n_frames += 1
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(_mono(out))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(_mono(out))
     finally:
         container.close()
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
