@@ -174,6 +174,12 @@ def test_audio_object_and_generator_frames(tmp_path: Path, frames: np.ndarray) -
     assert _burst_time(load_audio(path)) == pytest.approx(1.0, abs=0.01)
 
 
+def test_audio_object_start_is_kept(tmp_path: Path, frames: np.ndarray) -> None:
+    a = Audio(samples=_burst_audio(), sample_rate=SR, start_s=0.2)
+    path = write_video(tmp_path / "keep.mp4", frames, fps=FPS, audio=a, audio_start_s=0.3)
+    assert load_audio(path).start_s == pytest.approx(0.5, abs=0.005)
+
+
 def test_bytes_equals_path(tmp_path: Path, frames: np.ndarray) -> None:
     path = write_video(tmp_path / "b.webm", frames, fps=FPS, audio=_burst_audio(), audio_start_s=0.2)
     data = path.read_bytes()

@@ -275,6 +275,7 @@ def write_video(
     audio_start_s : float
         Start of the audio relative to the first video frame in seconds (positive: audio
         starts later, negative: earlier). ``load_audio`` reports it as ``Audio.start_s``.
+        An ``Audio``'s own ``start_s`` is added, so a loaded clip writes back aligned.
     sample_rate : int
         Rate of ``audio`` when it is a bare array (ignored for an ``Audio``).
     video_codec, audio_codec : str, optional
@@ -334,6 +335,8 @@ def write_video(
     audio_data: tuple[np.ndarray, int] | None = None
     if audio is not None:
         audio_data = _as_audio(audio, sample_rate)
+        if isinstance(audio, Audio):
+            audio_start_s = float(audio_start_s) + float(audio.start_s)
     time_base = fine_tb if fine_tb is not None else 1 / rate
     # shift whichever stream starts later so that no pts is negative
     video_offset_s = max(0.0, -float(audio_start_s))
