@@ -417,9 +417,9 @@ def _make_audio(
         path = Path(spec)
         if not path.is_file():
             raise ConfigError(f"audio={str(spec)!r} is neither one of {_AUDIO_KEYWORDS} nor an existing audio file")
-        from lipauth.io import load_audio  # type: ignore[attr-defined]
+        from lipauth.io import load_audio
 
-        return load_audio(path)
+        return load_audio(path, sample_rate=sample_rate)
     n = int(round(duration_s * sample_rate))
     if spec == "silence":
         samples = np.zeros(n, dtype=np.float32)
