@@ -306,3 +306,95 @@ def test_2d_backend_gives_roll_only() -> None:
     track = track_lips(textured_video(3), backend=FakeBackend(lambda t: [FakeFace(roll_deg=15)], has_depth=False))
     np.testing.assert_allclose(track.pose[:, 2], 15, atol=1e-3)
     assert np.isnan(track.pose[:, :2]).all() and not track.has_flag(QualityFlag.EXTREME_POSE).any()
+
+
+# -- MediaPipe on synthetic clips with known ground truth (lipauth.synth) ------------------------
+
+
+@pytest.fixture(scope="module")
+def mediapipe_backend():  # noqa: ANN201
+    from lipauth.tracking.backends.mediapipe import MediaPipeBackend
+
+    backend = MediaPipeBackend()
+    yield backend
+    backend.close()
+
+
+def _synth_track(backend, **kwargs):  # noqa: ANN001, ANN202
+    from lipauth.synth import make_talking_clip
+
+    clip = make_talking_clip(None, duration_s=3.0, fps=30.0, size=(640, 480), audio=None, seed=1, **kwargs)
+    video = Video(frames=clip.frames, timestamps_s=clip.timestamps_s, width=640, height=480, source="synth.mp4")
+    return clip, track_lips(video, backend=backend)
+
+
+@pytest.mark.parametrize("head_motion", [False, True])
+def test_mediapipe_opening_follows_synth_ground_truth(mediapipe_backend, head_motion: bool) -> None:  # noqa: ANN001
+    clip, track = _synth_track(mediapipe_backend, head_motion=head_motion)
+    assert track.detected.all() and track.backend == "mediapipe-facemesh"
+    r = np.corrcoef(track.inner_opening(), clip.opening)[0, 1]
+    assert r >= 0.95, r
+    assert (track.n_faces == 1).all() and not track.has_flag(QualityFlag.MULTIPLE_FACES).any()
+
+
+def test_mediapipe_head_motion_and_scale_barely_move_normalised_lips(mediapipe_backend) -> None:  # noqa: ANN001
+    clip, track = _synth_track(mediapipe_backend, head_motion=True, opening=np.zeros(90))
+    scale = clip.head_transform[:, 3]
+    assert np.ptp(clip.head_transform[:, 2]) > 10 and scale.max() / scale.min() > 1.2  # real motion drawn
+    # in pixels the mouth moves and scales a lot ...
+    px_centre = track.landmarks_px.mean(axis=1)
+    assert np.ptp(px_centre[:, 0]) > 20
+    # ... normalised, every landmark stays within 5% of the mouth width of its median
+    lm = track.landmarks_norm
+    mouth_width = np.median(track.mouth_width())
+    dev = np.linalg.norm(lm - np.median(lm, axis=0), axis=2).max(axis=1) / mouth_width
+    assert dev.max() < 0.05, dev.max()
+
+
+def test_mediapipe_streaming_equals_whole_clip(mediapipe_backend) -> None:  # noqa: ANN001
+    from lipauth.synth import make_talking_clip
+
+    clip = make_talking_clip(None, duration_s=1.0, fps=30.0, size=(320, 240), face_width_px=110, audio=None, seed=2)
+    video = Video(frames=clip.frames, timestamps_s=clip.timestamps_s, width=320, height=240, source="s.mp4")
+    whole = track_lips(video, backend=mediapipe_backend)
+    tracker = LipTracker(backend=mediapipe_backend)
+    for t, frame in video.iter_frames():
+        tracker.update(frame, t)
+    streamed = tracker.result()
+    for name in ("detected", "face_box", "landmarks_px", "landmarks_norm", "pose", "quality", "n_faces"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(streamed, name), err_msg=name)
+
+
+def test_mediapipe_two_faces_primary_is_larger(mediapipe_backend) -> None:  # noqa: ANN001
+    from lipauth.synth import make_two_face_clip
+
+    clip = make_two_face_clip(None, duration_s=1.0, fps=30.0, size=(640, 480), seed=3, audio=None)
+    video = Video(frames=clip.frames, timestamps_s=clip.timestamps_s, width=640, height=480, source="two.mp4")
+    track = track_lips(video, backend=mediapipe_backend)
+    assert track.detection_rate > 0.95
+    assert (track.n_faces[track.detected] >= 2).mean() > 0.9
+    assert track.has_flag(QualityFlag.MULTIPLE_FACES).mean() > 0.9
+    # the tracked lips lie inside the primary (larger) face's box
+    box = clip.face_box_px
+    centre = np.nanmean(track.landmarks_px, axis=1)
+    inside = (centre[:, 0] > box[:, 0]) & (centre[:, 0] < box[:, 2]) & (centre[:, 1] > box[:, 1]) & (centre[:, 1] < box[:, 3])
+    assert inside[track.detected].all()
+
+
+def test_track_lips_accepts_a_path(tmp_path, mediapipe_backend) -> None:  # noqa: ANN001
+    from lipauth.synth import make_talking_clip
+
+    path = tmp_path / "talk.mp4"
+    clip = make_talking_clip(path, duration_s=1.0, fps=25.0, size=(320, 240), face_width_px=110, audio=None, seed=4)
+    track = track_lips(path, backend=mediapipe_backend)
+    assert track.n_frames == len(clip.timestamps_s) and track.detection_rate == 1.0
+    np.testing.assert_allclose(track.timestamps_s, clip.timestamps_s, atol=1e-3)
+
+
+def test_no_face_clip_raises_with_mediapipe(mediapipe_backend) -> None:  # noqa: ANN001
+    from lipauth.synth import make_no_face_clip
+
+    clip = make_no_face_clip(None, duration_s=0.5, fps=20.0, size=(320, 240))
+    video = Video(frames=clip.frames, timestamps_s=clip.timestamps_s, width=320, height=240, source="empty_room.mp4")
+    with pytest.raises(NoFaceError, match=rf"empty_room\.mp4: no face found in any of its {len(clip.timestamps_s)} frames"):
+        track_lips(video, backend=mediapipe_backend)
