@@ -354,9 +354,9 @@ class _Renderer:
         m[:, 2] -= (x0, y0)
         dsize = (x1 - x0, y1 - y0)
         fg = cv2.warpAffine(image, m, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        a = cv2.warpAffine(self.mask, m, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+        a = cv2.warpAffine(self.mask, m, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         region = frame[y0:y1, x0:x1]
-        region[...] = (region * (1.0 - a) + fg * a + 0.5).astype(np.uint8)
+        region[...] = cv2.blendLinear(fg, np.ascontiguousarray(region), a, 1.0 - a)
 
     def render(
         self, affine: np.ndarray, opening: float, width: float, *, face: bool, second: np.ndarray | None
@@ -378,6 +378,28 @@ class _Renderer:
         if face:
             self._composite(frame, warped, affine)
         return frame
+
+
+class _NoisePool:
+    """Gaussian sensor noise: a few pre-drawn fields, a random one at a random shift per
+    frame (drawing a fresh full-frame field every frame would dominate the run time)."""
+
+    _N_FIELDS = 6
+    _PAD = 24
+
+    def __init__(self, size: tuple[int, int], std: float, rng: np.random.Generator) -> None:
+        w, h = size
+        shape = (self._N_FIELDS, h + self._PAD, w + self._PAD, 3)
+        self.fields = np.round(rng.standard_normal(shape, dtype=np.float32) * std).astype(np.int16)
+        self.rng = rng
+        self.size = size
+
+    def add(self, frame: np.ndarray) -> np.ndarray:
+        w, h = self.size
+        k = int(self.rng.integers(self._N_FIELDS))
+        dy, dx = (int(v) for v in self.rng.integers(self._PAD, size=2))
+        noisy = frame.astype(np.int16) + self.fields[k, dy : dy + h, dx : dx + w]
+        return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def _lighting(n: int, enabled: bool, gain_end: float, gamma_end: float) -> tuple[np.ndarray, np.ndarray]:
@@ -641,7 +663,7 @@ def make_talking_clip(
     gain, gamma = _lighting(n, lighting_change, light_gain_end, light_gamma_end)
     base_affine = face_affine(size, face_width_px, centre_px=centre)
     renderer = _Renderer(size, background, base_affine)
-    rng_noise = np.random.default_rng([seed, 2])
+    noise = _NoisePool(size, noise_std, np.random.default_rng([seed, 2])) if noise_std > 0 else None
     frames = np.empty((n, h_px, w_px, 3), dtype=np.uint8)
     levels = np.arange(256, dtype=np.float64) / 255.0
     for i in range(n):
@@ -652,10 +674,7 @@ def make_talking_clip(
         if gain[i] != 1.0 or gamma[i] != 1.0:
             lut = np.clip(255.0 * gain[i] * levels ** gamma[i] + 0.5, 0, 255).astype(np.uint8)
             frame = cv2.LUT(frame, lut)
-        if noise_std > 0:
-            noisy = frame.astype(np.float32) + rng_noise.standard_normal(frame.shape, dtype=np.float32) * noise_std
-            frame = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
-        frames[i] = frame
+        frames[i] = noise.add(frame) if noise is not None else frame
 
     # ---- audio
     audio_obj = _make_audio(
