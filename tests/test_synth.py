@@ -176,20 +176,15 @@ def test_mouth_region_changes_monotonically_with_opening() -> None:
 
 def test_width_narrows_and_spreads_the_mouth() -> None:
     warper = MouthWarper()
-    still = astronaut()
-    y = int(round(ASTRONAUT_LANDMARKS["lip_left"][1])) + 3
-    row = slice(y - 2, y + 3)
 
-    def lip_extent(img: np.ndarray) -> int:
-        # lip/cavity pixels are redder than the skin around them
-        rgb = img[row, 180:270].astype(float).mean(axis=0)
-        redness = rgb[:, 0] - rgb[:, 1]
-        return int((redness > np.percentile(redness, 35) + 12).sum())
+    def extent(width: float) -> tuple[int, int]:
+        """Columns and rows of the open mouth (cavity) at opening 0.6."""
+        cavity = warper.maps(0.6, width)[2] > 0.5
+        return int(cavity.any(axis=0).sum()), int(cavity.any(axis=1).sum())
 
-    pursed = lip_extent(warper.warp(still, 0.5, -1.0))
-    plain = lip_extent(warper.warp(still, 0.5, 0.0))
-    spread = lip_extent(warper.warp(still, 0.5, 1.0))
-    assert pursed < plain < spread, (pursed, plain, spread)
+    (pw, ph), (nw, nh), (sw, sh) = extent(-1.0), extent(0.0), extent(1.0)
+    assert pw < 0.85 * nw and sw > 1.1 * nw, (pw, nw, sw)
+    assert ph / pw > nh / nw > sh / sw, (ph, nh, sh)  # pursed lips are rounder, spread ones flatter
 
 
 def test_head_motion_moves_the_face_as_the_transform_says(moving) -> None:
@@ -350,6 +345,18 @@ def test_given_audio_and_silence() -> None:
     assert make_talking_clip(**SMALL, audio=None).audio is None
 
 
+def test_given_wav_file(tmp_path: Path) -> None:
+    from lipauth.io import write_audio
+
+    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32)
+    wav = write_audio(tmp_path / "tone.wav", tone, sample_rate=16000)
+    clip = make_talking_clip(**SMALL, audio=str(wav))
+    assert clip.audio.n_samples == 8000
+    assert np.abs(clip.audio.samples - tone).max() < 1e-3
+    with pytest.raises(ConfigError, match="neither one of"):
+        make_talking_clip(**SMALL, audio=str(tmp_path / "missing.wav"))
+
+
 # --------------------------------------------------------------------------------------
 # MediaPipe follows the lips (skipped without mediapipe)
 
@@ -373,6 +380,11 @@ def test_mediapipe_inner_lip_gap_follows_the_opening(talk) -> None:
     gap = np.linalg.norm(lm[:, 14] - lm[:, 13], axis=-1)
     r = float(np.corrcoef(talk.opening, gap)[0, 1])
     assert r >= 0.95, f"inner-lip gap vs opening r={r:.3f}"
+    # corner-to-corner width follows the width signal while the mouth moves
+    mouth_w = np.linalg.norm(lm[:, 291] - lm[:, 61], axis=-1)
+    moving = talk.opening > 0.2
+    r_w = float(np.corrcoef(talk.width[moving], mouth_w[moving])[0, 1])
+    assert r_w > 0.8, f"mouth width vs width r={r_w:.3f}"
     # the face sits where the transform says: eye corners within 3 % of the face width
     for name, idx in (("eye_left_outer", 33), ("eye_right_outer", 263)):
         want = talk.affine[:, :, :2] @ np.array(ASTRONAUT_LANDMARKS[name]) + talk.affine[:, :, 2]

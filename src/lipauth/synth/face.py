@@ -128,6 +128,9 @@ class MouthWarper:
         Fraction of ``lower_drop_px`` by which the chin follows at ``opening=1``.
     purse_narrow : float
         Relative narrowing of the mouth at ``width=-1`` (0.2: 20 % narrower).
+    purse_round : float
+        Fraction of the still's smile (corners above the middle) flattened at ``width=-1``,
+        so pursed lips look round rather than smiling.
     spread_widen : float
         Relative widening at ``width=+1``.
 
@@ -145,6 +148,7 @@ class MouthWarper:
         lower_drop_px: float = 11.0,
         jaw_fraction: float = 0.6,
         purse_narrow: float = 0.2,
+        purse_round: float = 0.6,
         spread_widen: float = 0.15,
     ) -> None:
         g = _geometry()
@@ -159,6 +163,7 @@ class MouthWarper:
         self.upper_share = (self.teeth_up_px + self.upper_lift_px) / self.max_gap_px
         self.jaw_fraction = float(jaw_fraction)
         self.purse_narrow = float(purse_narrow)
+        self.purse_round = float(purse_round)
         self.spread_widen = float(spread_widen)
         # region of the still the warp may touch (identity on and beyond its border)
         x0 = int(np.floor(g.xc - 2.15 * (g.half_width + 3.0))) - 1
@@ -210,6 +215,13 @@ class MouthWarper:
             wt = self._width_weight
             xi = g.xc + (xx - g.xc) * (1.0 + (1.0 / sx - 1.0) * wt)
             yi = g.mid_y + (yy - g.mid_y) * (1.0 + (1.0 / sy - 1.0) * wt)
+            if width < 0 and self.purse_round > 0:
+                # rounder: pull the (smiling, raised) corners down towards the middle
+                ui = np.abs(xi - g.xc) / g.half_width
+                along = np.where(ui <= 1.0, ui**2, 1.0 - _smoothstep((ui - 1.0) / 0.8))
+                across = 1.0 - _smoothstep((np.abs(yi - g.mid_y) - 10.0) / 10.0)
+                drop = self.purse_round * (-width) * (g.mid_y - g.corner_y)
+                yi = yi - drop * along * across
         else:
             xi, yi = xx, yy
         # 2. lips: intermediate -> still
