@@ -49,7 +49,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _FACE_W = ASTRONAUT_FACE_BOX[2] - ASTRONAUT_FACE_BOX[0]
-_FACE_CENTRE = (0.5 * (ASTRONAUT_FACE_BOX[0] + ASTRONAUT_FACE_BOX[2]), 0.5 * (ASTRONAUT_FACE_BOX[1] + ASTRONAUT_FACE_BOX[3]))
+_FACE_CENTRE = (
+    0.5 * (ASTRONAUT_FACE_BOX[0] + ASTRONAUT_FACE_BOX[2]),
+    0.5 * (ASTRONAUT_FACE_BOX[1] + ASTRONAUT_FACE_BOX[3]),
+)
 _MOUTH_CENTRE = (
     0.5 * (ASTRONAUT_LANDMARKS["lip_left"][0] + ASTRONAUT_LANDMARKS["lip_right"][0]),
     0.5 * (ASTRONAUT_LANDMARKS["inner_upper_mid"][1] + ASTRONAUT_LANDMARKS["inner_lower_mid"][1]),
@@ -303,7 +306,9 @@ def _per_frame(name: str, value: Any, n: int, lo: float, hi: float) -> np.ndarra
     if arr.shape != (n,):
         raise ConfigError(f"{name} has shape {arr.shape}; pass one value per frame, shape ({n},)")
     if not np.all(np.isfinite(arr)) or arr.min() < lo - 1e-9 or arr.max() > hi + 1e-9:
-        raise ConfigError(f"{name} must lie in [{lo}, {hi}]; got values from {np.nanmin(arr):.3g} to {np.nanmax(arr):.3g}")
+        raise ConfigError(
+            f"{name} must lie in [{lo}, {hi}]; got values from {np.nanmin(arr):.3g} to {np.nanmax(arr):.3g}"
+        )
     return np.clip(arr, lo, hi)
 
 
@@ -335,7 +340,9 @@ class _Renderer:
             den = cv2.GaussianBlur(keep, (0, 0), sigmaX=40.0)[..., None]
             filled = self.still * keep + (num / np.maximum(den, 1e-3)) * (1.0 - keep)
             blurred = cv2.GaussianBlur(np.clip(filled, 0, 255).astype(np.uint8), (0, 0), sigmaX=9.0)
-            self.bg = cv2.warpAffine(blurred, base_affine, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            self.bg = cv2.warpAffine(
+                blurred, base_affine, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         else:
             self.bg = None
 
@@ -587,15 +594,7 @@ def make_talking_clip(
     if opening is None:
         schedule = random_syllable_schedule(duration_s, seed=seed)
         if blow:
-            keep = tuple(
-                s for s in schedule.syllables if all(s.end_s + 0.1 <= a or s.start_s - 0.1 >= b for a, b in blow)
-            )
-            words = tuple(w for w in schedule.speech_intervals_s if any(w[0] <= s.start_s < w[1] for s in keep))
-            words = tuple(
-                (min(s.start_s for s in keep if w[0] <= s.start_s < w[1]), max(s.end_s for s in keep if w[0] <= s.start_s < w[1]))
-                for w in words
-            )
-            schedule = SyllableSchedule(schedule.duration_s, keep, words)
+            schedule = schedule.without(blow, margin_s=0.1)
         opening_arr = schedule.opening_at(t)
         width_arr = schedule.width_at(t)
         speech = schedule.speech_intervals_s
@@ -693,7 +692,9 @@ def make_talking_clip(
     return clip
 
 
-def write_clip(clip: SynthClip, path: str | os.PathLike[str], *, variable_rate: bool = False, crf: int | None = None) -> SynthClip:
+def write_clip(
+    clip: SynthClip, path: str | os.PathLike[str], *, variable_rate: bool = False, crf: int | None = None
+) -> SynthClip:
     """Encode ``clip`` with :func:`lipauth.io.write_video`; returns it with ``path`` set."""
     import dataclasses
 

@@ -92,6 +92,20 @@ class SyllableSchedule:
                 out[inside] = s.width * np.sin(np.pi * phase) ** 2
         return out
 
+    def without(self, windows_s: list[tuple[float, float]], *, margin_s: float = 0.1) -> SyllableSchedule:
+        """The schedule with every syllable within ``margin_s`` of a window dropped; speech
+        intervals shrink to the syllables left (empty ones disappear)."""
+        windows = _check_windows("windows_s", windows_s)
+        keep = tuple(
+            s for s in self.syllables if all(s.end_s + margin_s <= a or s.start_s - margin_s >= b for a, b in windows)
+        )
+        words = []
+        for a, b in self.speech_intervals_s:
+            inside = [s for s in keep if a <= s.start_s < b]
+            if inside:
+                words.append((inside[0].start_s, inside[-1].end_s))
+        return SyllableSchedule(self.duration_s, keep, tuple(words))
+
     def speech_mask(self, times_s: np.ndarray) -> np.ndarray:
         """True where ``times_s`` falls inside a speech interval [shape=(n,), bool]."""
         t = np.asarray(times_s, dtype=np.float64)
