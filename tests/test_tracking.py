@@ -398,3 +398,24 @@ def test_no_face_clip_raises_with_mediapipe(mediapipe_backend) -> None:  # noqa:
     video = Video(frames=clip.frames, timestamps_s=clip.timestamps_s, width=320, height=240, source="empty_room.mp4")
     with pytest.raises(NoFaceError, match=rf"empty_room\.mp4: no face found in any of its {len(clip.timestamps_s)} frames"):
         track_lips(video, backend=mediapipe_backend)
+
+
+def test_mediapipe_native_log_lines_go_to_logging_not_stderr(capfd, caplog) -> None:  # noqa: ANN001
+    import logging
+
+    from lipauth.synth import make_talking_clip
+    from lipauth.tracking.backends.mediapipe import MediaPipeBackend
+
+    clip = make_talking_clip(None, duration_s=0.2, fps=10.0, size=(320, 240), face_width_px=110, audio=None)
+    capfd.readouterr()
+    with caplog.at_level(logging.DEBUG, logger="lipauth.tracking.backends.mediapipe"):
+        backend = MediaPipeBackend(detector_interval_frames=1)
+        try:
+            for i, frame in enumerate(clip.frames):
+                assert len(backend.process(frame, t_s=i / 10)) == 1
+            backend.reset()
+            backend.process(clip.frames[0], t_s=0.0)
+        finally:
+            backend.close()
+    assert capfd.readouterr().err == ""
+    assert any(r.message.startswith("mediapipe: ") for r in caplog.records)  # routed, not lost

@@ -14,8 +14,12 @@ central one; when it sees one again, it switches back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -70,6 +74,30 @@ def _landmarks_xyz(face: Any) -> np.ndarray:
 
 
 INSTALL_HINT = "pip install --no-deps mediapipe==0.10.21"
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Route what native code writes to file descriptor 2 into ``logging`` (DEBUG).
+
+    MediaPipe's C++ (absl, TFLite) prints INFO/WARNING lines straight to fd 2 when a graph
+    starts and runs its first frame, whatever ``GLOG_minloglevel`` says. Only those calls
+    are wrapped (never the per-frame path); other threads' stderr output during that
+    moment is logged too, not lost.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode("utf-8", errors="replace").splitlines():
+                if line.strip():
+                    logger.debug("mediapipe: %s", line)
 
 
 def _import_mediapipe() -> Any:
@@ -131,26 +159,31 @@ class MediaPipeBackend:
         self._n_mesh_faces = 1
         self._frame_index = 0
         self._extra_boxes: list[np.ndarray] = []
+        self._fresh: set[int] = set()  # meshes whose next frame is their first (noisy) one
 
     # -- resources -----------------------------------------------------------------------
 
     def _mesh(self, n_faces: int) -> Any:
         mesh = self._meshes.get(n_faces)
         if mesh is None:
-            mesh = self._face_mesh_mod.FaceMesh(
-                static_image_mode=False,
-                max_num_faces=n_faces,
-                refine_landmarks=True,
-                min_detection_confidence=self.min_detection_confidence,
-                min_tracking_confidence=self.min_tracking_confidence,
-            )
+            with _native_stderr_to_log():
+                mesh = self._face_mesh_mod.FaceMesh(
+                    static_image_mode=False,
+                    max_num_faces=n_faces,
+                    refine_landmarks=True,
+                    min_detection_confidence=self.min_detection_confidence,
+                    min_tracking_confidence=self.min_tracking_confidence,
+                )
             self._meshes[n_faces] = mesh
+            self._fresh.add(n_faces)
         return mesh
 
     def reset(self) -> None:
         """Start a new clip: drop tracking state (the graphs are restarted, not rebuilt)."""
-        for mesh in self._meshes.values():
-            mesh.reset()
+        with _native_stderr_to_log():
+            for mesh in self._meshes.values():
+                mesh.reset()
+        self._fresh = set(self._meshes)
         self._n_mesh_faces = 1
         self._frame_index = 0
         self._extra_boxes = []
@@ -159,6 +192,7 @@ class MediaPipeBackend:
         for mesh in self._meshes.values():
             mesh.close()
         self._meshes.clear()
+        self._fresh.clear()
         self.reset()
         if self._detector is not None:
             self._detector.close()
@@ -167,12 +201,15 @@ class MediaPipeBackend:
     # -- per frame -------------------------------------------------------------------------
 
     def _detect_boxes(self, frame_rgb: np.ndarray) -> list[np.ndarray]:
-        if self._detector is None:
-            self._detector = self._face_detection_mod.FaceDetection(
-                model_selection=0, min_detection_confidence=self.min_detection_confidence
-            )
         h, w = frame_rgb.shape[:2]
-        res = self._detector.process(frame_rgb)
+        if self._detector is None:
+            with _native_stderr_to_log():
+                self._detector = self._face_detection_mod.FaceDetection(
+                    model_selection=0, min_detection_confidence=self.min_detection_confidence
+                )
+                res = self._detector.process(frame_rgb)
+        else:
+            res = self._detector.process(frame_rgb)
         boxes = []
         for det in res.detections or ():
             rb = det.location_data.relative_bounding_box
@@ -199,7 +236,13 @@ class MediaPipeBackend:
             self._extra_boxes = boxes
         self._frame_index += 1
 
-        res = self._mesh(self._n_mesh_faces).process(frame_rgb)
+        mesh = self._mesh(self._n_mesh_faces)
+        if self._n_mesh_faces in self._fresh:
+            self._fresh.discard(self._n_mesh_faces)
+            with _native_stderr_to_log():
+                res = mesh.process(frame_rgb)
+        else:
+            res = mesh.process(frame_rgb)
         faces = res.multi_face_landmarks
         if not faces:
             return []
