@@ -76,6 +76,12 @@ def _landmarks_xyz(face: Any) -> np.ndarray:
 INSTALL_HINT = "pip install --no-deps mediapipe==0.10.21"
 
 
+def _libc_fflush() -> None:
+    import ctypes
+
+    ctypes.CDLL(None).fflush(None)
+
+
 @contextlib.contextmanager
 def _native_stderr_to_log() -> Iterator[None]:
     """Route what native code writes to file descriptor 2 into ``logging`` (DEBUG).
@@ -92,6 +98,7 @@ def _native_stderr_to_log() -> Iterator[None]:
         try:
             yield
         finally:
+            _libc_fflush()  # C stdio buffers still hold lines meant for the redirected fd
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
@@ -160,6 +167,7 @@ class MediaPipeBackend:
         self._frame_index = 0
         self._extra_boxes: list[np.ndarray] = []
         self._fresh: set[int] = set()  # meshes whose next frame is their first (noisy) one
+        self._stale: set[int] = set()  # meshes to restart before their next frame
 
     # -- resources -----------------------------------------------------------------------
 
@@ -179,10 +187,10 @@ class MediaPipeBackend:
         return mesh
 
     def reset(self) -> None:
-        """Start a new clip: drop tracking state (the graphs are restarted, not rebuilt)."""
-        with _native_stderr_to_log():
-            for mesh in self._meshes.values():
-                mesh.reset()
+        """Start a new clip: drop tracking state (graphs are restarted, not rebuilt)."""
+        # restarted lazily, on their next frame: a graph restart logs from its worker
+        # threads after reset() returns, so restart and first frame are quieted together
+        self._stale = set(self._meshes)
         self._fresh = set(self._meshes)
         self._n_mesh_faces = 1
         self._frame_index = 0
@@ -193,6 +201,7 @@ class MediaPipeBackend:
             mesh.close()
         self._meshes.clear()
         self._fresh.clear()
+        self._stale.clear()
         self.reset()
         if self._detector is not None:
             self._detector.close()
@@ -240,6 +249,9 @@ class MediaPipeBackend:
         if self._n_mesh_faces in self._fresh:
             self._fresh.discard(self._n_mesh_faces)
             with _native_stderr_to_log():
+                if self._n_mesh_faces in self._stale:
+                    self._stale.discard(self._n_mesh_faces)
+                    mesh.reset()
                 res = mesh.process(frame_rgb)
         else:
             res = mesh.process(frame_rgb)
