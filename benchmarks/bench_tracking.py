@@ -149,7 +149,12 @@ def main() -> None:
 
         # warm up every path once, then interleave the runs (drifting machine load hits
         # all three alike) and keep each one's best
-        fns = {"decode": decode_only, "bare": bare, "full": full}
+        backend_nodet = MediaPipeBackend(detector_interval_frames=0)
+
+        def full_no_detector() -> None:
+            track_lips(video, backend=backend_nodet)
+
+        fns = {"decode": decode_only, "bare": bare, "full": full, "nodet": full_no_detector}
         for fn in fns.values():
             fn()
         times: dict[str, list[float]] = {k: [] for k in fns}
@@ -158,9 +163,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 fn()
                 times[key].append(time.perf_counter() - t0)
-        t_dec, t_bare, t_full = (min(times[k]) for k in ("decode", "bare", "full"))
+        t_dec, t_bare, t_full, t_nodet = (min(times[k]) for k in ("decode", "bare", "full", "nodet"))
         mesh.close()
         backend.close()
+        backend_nodet.close()
 
     track = result["track"]
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -170,6 +176,7 @@ def main() -> None:
         ("decode only", f"{t_dec:7.3f} s  {n / t_dec:7.1f} frames/s"),
         ("bare FaceMesh", f"{t_bare:7.3f} s  {n / t_bare:7.1f} frames/s  (decode + FaceMesh.process)"),
         ("full track_lips", f"{t_full:7.3f} s  {n / t_full:7.1f} frames/s"),
+        ("full, no detector", f"{t_nodet:7.3f} s  {n / t_nodet:7.1f} frames/s  (detector_interval_frames=0)"),
         ("ratio full/bare", f"{t_full / t_bare:7.3f}   (target <= 1.15)"),
         ("overhead / frame", f"{1000 * (t_full - t_bare) / n:7.3f} ms"),
         ("frames/s one core", f"{n / t_full:7.1f}   (target >= 250)"),
