@@ -124,3 +124,10 @@ def test_miracl_lips_detected_in_95_percent_of_every_clip(miracl) -> None:  # no
     assert rates[worst] >= 0.95, (worst, rates[worst])
     # faces ~60-75 px wide are tracked without the FACE_TOO_SMALL flag (threshold 48 px)
     assert widths.min() > 55 and not any(t.has_flag(QualityFlag.FACE_TOO_SMALL).any() for t in miracl.values())
+
+
+def test_real_clips_are_not_flagged_dark_or_blurred(grid, miracl) -> None:  # noqa: ANN001
+    tracks = [t for t, _ in grid.values()] + list(miracl.values())
+    bad = QualityFlag.TOO_DARK | QualityFlag.BLURRED
+    flagged = np.concatenate([(t.quality[t.detected] & int(bad)) != 0 for t in tracks])
+    assert flagged.mean() < 0.02, flagged.mean()
