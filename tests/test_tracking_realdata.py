@@ -23,18 +23,13 @@ log = logging.getLogger(__name__)
 #: clip -> number of damaged frames at its start (no face drawn; see module doc)
 GRID_DAMAGED_START = {"brwg8p": 12, "lgbf8n": 12}
 GRID_FPS = 25.0
-ALIGN_UNITS_PER_S = 25000.0
 
 
 def _speech_indicator(align_path, timestamps_s: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """1.0 for frames inside a non-``sil`` word of a GRID ``.align`` file, else 0.0."""
-    ind = np.zeros(timestamps_s.shape[0])
-    t = timestamps_s * ALIGN_UNITS_PER_S
-    for line in align_path.read_text().splitlines():
-        start, end, word = line.split()
-        if word != "sil":
-            ind[(t >= int(start)) & (t < int(end))] = 1.0
-    return ind
+    """1.0 for frames inside a spoken (non-``sil``) word of a GRID ``.align`` file, else 0.0."""
+    from lipauth.io import load_align
+
+    return load_align(align_path).speech_mask(timestamps_s).astype(np.float64)
 
 
 @pytest.fixture(scope="module")

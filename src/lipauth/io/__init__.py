@@ -8,8 +8,9 @@ implies. PyAV is imported inside the functions, so importing this package is che
 
 from __future__ import annotations
 
+from lipauth.io.align import WordAlignment, load_align
 from lipauth.io.audio import load_audio
 from lipauth.io.video import load_video
 from lipauth.io.write import write_audio, write_video
 
-__all__ = ["load_video", "load_audio", "write_video", "write_audio"]
+__all__ = ["load_video", "load_audio", "write_video", "write_audio", "load_align", "WordAlignment"]
