@@ -1,0 +1,1 @@
+"""Lip-motion features from a LipTrack (and the video): shape, appearance, flow, histograms."""
