@@ -205,6 +205,17 @@ def _mux_audio(container: Any, stream: Any, samples: np.ndarray, rate: int, star
         container.mux(packet)
 
 
+def _open_output(out: Path, fmt: str) -> Any:
+    """Create ``out`` (and its directory) as an FFmpeg output container of format ``fmt``."""
+    import av
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return av.open(str(out), mode="w", format=fmt)
+    except (OSError, av.error.FFmpegError) as exc:
+        raise InputError(f"{out}: cannot create the file ({exc}); check the directory and permissions") from exc
+
+
 def _add_audio_stream(container: Any, codec: str, rate: int, path: Path) -> Any:
     import av
 
@@ -355,11 +366,7 @@ def write_video(
         t = (ts[i] if ts is not None else i / float(rate)) + video_offset_s
         return int(round(t / time_base))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        container = av.open(str(out), mode="w", format=fmt)
-    except (OSError, av.error.FFmpegError) as exc:
-        raise InputError(f"{out}: cannot create the file ({exc}); check the directory and permissions") from exc
+    container = _open_output(out, fmt)
     try:
         try:
             vstream = container.add_stream(vcodec, rate=rate)
@@ -450,11 +457,7 @@ def write_audio(
     fmt, _, default_acodec, _ = _container_for(out)
     acodec = _ENCODER_ALIASES.get(audio_codec, audio_codec) if audio_codec else default_acodec
     samples, rate = _as_audio(audio, sample_rate)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        container = av.open(str(out), mode="w", format=fmt)
-    except (OSError, av.error.FFmpegError) as exc:
-        raise InputError(f"{out}: cannot create the file ({exc}); check the directory and permissions") from exc
+    container = _open_output(out, fmt)
     try:
         stream = _add_audio_stream(container, acodec, rate, out)
         _mux_audio(container, stream, samples, rate, 0.0)
