@@ -141,3 +141,14 @@ def test_data_dir_from_environment(tmp_path: Path) -> None:
     proc = run_cli("demo", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     assert Path(json.loads(proc.stdout)["plot"]).parent == tmp_path / "store" / "demo"
+
+
+@pytest.mark.realdata
+def test_multi_face_stage_clip_tracks_quietly() -> None:
+    """Faces appear late and several at once: no native MediaPipe log line leaks to stderr."""
+    from conftest import shared_path
+
+    proc = run_cli("track", str(shared_path("misc", "stage_singing_multi_face.mp4")))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ""
+    assert "other faces present in" in proc.stdout

@@ -253,6 +253,9 @@ class MediaPipeBackend:
                     self._stale.discard(self._n_mesh_faces)
                     mesh.reset()
                 res = mesh.process(frame_rgb)
+            if not res.multi_face_landmarks:
+                # the graph also logs when it first projects landmarks: stay quiet until then
+                self._fresh.add(self._n_mesh_faces)
         else:
             res = mesh.process(frame_rgb)
         faces = res.multi_face_landmarks
