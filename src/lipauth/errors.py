@@ -27,6 +27,7 @@ __all__ = [
     "NoFaceError",
     "ConfigError",
     "BackendUnavailableError",
+    "InsufficientDataError",
 ]
 
 
@@ -113,3 +114,9 @@ class BackendUnavailableError(LipAuthError, ImportError):
     """An optional backend (e.g. mediapipe) is not installed."""
 
     code = "backend_unavailable"
+
+
+class InsufficientDataError(LipAuthError, ValueError):
+    """Too few usable frames (e.g. detected faces) for an operation; the message names the minimum."""
+
+    code = "insufficient_data"

@@ -26,6 +26,7 @@ __all__ = [
     "QualityFlag",
     "LIP_GROUPS",
     "N_LIP_LANDMARKS",
+    "LipFeatures",
 ]
 
 
@@ -345,3 +346,108 @@ class LipTrack(_DictMixin):
     def has_flag(self, flag: QualityFlag) -> np.ndarray:
         """Per-frame bool of whether ``flag`` is set [shape=(n_frames,)]."""
         return (self.quality & int(flag)) != 0
+
+
+# --------------------------------------------------------------------------------------
+# features
+
+
+@dataclass(frozen=True, eq=False)
+class LipFeatures(_DictMixin):
+    """Lip-motion features of one clip (``lipauth.features.extract_lip_features``).
+
+    Frame-level arrays share the track's frames. NaN never appears: frames without a
+    usable face are filled (interpolated, or held at the edges) and masked by ``valid``.
+    The appearance fields need pixels: when features were extracted from a track alone
+    (no video) they are empty arrays of the documented width (0 rows) and
+    ``micro_movement_index`` is NaN.
+
+    Attributes
+    ----------
+    timestamps_s : np.ndarray [shape=(n_frames,), dtype=float64]
+        Frame times in seconds.
+    valid : np.ndarray [shape=(n_frames,), dtype=bool]
+        Frames with a detected face or inside a short, interpolated gap.
+    shape : np.ndarray [shape=(n_frames, n_shape), dtype=float32]
+        Smoothed shape features, columns named by ``shape_names``; lengths in face units
+        (outer-eye-corner distance), areas in face units squared, ratios unitless.
+    shape_names : tuple of str
+        ``lipauth.features.SHAPE_FEATURES``.
+    velocity, acceleration : np.ndarray [shape=(n_frames, n_shape), dtype=float32]
+        Time derivatives of ``shape`` per second and per second squared (0 where invalid).
+    motion_energy : np.ndarray [shape=(n_frames,), dtype=float32]
+        Fused lip-motion energy (shape speed, with appearance channels when a video was
+        given), face units per second; the signal the segments are cut from.
+    similarity : np.ndarray [shape=(n_frames,) or (0,), dtype=float32]
+        Cosine similarity of each labial crop with the previous one (1 = identical).
+    micro_movement_index : float
+        Clip-level micro-movement index from ``similarity`` (NaN without video).
+    flow : np.ndarray [shape=(n_frames, n_flow) or (0, n_flow), dtype=float32]
+        Per-frame optical-flow summary of the labial region, columns ``flow_names``.
+    flow_names : tuple of str
+    histograms : np.ndarray [shape=(n_windows, d), dtype=float32]
+        Spatio-temporal gradient-histogram descriptor per time window ((0, d) without video).
+    histogram_times_s : np.ndarray [shape=(n_windows,), dtype=float64]
+        Centre time of each histogram window.
+    segments : tuple of (start_s, end_s, label, peak)
+        Intervals where the lips move; ``label`` is ``"normal"`` or ``"micro"``, ``peak``
+        the segment's amplitude in face units.
+    config : dict
+        The feature configuration used (``FeatureConfig`` fields).
+    """
+
+    timestamps_s: np.ndarray = _array_field("float64", "(n,) seconds")
+    valid: np.ndarray = _array_field("bool", "(n,)")
+    shape: np.ndarray = _array_field("float32", "(n, n_shape) face units")
+    velocity: np.ndarray = _array_field("float32", "(n, n_shape) per second")
+    acceleration: np.ndarray = _array_field("float32", "(n, n_shape) per second^2")
+    motion_energy: np.ndarray = _array_field("float32", "(n,) face units per second")
+    similarity: np.ndarray = _array_field("float32", "(n,) or (0,) cosine similarity")
+    flow: np.ndarray = _array_field("float32", "(n, n_flow) or (0, n_flow)")
+    histograms: np.ndarray = _array_field("float32", "(n_windows, d)")
+    histogram_times_s: np.ndarray = _array_field("float64", "(n_windows,) seconds")
+    shape_names: tuple[str, ...] = ()
+    flow_names: tuple[str, ...] = ()
+    micro_movement_index: float = float("nan")
+    segments: tuple[tuple[float, float, str, float], ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.timestamps_s.shape[0])
+
+    @property
+    def has_appearance(self) -> bool:
+        """Whether the appearance fields were computed (a video was given)."""
+        return int(self.similarity.shape[0]) > 0
+
+    def column(self, name: str) -> np.ndarray:
+        """One shape feature by name [shape=(n_frames,)]."""
+        try:
+            return self.shape[:, self.shape_names.index(name)]
+        except ValueError:
+            raise KeyError(f"unknown shape feature {name!r}; known: {list(self.shape_names)}") from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LipFeatures:  # type: ignore[override]
+        obj = super().from_dict(data)
+        widths = {
+            "shape": len(obj.shape_names),
+            "velocity": len(obj.shape_names),
+            "acceleration": len(obj.shape_names),
+            "flow": len(obj.flow_names),
+            "histograms": int(data.get("histogram_dim", 0)),
+        }
+        fixes: dict[str, Any] = {}
+        for name, width in widths.items():
+            arr = getattr(obj, name)
+            if arr.ndim == 1 and arr.size == 0:
+                fixes[name] = arr.reshape(0, width)
+        fixes["segments"] = tuple((float(a), float(b), str(c), float(d)) for a, b, c, d in obj.segments)
+        fixes["config"] = dict(obj.config)
+        return dataclasses.replace(obj, **fixes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["histogram_dim"] = int(self.histograms.shape[1]) if self.histograms.ndim == 2 else 0
+        return out
