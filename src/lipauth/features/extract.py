@@ -61,8 +61,8 @@ class FeatureConfig:
     energy_window_s: float = 0.17
     k_high: float = 3.0
     k_low: float = 2.0
-    min_high: float = 0.14
-    min_low: float = 0.07
+    min_high: float = 0.1
+    min_low: float = 0.04
     min_duration_s: float = 0.1
     min_gap_s: float = 0.3
     normal_amplitude: float = 0.04
