@@ -49,8 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: without face-normalised landmarks the crop is aligned by the outer lip corners, placed
 #: at (-0.5, 0) and (0.5, 0) of a mouth frame (unit = mouth width, y down) whose crop centre
-#: lies this far below the corner line (measured on the canonical and the synth face)
-_CORNER_FRAME_CENTRE_Y = 0.12
+#: lies this far below the corner line (0.16 on the canonical face, 0.19 on the synth one)
+_CORNER_FRAME_CENTRE_Y = 0.17
 _CORNER_FRAME = np.array([[-0.5, 0.0], [0.5, 0.0]])
 #: the crop centre sits this far (in mouth widths) below the reference mouth's box centre:
 #: the lower lip travels further than the upper one
