@@ -152,3 +152,16 @@ def test_multi_face_stage_clip_tracks_quietly() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == ""
     assert "other faces present in" in proc.stdout
+
+
+def test_inspect_prints_segments_and_writes_plot(tmp_path: Path, clip: tuple[Path, np.ndarray]) -> None:
+    path, _ = clip
+    plot, out = tmp_path / "f.png", tmp_path / "f.json"
+    proc = run_cli("inspect", str(path), "--plot", str(plot), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "micro-movement index" in proc.stdout and "normal" in proc.stdout
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    from lipauth.types import LipFeatures
+
+    features = LipFeatures.from_dict(json.loads(out.read_text()))
+    assert features.n_frames == 50 and features.has_appearance and len(features.segments) >= 1

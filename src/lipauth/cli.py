@@ -146,6 +146,59 @@ def track(video: str, out: str | None, plot: str | None, overlay: str | None, as
             click.echo(f"  {label} written to {path}")
 
 
+@cli.command("inspect")
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), help="Write a PNG of shape series, micro-movement and segments.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the LipFeatures as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the LipFeatures as JSON instead of a summary.")
+def inspect_command(video: str, plot: str | None, out: str | None, as_json: bool) -> None:
+    """Lip-motion features of VIDEO: shape, micro-movement index, movement segments."""
+    from lipauth.features import extract_lip_features
+    from lipauth.viz import plot_features
+
+    clip, result = _track_file(video, quiet=as_json)
+    features = extract_lip_features(result, clip)
+    if out:
+        Path(out).write_text(json.dumps(features.to_dict(), allow_nan=False))
+    if plot:
+        plot_features(features, plot, title=f"{Path(video).name}: lip features")
+    if as_json:
+        _echo_json(features.to_dict())
+        return
+    n_micro = sum(1 for seg in features.segments if seg[2] == "micro")
+    click.echo(f"{Path(video).name}: {features.n_frames} frames, face in {100 * result.detection_rate:.1f}%")
+    click.echo(f"  micro-movement index {features.micro_movement_index:.2f}; "
+               f"{len(features.segments)} movement segments ({n_micro} micro)")
+    for start, end, label, peak in features.segments:
+        click.echo(f"  {start:7.2f} - {end:7.2f} s  {label:<6}  peak {peak:.3f} face units")
+    for label, path in (("features", out), ("plot", plot)):
+        if path:
+            click.echo(f"  {label} written to {path}")
+
+
+@cli.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="Magnified video (mp4, webm, ...).")
+@click.option("--factor", default=10.0, show_default=True, type=click.FloatRange(0.0, 100.0, min_open=True),
+              help="Amplification of lip motion (below 1 attenuates it).")
+@click.option("--low-hz", default=0.5, show_default=True, type=click.FloatRange(0.0, min_open=True))
+@click.option("--high-hz", default=8.0, show_default=True, type=click.FloatRange(0.0, min_open=True))
+def magnify(video: str, out: str, factor: float, low_hz: float, high_hz: float) -> None:
+    """Magnify lip motion in VIDEO (labial region only) so slight movements can be seen."""
+    from lipauth.errors import NoAudioStreamError
+    from lipauth.features.magnify import magnify_labial
+    from lipauth.io import load_audio, write_video
+
+    clip, result = _track_file(video, quiet=False)
+    try:
+        audio = load_audio(video)
+    except NoAudioStreamError:
+        audio = None
+    frames = magnify_labial(clip, result, factor=factor, low_hz=low_hz, high_hz=high_hz)
+    write_video(out, frames, timestamps_s=clip.timestamps_s, audio=audio)
+    click.echo(f"{out}: lip motion x{factor:g} ({low_hz:g}-{high_hz:g} Hz) in the labial region of {Path(video).name}")
+
+
 def _annotation_rows(name: str, track: LipTrack):
     for i in range(track.n_frames):
         flags = QualityFlag(int(track.quality[i]))

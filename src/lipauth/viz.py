@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lipauth.types import LIP_GROUPS, LipTrack, QualityFlag, Video
+from lipauth.types import LIP_GROUPS, LipFeatures, LipTrack, QualityFlag, Video
 
-__all__ = ["plot_track", "draw_overlay", "overlay_frames"]
+__all__ = ["plot_track", "plot_features", "draw_overlay", "overlay_frames"]
 
 _FLAG_ROWS = (
     QualityFlag.NO_FACE,
@@ -103,3 +103,53 @@ def draw_overlay(video: Video, track: LipTrack, path: str | Path) -> Path:
     from lipauth.io import write_video
 
     return write_video(path, overlay_frames(video, track), timestamps_s=video.timestamps_s)
+
+
+def plot_features(features: LipFeatures, path: str | Path, *, title: str | None = None) -> Path:
+    """Write a PNG: shape series, micro-movement signal and movement segments on one time axis.
+
+    Parameters
+    ----------
+    features : LipFeatures
+    path : str or Path
+        Output PNG file.
+    title : str, optional
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = features.timestamps_s
+    n_rows = 3 if features.has_appearance else 2
+    fig, axes = plt.subplots(n_rows, 1, figsize=(10, 2.4 * n_rows + 1), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    ax = axes[0]
+    for name, colour in (("opening", "tab:red"), ("width", "tab:blue"), ("roundness", "tab:green")):
+        if name in features.shape_names:
+            ax.plot(t, features.column(name), color=colour, label=name)
+    ax.set_ylabel("shape (face units)")
+    ax.legend(loc="upper right", fontsize=8)
+    _shade_gaps(ax, t, ~features.valid)
+    ax = axes[1]
+    ax.plot(t, features.motion_energy, color="black", lw=1, label="motion energy")
+    ax.set_ylabel("motion energy\n(face units / s)")
+    for start, end, label, _peak in features.segments:
+        ax.axvspan(start, end, color="tab:orange" if label == "normal" else "tab:purple", alpha=0.25, lw=0)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color="tab:orange", alpha=0.25, label="normal movement"),
+        plt.Rectangle((0, 0), 1, 1, color="tab:purple", alpha=0.25, label="micro movement"),
+    ]
+    ax.legend(handles=[*ax.get_lines(), *handles], loc="upper right", fontsize=8)
+    if features.has_appearance:
+        ax = axes[2]
+        ax.plot(t, 1.0 - features.similarity, color="tab:purple", lw=1)
+        ax.set_ylabel("1 - cosine sim.\n(labial region)")
+        ax.set_title(f"micro-movement index {features.micro_movement_index:.2f}", fontsize=9, loc="left")
+    axes[-1].set_xlabel("time (s)")
+    fig.suptitle(title or f"lip features: {features.n_frames} frames, {len(features.segments)} movement segments")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
