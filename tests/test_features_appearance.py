@@ -85,6 +85,16 @@ def test_streaming_cropper_equals_whole_clip(backend) -> None:  # noqa: ANN001
     cropper = LabialCropper(reference_norm=reference_mouth(track.landmarks_norm))
     for i, (_, frame) in enumerate(video.iter_frames()):
         np.testing.assert_array_equal(cropper.update(frame, track.landmarks_px[i], track.landmarks_norm[i]), crops[i])
+    # a lazy video is decoded once, in order, with the same result
+    passes = []
+
+    def decode():  # noqa: ANN202
+        passes.append(1)
+        yield from zip(video.timestamps_s.tolist(), video.frames)
+
+    lazy = dataclasses.replace(video, frames=None, _frame_iter=decode)
+    np.testing.assert_array_equal(labial_crops(lazy, track), crops)
+    assert len(passes) == 1
     # without normalised landmarks the outer corners align the crop: still the mouth
     corner = LabialCropper().update(video.frames[0], track.landmarks_px[0])
     assert np.corrcoef(corner.ravel(), crops[0].ravel())[0, 1] > 0.8
