@@ -165,3 +165,16 @@ def test_inspect_prints_segments_and_writes_plot(tmp_path: Path, clip: tuple[Pat
 
     features = LipFeatures.from_dict(json.loads(out.read_text()))
     assert features.n_frames == 50 and features.has_appearance and len(features.segments) >= 1
+
+
+def test_magnify_writes_a_video_with_its_audio(tmp_path: Path, clip: tuple[Path, np.ndarray]) -> None:
+    path, _ = clip
+    out = tmp_path / "mag.mp4"
+    proc = run_cli("magnify", str(path), "--factor", "5", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    from lipauth.io import load_audio, load_video
+
+    assert load_video(out).n_frames == 50
+    assert load_audio(out).duration_s > 1.5
+    proc = run_cli("magnify", str(path), "--factor", "0", "--out", str(out))
+    assert proc.returncode == 2 and "factor" in proc.stderr

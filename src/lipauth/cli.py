@@ -186,16 +186,15 @@ def inspect_command(video: str, plot: str | None, out: str | None, as_json: bool
 def magnify(video: str, out: str, factor: float, low_hz: float, high_hz: float) -> None:
     """Magnify lip motion in VIDEO (labial region only) so slight movements can be seen."""
     from lipauth.errors import NoAudioStreamError
-    from lipauth.features.magnify import magnify_labial
-    from lipauth.io import load_audio, write_video
+    from lipauth.features.magnify import write_magnified
+    from lipauth.io import load_audio
 
     clip, result = _track_file(video, quiet=False)
     try:
         audio = load_audio(video)
     except NoAudioStreamError:
         audio = None
-    frames = magnify_labial(clip, result, factor=factor, low_hz=low_hz, high_hz=high_hz)
-    write_video(out, frames, timestamps_s=clip.timestamps_s, audio=audio)
+    write_magnified(out, clip, result, factor=factor, low_hz=low_hz, high_hz=high_hz, audio=audio)
     click.echo(f"{out}: lip motion x{factor:g} ({low_hz:g}-{high_hz:g} Hz) in the labial region of {Path(video).name}")
 
 
