@@ -27,6 +27,7 @@ __all__ = [
     "LIP_GROUPS",
     "N_LIP_LANDMARKS",
     "LipFeatures",
+    "CheckResult",
 ]
 
 
@@ -451,3 +452,45 @@ class LipFeatures(_DictMixin):
         out = super().to_dict()
         out["histogram_dim"] = int(self.histograms.shape[1]) if self.histograms.ndim == 2 else 0
         return out
+
+
+# --------------------------------------------------------------------------------------
+# checks
+
+
+@dataclass(frozen=True, eq=False)
+class CheckResult(_DictMixin):
+    """The outcome of one check (sync, blow, speech, sensors, password, commands, ...).
+
+    A check measures; deciding is separate (``lipauth.decision``). ``accepted`` is just
+    ``available and score >= threshold`` and no blocking reason, recorded for
+    convenience; the policy may use other thresholds. Check-specific results subclass
+    this and add their own fields (all with defaults).
+
+    Attributes
+    ----------
+    check : str
+        Name of the check, e.g. ``"sync"``, ``"blow"``, ``"sensors"``.
+    score : float
+        Continuous score, higher = more live / more genuine; NaN when not available.
+    threshold : float
+        The threshold the check used; every default threshold says what data it was
+        tuned on in the check's docstring.
+    accepted : bool
+    reasons : tuple of str
+        Stable upper-case reason codes (``"AV_DESYNC"``, ``"NO_SPEECH"``, ...); empty when
+        nothing is wrong.
+    available : bool
+        False when the check could not run (e.g. no sensor data from a desktop webcam);
+        then ``reasons`` says why and the policy decides.
+    details : dict
+        Check-specific numbers, JSON-ready.
+    """
+
+    check: str = ""
+    score: float = float("nan")
+    threshold: float = float("nan")
+    accepted: bool = False
+    reasons: tuple[str, ...] = ()
+    available: bool = True
+    details: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,5 @@
+"""``python -m lipauth.cli``."""
+
+from lipauth.cli import main
+
+main()

@@ -1,0 +1,145 @@
+"""The ``lipauth`` command group, the entry point and helpers shared by the command modules.
+
+Conventions for every command: a short human summary on stdout by default; with
+``--json`` the result's ``to_dict()`` on stdout instead; progress bars on stderr; options
+also from the environment (``LIPAUTH_<COMMAND>_<OPTION>``, e.g. ``LIPAUTH_TRACK_PLOT``) and
+``LIPAUTH_DATA_DIR`` for everything lipauth keeps. Errors: one line on stderr starting
+``lipauth: error:`` and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from lipauth import __version__
+from lipauth.errors import LipAuthError
+from lipauth.types import LipTrack, QualityFlag
+
+EXIT_ERROR = 2
+LONG_CLIP_FRAMES = 150  # show a progress bar from this many frames on
+
+log = logging.getLogger("lipauth.cli")
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, separators=(",", ":"), allow_nan=False))
+
+
+@contextmanager
+def _progress(description: str, total: int, *, enabled: bool = True):
+    """A rich progress bar on stderr; yields a ``(done, total)`` callback."""
+    if not enabled or total < LONG_CLIP_FRAMES:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        yield update
+
+
+def _pct(mask: np.ndarray) -> str:
+    return f"{100.0 * float(mask.mean()) if mask.size else 0.0:.1f}%"
+
+
+def track_summary(track: LipTrack, *, name: str) -> list[str]:
+    """Readable lines about a track (the CLI's default output)."""
+    n = track.n_frames
+    det = track.detected
+    duration = float(track.timestamps_s[-1] - track.timestamps_s[0]) if n > 1 else 0.0
+    fps = (n - 1) / duration if duration > 0 else float("nan")
+    lines = [
+        f"{name}: {n} frames, {duration:.2f} s, {fps:.1f} fps, {track.width}x{track.height}, backend {track.backend}",
+        f"  face found in {int(det.sum())}/{n} frames ({_pct(det)}); other faces present in "
+        f"{int((track.n_faces > 1).sum())} frames",
+    ]
+    if det.any():
+        opening = track.inner_opening()[det]
+        width = track.mouth_width()[det]
+        yaw, pitch, roll = (np.abs(track.pose[det, k]) for k in range(3))
+        face_w = (track.face_box[det, 2] - track.face_box[det, 0])
+        lines += [
+            f"  inner-lip opening (face units): median {np.median(opening):.3f}, "
+            f"p95 {np.percentile(opening, 95):.3f}, max {opening.max():.3f}",
+            f"  mouth width (face units): median {np.median(width):.3f}; face width median {np.median(face_w):.0f} px",
+            f"  head pose |yaw| {np.median(yaw):.1f}, |pitch| {np.median(pitch):.1f}, |roll| {np.median(roll):.1f} deg (median)",
+        ]
+    flags = [
+        f"{flag.name.lower().replace('_', ' ')} {_pct(track.has_flag(flag))}"
+        for flag in (QualityFlag.FACE_TOO_SMALL, QualityFlag.EXTREME_POSE, QualityFlag.TOO_DARK, QualityFlag.BLURRED)
+    ]
+    lines.append("  quality: " + ", ".join(flags))
+    return lines
+
+
+def _track_file(path: str, *, quiet: bool) -> tuple[Any, LipTrack]:
+    from lipauth.io import load_video
+    from lipauth.tracking import track_lips
+
+    video = load_video(path, lazy=True)
+    with _progress(f"tracking {Path(path).name}", video.n_frames, enabled=not quiet) as progress:
+        track = track_lips(video, progress=progress)
+    return video, track
+
+
+# --------------------------------------------------------------------------------------
+# commands
+
+
+@click.group(context_settings={"auto_envvar_prefix": "LIPAUTH", "help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lipauth")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) on stderr.")
+def cli(verbose: int) -> None:
+    """lipauth: liveness and authentication from lip movement."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="lipauth: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every expected error into one stderr line."""
+    try:
+        rv = cli.main(args=argv, prog_name="lipauth", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("lipauth: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except LipAuthError as exc:
+        click.echo(f"lipauth: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except OSError as exc:  # writing an output file, mostly
+        click.echo(f"lipauth: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # a bug: still one line, the traceback only with -vv
+        log.debug("internal error", exc_info=True)
+        click.echo(f"lipauth: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
