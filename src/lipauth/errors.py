@@ -28,6 +28,11 @@ __all__ = [
     "ConfigError",
     "BackendUnavailableError",
     "InsufficientDataError",
+    "ChallengeError",
+    "ChallengeTamperedError",
+    "ChallengeExpiredError",
+    "ChallengeReusedError",
+    "SensorDataError",
 ]
 
 
@@ -120,3 +125,33 @@ class InsufficientDataError(LipAuthError, ValueError):
     """Too few usable frames (e.g. detected faces) for an operation; the message names the minimum."""
 
     code = "insufficient_data"
+
+
+class ChallengeError(LipAuthError, ValueError):
+    """A challenge (signed prompt schedule) cannot be accepted."""
+
+    code = "bad_challenge"
+
+
+class ChallengeTamperedError(ChallengeError):
+    """The challenge is malformed or its signature does not match its content."""
+
+    code = "challenge_tampered"
+
+
+class ChallengeExpiredError(ChallengeError):
+    """The challenge's expiry time has passed."""
+
+    code = "challenge_expired"
+
+
+class ChallengeReusedError(ChallengeError):
+    """The challenge's nonce was already used by an earlier response."""
+
+    code = "challenge_reused"
+
+
+class SensorDataError(InputError):
+    """Device-motion samples are malformed, unordered or physically impossible."""
+
+    code = "bad_sensor_data"
