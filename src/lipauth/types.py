@@ -28,6 +28,7 @@ __all__ = [
     "N_LIP_LANDMARKS",
     "LipFeatures",
     "CheckResult",
+    "AudioFeatures",
 ]
 
 
@@ -452,6 +453,45 @@ class LipFeatures(_DictMixin):
         out = super().to_dict()
         out["histogram_dim"] = int(self.histograms.shape[1]) if self.histograms.ndim == 2 else 0
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class AudioFeatures(_DictMixin):
+    """Audio features sampled at the video's frame times (``lipauth.features.audio``).
+
+    Attributes
+    ----------
+    timestamps_s : np.ndarray [shape=(n_frames,), dtype=float64]
+        Video frame times in seconds; feature ``i`` comes from the audio window centred
+        on ``timestamps_s[i]``.
+    voiced : np.ndarray [shape=(n_frames,), dtype=bool]
+        Voice activity (WebRTC VAD) at each frame time.
+    loudness_db : np.ndarray [shape=(n_frames,), dtype=float32]
+        RMS level in dBFS (floor -100 dB, also outside the recording).
+    onset_strength : np.ndarray [shape=(n_frames,), dtype=float32]
+        Spectral flux (mean positive log-mel rise over 10 ms), natural-log units.
+    log_mel : np.ndarray [shape=(n_frames, n_mels), dtype=float32]
+        Natural log of mel-band power.
+    in_audio : np.ndarray [shape=(n_frames,), dtype=bool]
+        Frame times covered by the recording.
+    sample_rate : int
+        Rate of the audio the features came from, Hz.
+    window_s : float
+        Analysis window of loudness and log-mel, seconds.
+    """
+
+    timestamps_s: np.ndarray = _array_field("float64", "(n,) seconds")
+    voiced: np.ndarray = _array_field("bool", "(n,)")
+    loudness_db: np.ndarray = _array_field("float32", "(n,) dBFS")
+    onset_strength: np.ndarray = _array_field("float32", "(n,) log units")
+    log_mel: np.ndarray = _array_field("float32", "(n, n_mels) log power")
+    in_audio: np.ndarray = _array_field("bool", "(n,)")
+    sample_rate: int = 16000
+    window_s: float = 0.04
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.timestamps_s.shape[0])
 
 
 # --------------------------------------------------------------------------------------
