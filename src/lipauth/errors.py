@@ -28,6 +28,7 @@ __all__ = [
     "ConfigError",
     "BackendUnavailableError",
     "InsufficientDataError",
+    "SilentAudioError",
     "ChallengeError",
     "ChallengeTamperedError",
     "ChallengeExpiredError",
@@ -155,3 +156,9 @@ class SensorDataError(InputError):
     """Device-motion samples are malformed, unordered or physically impossible."""
 
     code = "bad_sensor_data"
+
+
+class SilentAudioError(InputError):
+    """The audio holds no signal (digital silence or far below speech level)."""
+
+    code = "silent_audio"
