@@ -1,0 +1,176 @@
+"""Synthetic challenge-response sessions for the liveness tests and benchmark.
+
+A session is a synth face (``lipauth.synth.make_talking_clip``) that purses its lips in
+the challenge's blow windows, with real exhale bursts from ``../shared/data/breathing``
+placed in those windows (a human lag of 0.1-0.3 s), at a chosen loudness, optionally over
+steady fan noise. Attacks change one ingredient (see :data:`ATTACKS`).
+
+Exhale bursts: runs where the 100-ms energy envelope stays more than 10 dB above the
+file's 10th-percentile level for at least 0.3 s and whose power is mostly below 1.5 kHz
+(air hitting the microphone), longest first.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from lipauth.challenge import Challenge
+from lipauth.types import Audio
+
+SR = 16000
+#: breathing files used to build sessions (held out from the detector's tuning)
+SESSION_BREATH_FILES = (
+    "model_oddech_test_different_breathing.wav",
+    "model_oddech_test_main_stopping_breathing3.wav",
+    "model_oddech_walidate_main_audio_without_noise.wav",
+)
+ATTACKS = ("replay_new_challenge", "speech_instead", "sound_still_mouth", "pursed_no_sound", "photo_breath_audio")
+
+
+def envelope_bursts(samples: np.ndarray, *, sample_rate: int = SR, min_s: float = 0.3, rise_db: float = 10.0) -> list[tuple[int, int]]:
+    """``(start, end)`` sample indices of envelope bursts (definition in the module docstring)."""
+    from scipy import ndimage
+
+    hop = sample_rate // 100
+    n = samples.size // hop
+    e = 10 * np.log10(np.mean(samples[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1) + 1e-12)
+    sm = ndimage.uniform_filter1d(e, 10)
+    on = sm > np.percentile(sm, 10) + rise_db
+    out = []
+    i = 0
+    while i < n:
+        if on[i]:
+            j = i
+            while j + 1 < n and on[j + 1]:
+                j += 1
+            if (j - i + 1) / 100.0 >= min_s:
+                out.append((i * hop, (j + 1) * hop))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def _low_share(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1.0 / SR)
+    return float(spec[(f > 50) & (f < 1500)].sum() / max(spec[(f > 50) & (f < 8000)].sum(), 1e-20))
+
+
+@lru_cache(maxsize=4)
+def exhale_bursts(root: Path, files: tuple[str, ...] = SESSION_BREATH_FILES) -> tuple[np.ndarray, ...]:
+    """Exhale bursts (float32 at 16 kHz, each at least 0.8 s) from the breathing files."""
+    from lipauth.io import load_audio
+
+    out = []
+    for name in files:
+        x = load_audio(root / name, sample_rate=SR).samples
+        for a, b in envelope_bursts(x):
+            seg = x[a:b]
+            if seg.size >= 0.8 * SR and _low_share(seg) > 0.8:
+                out.append(seg)
+    out.sort(key=lambda s: -s.size)
+    return tuple(out)
+
+
+def fan_noise(n: int, rng: np.random.Generator, *, level_db: float) -> np.ndarray:
+    """Steady fan noise: low-passed noise plus a 100-Hz hum with harmonics, RMS at ``level_db`` dBFS."""
+    from scipy import signal
+
+    b, a = signal.butter(2, 900, fs=SR)
+    x = signal.lfilter(b, a, rng.standard_normal(n))
+    t = np.arange(n) / SR
+    x = x / np.std(x) + 0.5 * np.sin(2 * np.pi * 100 * t) + 0.25 * np.sin(2 * np.pi * 200 * t)
+    return (x / np.sqrt(np.mean(x**2)) * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def breath_audio(
+    windows: list[tuple[float, float]],
+    duration_s: float,
+    bursts: tuple[np.ndarray, ...],
+    rng: np.random.Generator,
+    *,
+    level_db: float = -30.0,
+    fan_db: float | None = None,
+    lag_s: tuple[float, float] = (0.1, 0.3),
+) -> Audio:
+    """Real exhale bursts placed in ``windows`` (RMS ``level_db`` dBFS), optional fan noise."""
+    n = int(round(duration_s * SR))
+    y = np.zeros(n, dtype=np.float64)
+    for a, b in windows:
+        start = a + rng.uniform(*lag_s)
+        length = int((b - start + rng.uniform(-0.05, 0.15)) * SR)
+        burst = bursts[int(rng.integers(len(bursts)))].astype(np.float64)
+        while burst.size < length:  # long window: join two bursts
+            burst = np.concatenate([burst, bursts[int(rng.integers(len(bursts)))]])
+        seg = burst[:length] / (np.sqrt(np.mean(burst[:length] ** 2)) + 1e-12) * 10 ** (level_db / 20)
+        ramp = min(int(0.05 * SR), length // 4)
+        fade = np.ones(length)
+        fade[:ramp] = np.linspace(0, 1, ramp)
+        fade[-ramp:] = np.linspace(1, 0, ramp)
+        i0 = int(start * SR)
+        seg = (seg * fade)[: max(0, n - i0)]
+        y[i0 : i0 + seg.size] += seg
+    if fan_db is not None:
+        y += fan_noise(n, rng, level_db=fan_db)
+    else:
+        y += 1e-4 * rng.standard_normal(n)  # microphone self-noise
+    return Audio(samples=np.clip(y, -1, 1).astype(np.float32), sample_rate=SR, start_s=0.0, codec="pcm_f32le", source="<session>")
+
+
+def make_session(
+    challenge: Challenge,
+    bursts: tuple[np.ndarray, ...],
+    *,
+    seed: int = 0,
+    mouth: str = "blow",
+    sound: str = "breath",
+    level_db: float = -30.0,
+    fan_db: float | None = None,
+    fps: float = 25.0,
+    size: tuple[int, int] = (320, 240),
+    face_width_px: float = 150,
+    extra_s: float = 0.4,
+):
+    """A synth clip answering ``challenge``.
+
+    mouth : "blow" (pursed in the windows), "still" (neutral throughout), "speak"
+        (random syllables instead of blowing), "photo" (a still image).
+    sound : "breath" (real exhale bursts in the windows), "silence", "speech" (voiced syllables).
+    """
+    from lipauth.synth import make_talking_clip
+    from lipauth.synth.clip import make_still_clip
+    from lipauth.synth.control import blow_schedule
+
+    rng = np.random.default_rng(seed)
+    windows = challenge.prompt_windows("blow") or challenge.prompt_windows()
+    duration = challenge.duration_s + extra_s
+    n = int(round(duration * fps))
+    t = np.arange(n) / fps
+    if sound == "breath":
+        audio = breath_audio(windows, duration, bursts, rng, level_db=level_db, fan_db=fan_db)
+    elif sound == "silence":
+        x = 1e-4 * rng.standard_normal(int(duration * SR))
+        if fan_db is not None:
+            x = x + fan_noise(x.size, rng, level_db=fan_db)
+        audio = Audio(samples=x.astype(np.float32), sample_rate=SR, source="<session>")
+    elif sound == "speech":
+        audio = "syllables"
+    else:
+        raise ValueError(sound)
+    common = dict(duration_s=duration, fps=fps, size=size, face_width_px=face_width_px, seed=seed)
+    if mouth == "photo":
+        return make_still_clip(audio=audio, **common)
+    if mouth == "blow":
+        # human lag: the lips follow the prompt 0.1-0.2 s late
+        lag = float(rng.uniform(0.1, 0.2))
+        opening, width = blow_schedule([(a + lag, min(b + lag, duration - 0.05)) for a, b in windows], t)
+        return make_talking_clip(opening=opening, width=width, audio=audio, noise_std=2.0, **common)
+    if mouth == "still":
+        return make_talking_clip(opening=np.zeros(n), width=np.zeros(n), audio=audio, noise_std=2.0, **common)
+    if mouth == "speak":
+        return make_talking_clip(audio=audio, noise_std=2.0, **common)
+    raise ValueError(mouth)
