@@ -174,3 +174,36 @@ def make_session(
     if mouth == "speak":
         return make_talking_clip(audio=audio, noise_std=2.0, **common)
     raise ValueError(mouth)
+
+
+def motion_trace(kind: str, *, seed: int = 0, duration_s: float = 6.0, rate_hz: float = 60.0, tremor_gain: float = 1.0) -> list[dict]:
+    """Synthetic DeviceMotion samples: ``"hand"`` (8-12 Hz tremor + slow drift + sensor
+    noise), ``"rig"`` (still on a table: quantisation-level noise only), ``"emulator"``
+    (constant values)."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * rate_hz)
+    t = np.arange(n) / rate_hz + rng.uniform(0, 0.002, n)
+    t[0] = 0.0
+    g = np.array([0.0, 6.9, 6.9])  # phone tilted 45 degrees towards the face
+    acc = np.tile(g, (n, 1))
+    beta = np.full(n, 45.0)
+    gamma = np.zeros(n)
+    if kind == "hand":
+        f = rng.uniform(8.5, 11.5)
+        amp = tremor_gain * rng.uniform(0.04, 0.1)
+        for k in range(3):
+            acc[:, k] += amp * np.sin(2 * np.pi * (f + rng.normal(0, 0.3)) * t + rng.uniform(0, 6.28))
+        acc += rng.normal(0, 0.01, (n, 3))
+        drift = np.cumsum(rng.normal(0, 0.05, n))
+        beta += 2.0 * np.sin(2 * np.pi * 0.2 * t) + drift
+        gamma += 1.5 * np.sin(2 * np.pi * 0.13 * t + 1) + 0.1 * rng.standard_normal(n)
+    elif kind == "rig":
+        acc += np.round(rng.normal(0, 0.003, (n, 3)) / 0.0024) * 0.0024
+    elif kind != "emulator":
+        raise ValueError(kind)
+    beta = np.clip(beta, -180, 180)
+    return [
+        {"t_ms": float(1000 * t[i]), "ax": float(acc[i, 0]), "ay": float(acc[i, 1]), "az": float(acc[i, 2]),
+         "alpha": 10.0, "beta": float(beta[i]), "gamma": float(gamma[i])}
+        for i in range(n)
+    ]
