@@ -1,0 +1,7 @@
+"""Evaluation: attack generators (:mod:`lipauth.eval.attacks`) for liveness checks."""
+
+from __future__ import annotations
+
+from lipauth.eval.attacks import loop_track, loop_video, shift_audio, silence_audio, still_video, swap_audio
+
+__all__ = ["shift_audio", "swap_audio", "silence_audio", "still_video", "loop_video", "loop_track"]
