@@ -34,6 +34,12 @@ __all__ = [
     "ChallengeExpiredError",
     "ChallengeReusedError",
     "SensorDataError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TemplateDecryptError",
+    "UserExistsError",
+    "UnknownUserError",
+    "EnrolmentError",
 ]
 
 
@@ -162,3 +168,42 @@ class SilentAudioError(InputError):
     """The audio holds no signal (digital silence or far below speech level)."""
 
     code = "silent_audio"
+
+
+class StoreError(LipAuthError):
+    """The template store cannot complete an operation (nothing was written)."""
+
+    code = "store_error"
+
+
+class StoreUnavailableError(StoreError):
+    """The store's database cannot be reached, is locked by another writer, or is full."""
+
+    code = "store_unavailable"
+
+
+class TemplateDecryptError(StoreError):
+    """A stored template cannot be decrypted: wrong key, or corrupt/tampered bytes."""
+
+    code = "template_undecryptable"
+
+
+class UserExistsError(StoreError, ValueError):
+    """Enrolment of a user (or password label) that already exists."""
+
+    code = "user_exists"
+
+
+class UnknownUserError(StoreError, KeyError):
+    """An admin operation names a user that is not enrolled (never raised by verify)."""
+
+    code = "unknown_user"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EnrolmentError(InputError):
+    """Enrolment takes are unusable: too few, too little lip motion, or inconsistent."""
+
+    code = "bad_enrolment"
