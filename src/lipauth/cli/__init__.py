@@ -15,5 +15,7 @@ from __future__ import annotations
 
 from lipauth.cli._app import cli, main
 from lipauth.cli import video  # noqa: F401  (registers the commands)
+from lipauth.cli import sync  # noqa: F401,E402  (registers `lipauth sync`)
+from lipauth.cli import liveness  # noqa: F401,E402  (challenge new, liveness)
 
 __all__ = ["cli", "main"]

@@ -1,0 +1,108 @@
+"""Timed speech challenge: speak in the prompted windows, rest between them.
+
+Voice activity (:func:`lipauth.features.audio.voice_activity`) and lip motion (the
+movement segments of :class:`~lipauth.types.LipFeatures`) must both cover each ``speak``
+window and stay low outside; the audio-visual sync check
+(:func:`lipauth.checks.sync.check_sync`) is folded in: when it rejects, ``AV_DESYNC`` is
+added and the score is capped by its margin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lipauth.challenge import Challenge
+from lipauth.checks.blow import MOUTH_NEUTRAL, MOUTH_OPEN, BlowResult, _clip_end, _expired, _unavailable, window_masks
+from lipauth.errors import InputError, NoAudioStreamError
+from lipauth.types import Audio, LipFeatures
+
+__all__ = ["check_speech_challenge", "SPEECH_THRESHOLD"]
+
+#: default threshold; tuned on synthetic sessions (synth face speaking voiced syllables on
+#: schedule vs the schedule of another challenge), benchmarks/accuracy_liveness.py
+SPEECH_THRESHOLD = 0.3
+_MIN_COVERAGE = 0.4
+_MAX_OUTSIDE = 0.2
+
+
+def _lip_moving(features: LipFeatures) -> np.ndarray:
+    t = features.timestamps_s
+    moving = np.zeros(t.shape, dtype=bool)
+    for a, b, _label, _peak in features.segments:
+        moving |= (t >= a) & (t < b)
+    return moving & features.valid
+
+
+def check_speech_challenge(
+    features: LipFeatures,
+    audio: Audio | None,
+    challenge: Challenge,
+    *,
+    now_s: float | None = None,
+    threshold: float = SPEECH_THRESHOLD,
+    lag_s: float = 0.35,
+    min_valid: float = 0.8,
+    use_sync: bool = True,
+) -> BlowResult:
+    """Did the person speak, visibly and audibly, in the prompted windows and only there?
+
+    Score: ``min over windows of min(voice coverage, lip-motion coverage) - max(voice
+    share outside, lip-motion share outside)``; with ``use_sync`` the sync score's margin
+    over its threshold caps it when the sync check rejects.
+
+    Returns
+    -------
+    BlowResult
+        ``audio_activity`` is voice activity (0/1), ``mouth_state`` 2 where the lips move.
+        Reasons: ``CHALLENGE_EXPIRED``, ``CLIP_TOO_SHORT``, ``NO_FACE``, ``NO_SPEECH_HEARD``,
+        ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT``, ``LIPS_MOVE_OUTSIDE_PROMPT``, ``AV_DESYNC``.
+    """
+    from lipauth.features.audio import voice_activity
+
+    if audio is None:
+        raise NoAudioStreamError("the timed speech check needs the clip's audio; record with a microphone")
+    windows = challenge.prompt_windows("speak")
+    if challenge.kind != "speech" or not windows:
+        raise InputError(f"challenge kind={challenge.kind!r} has no speak windows; pass a speech challenge")
+    if _expired(challenge, now_s):
+        return _unavailable("speech", "CHALLENGE_EXPIRED", threshold, challenge, expires_at=challenge.expires_at)
+    end = min(_clip_end(features), audio.end_s)
+    if end < challenge.duration_s - 0.2:
+        return _unavailable("speech", "CLIP_TOO_SHORT", threshold, challenge, clip_s=end, schedule_s=challenge.duration_s)
+    if features.valid.mean() < min_valid:
+        return _unavailable("speech", "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))
+    t = features.timestamps_s
+    voice = np.asarray(voice_activity(audio, timestamps_s=t), dtype=bool)
+    lips = _lip_moving(features)
+    cores, outside = window_masks(t, windows, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
+    voice_cov = [float(voice[m].mean()) if m.any() else 0.0 for m in cores]
+    lip_cov = [float(lips[m].mean()) if m.any() else 0.0 for m in cores]
+    out_voice = float(voice[outside].mean()) if outside.any() else 0.0
+    out_lips = float(lips[outside].mean()) if outside.any() else 0.0
+    score = min(min(a, b) for a, b in zip(voice_cov, lip_cov)) - max(out_voice, out_lips)
+    reasons = []
+    if min(voice_cov) < _MIN_COVERAGE:
+        reasons.append("NO_SPEECH_HEARD")
+    if min(lip_cov) < _MIN_COVERAGE:
+        reasons.append("LIPS_NOT_MOVING")
+    if out_voice > _MAX_OUTSIDE:
+        reasons.append("SPEECH_OUTSIDE_PROMPT")
+    if out_lips > _MAX_OUTSIDE:
+        reasons.append("LIPS_MOVE_OUTSIDE_PROMPT")
+    details: dict = {"voice_coverage": voice_cov, "lip_coverage": lip_cov, "voice_outside": out_voice,
+                     "lips_outside": out_lips, "nonce": challenge.nonce}
+    if use_sync:
+        from lipauth.checks.sync import check_sync
+
+        sync = check_sync(features, audio)
+        details["sync"] = {"score": sync.score, "threshold": sync.threshold, "accepted": sync.accepted,
+                           "reasons": list(sync.reasons), "available": sync.available}
+        if sync.available and not sync.accepted:
+            reasons.append("AV_DESYNC")
+    states = np.where(lips, MOUTH_OPEN, MOUTH_NEUTRAL).astype(np.int8)
+    return BlowResult(
+        check="speech", score=float(score), threshold=float(threshold),
+        accepted=bool(score >= threshold and not reasons), reasons=tuple(reasons), available=True,
+        details=details, timestamps_s=t, audio_activity=voice.astype(np.float64), mouth_state=states,
+        windows=challenge.windows,
+    )
