@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lipauth.types import LIP_GROUPS, LipFeatures, LipTrack, QualityFlag, Video
+from lipauth.types import LIP_GROUPS, Audio, CheckResult, LipFeatures, LipTrack, QualityFlag, Video
 
-__all__ = ["plot_track", "plot_features", "draw_overlay", "overlay_frames"]
+__all__ = ["plot_track", "plot_features", "draw_overlay", "overlay_frames", "plot_sync"]
 
 _FLAG_ROWS = (
     QualityFlag.NO_FACE,
@@ -148,6 +148,73 @@ def plot_features(features: LipFeatures, path: str | Path, *, title: str | None 
         ax.set_title(f"micro-movement index {features.micro_movement_index:.2f}", fontsize=9, loc="left")
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(title or f"lip features: {features.n_frames} frames, {len(features.segments)} movement segments")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_sync(features: LipFeatures, audio: Audio, result: CheckResult, path: str | Path, *, title: str | None = None) -> Path:
+    """Write a PNG of a sync check: lip opening and audio loudness on one time axis
+    (the audio drawn at the estimated offset), correlation per lag, agreement per window.
+
+    Parameters
+    ----------
+    features : LipFeatures
+    audio : Audio
+    result : SyncResult
+        From :func:`lipauth.checks.check_sync` (``offset_ms``, ``lags_ms``,
+        ``correlations``, ``window_times_s``, ``window_agreement``).
+    path : str or Path
+        Output PNG file.
+    title : str, optional
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    offset_s = float(getattr(result, "offset_ms", float("nan"))) / 1000.0
+    offset_s = offset_s if np.isfinite(offset_s) else 0.0
+    t = features.timestamps_s
+    hop = max(1, audio.sample_rate // 100)
+    n = audio.n_samples // hop
+    env = np.sqrt(np.mean(audio.samples[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1))
+    env_db = 20 * np.log10(np.maximum(env, 1e-5))
+    t_audio = audio.start_s + (np.arange(n) + 0.5) * hop / audio.sample_rate
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8), height_ratios=(3, 2, 2))
+    ax = axes[0]
+    ax.plot(t, features.column("opening"), color="tab:red", label="lip opening")
+    ax.set_ylabel("opening (face units)", color="tab:red")
+    ax.set_xlabel("video time (s)")
+    twin = ax.twinx()
+    twin.plot(t_audio - offset_s, env_db, color="tab:blue", lw=0.8,
+              label=f"audio loudness, moved by {-offset_s * 1000:+.0f} ms")
+    twin.set_ylabel("loudness (dBFS)", color="tab:blue")
+    ax.set_xlim(t[0], t[-1])
+    ax.legend(handles=[*ax.get_lines(), *twin.get_lines()], loc="upper right", fontsize=8)
+    _shade_gaps(ax, t, ~features.valid)
+    ax = axes[1]
+    lags = np.asarray(getattr(result, "lags_ms", np.zeros(0)))
+    corr = np.asarray(getattr(result, "correlations", np.zeros(0)))
+    if lags.size:
+        ax.plot(lags, corr, color="black")
+        ax.axvline(offset_s * 1000, color="tab:green", ls="--", label=f"best offset {offset_s * 1000:+.0f} ms")
+        ax.axhline(result.threshold, color="grey", ls=":", label=f"threshold {result.threshold:.2f}")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("audio lag behind the lips (ms)")
+    ax.set_ylabel("correlation")
+    ax = axes[2]
+    wt = np.asarray(getattr(result, "window_times_s", np.zeros(0)))
+    wa = np.asarray(getattr(result, "window_agreement", np.zeros(0)))
+    if wt.size:
+        ax.plot(wt, wa, "o-", color="tab:purple")
+    ax.set_xlim(t[0], t[-1])
+    ax.set_xlabel("video time (s)")
+    ax.set_ylabel("agreement per window")
+    verdict = "accepted" if result.accepted else "rejected " + ",".join(result.reasons)
+    fig.suptitle(f"{title + ': ' if title else ''}sync score {result.score:.2f} ({verdict})")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)

@@ -1,0 +1,50 @@
+"""``lipauth sync``: audio/video offset, confidence and verdict of a talking clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lipauth.cli._app import _echo_json, _track_file, cli
+
+
+@cli.command("sync")
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option("--audio", "audio_path", type=click.Path(dir_okay=False),
+              help="Audio file to check against the video (default: the video's own audio stream).")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True),
+              help="Write a PNG of lip motion and audio on one time axis with the best offset.")
+@click.option("--max-offset-ms", default=1000.0, show_default=True, type=click.FloatRange(40.0, 5000.0),
+              help="Search audio offsets up to this many milliseconds either way.")
+@click.option("--json", "as_json", is_flag=True, help="Print the SyncResult as JSON instead of a summary.")
+def sync_command(video: str, audio_path: str | None, plot: str | None, max_offset_ms: float, as_json: bool) -> None:
+    """Do the lips in VIDEO move with its voice? Prints offset, confidence and verdict."""
+    from lipauth.checks.sync import check_sync
+    from lipauth.features import extract_lip_features
+    from lipauth.io import load_audio
+
+    from lipauth.errors import NoAudioStreamError
+
+    try:
+        audio = load_audio(audio_path if audio_path else video)
+    except NoAudioStreamError as exc:
+        if audio_path:
+            raise
+        raise NoAudioStreamError(f"{video}: no audio stream; pass the recorded sound with --audio AUDIO") from exc
+    _clip, track = _track_file(video, quiet=as_json)
+    features = extract_lip_features(track)
+    result = check_sync(features, audio, max_offset_ms=max_offset_ms)
+    if plot:
+        from lipauth.viz import plot_sync
+
+        plot_sync(features, audio, result, plot, title=Path(video).name)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    verdict = "IN SYNC (accepted)" if result.accepted else "REJECTED: " + ", ".join(result.reasons)
+    click.echo(f"{Path(video).name}: {verdict}")
+    click.echo(f"  score {result.score:.3f} (threshold {result.threshold:.3f})")
+    click.echo(f"  offset {result.offset_ms:+.0f} ms (audio behind lips), confidence {result.confidence:.1f}")
+    if plot:
+        click.echo(f"  plot written to {plot}")
