@@ -134,9 +134,10 @@ class Challenge:
 
 
 class NonceStore(Protocol):
-    """Remembers used nonces. ``use`` returns False when the nonce was already used."""
+    """Remembers used nonces. ``use`` records ``nonce`` and returns False when it was already
+    used; it may forget nonces whose challenge expired before ``now_s``."""
 
-    def use(self, nonce: str, *, expires_at: float) -> bool: ...
+    def use(self, nonce: str, *, expires_at: float, now_s: float) -> bool: ...
 
 
 class MemoryNonceStore:
@@ -145,9 +146,9 @@ class MemoryNonceStore:
     def __init__(self) -> None:
         self._used: dict[str, float] = {}
 
-    def use(self, nonce: str, *, expires_at: float) -> bool:
-        now = time.time()
-        for k in [k for k, exp in self._used.items() if exp < now - 3600.0]:
+    def use(self, nonce: str, *, expires_at: float, now_s: float) -> bool:
+        # an expired challenge is refused by its expiry, so its nonce can be forgotten
+        for k in [k for k, exp in self._used.items() if exp < now_s]:
             del self._used[k]
         if nonce in self._used:
             return False
@@ -200,11 +201,11 @@ def _random_windows(
     rng: np.random.Generator, n: int, duration_s: float, len_lo: float, len_hi: float, prompt: str
 ) -> tuple[tuple[float, float, str], ...]:
     """``n`` windows of ``len_lo..len_hi`` s in ``[LEAD_IN_S, duration_s - 0.6]``, gaps >= MIN_GAP_S."""
-    lengths = rng.uniform(len_lo, len_hi, size=n)
-    free = duration_s - 0.6 - LEAD_IN_S - lengths.sum() - MIN_GAP_S * (n - 1)
-    if free < 0:
-        lengths *= (duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)) / lengths.sum()
-        free = 0.0
+    while n > 1 and (duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)) / n < len_lo:
+        n -= 1  # no room for n windows of the shortest length
+    room = duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)
+    lengths = rng.uniform(len_lo, min(len_hi, room / n), size=n)
+    free = max(room - lengths.sum(), 0.0)
     # split the free time at random among the n + 1 gaps
     cuts = np.sort(rng.uniform(0.0, free, size=n))
     gaps = np.diff(np.concatenate([[0.0], cuts]))
@@ -212,7 +213,8 @@ def _random_windows(
     t = LEAD_IN_S
     for i in range(n):
         t += gaps[i] + (MIN_GAP_S if i else 0.0)
-        out.append((round(float(t), 2), round(float(t + lengths[i]), 2), prompt))
+        start = round(float(t), 2)
+        out.append((start, round(start + round(float(lengths[i]), 2), 2), prompt))
         t += lengths[i]
     return tuple(out)
 
@@ -301,7 +303,7 @@ def verify_challenge(
         raise ChallengeExpiredError(
             f"challenge {ch.nonce[:8]}... expired {now - ch.expires_at:.0f} s ago; request a new challenge"
         )
-    if nonce_store is not None and not nonce_store.use(ch.nonce, expires_at=ch.expires_at):
+    if nonce_store is not None and not nonce_store.use(ch.nonce, expires_at=ch.expires_at, now_s=now):
         raise ChallengeReusedError(
             f"challenge {ch.nonce[:8]}... was already answered once; request a new challenge for every attempt"
         )
