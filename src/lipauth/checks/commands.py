@@ -1,0 +1,623 @@
+"""Personal lip commands: recognise a person's own small vocabulary from lip movement alone.
+
+A carer records each word or phrase 3-10 times (:meth:`Vocabulary.add_word`); afterwards
+:func:`recognise` ranks the words for a new take (DTW to every enrolled take, see
+:mod:`lipauth.features.sequence`) and answers ``None`` ("not one of these") when the best
+match is not convincing. :func:`listen_clip` and :class:`CommandListener` cut a long clip or
+a live stream into utterances by movement segmentation and answer once per utterance.
+
+Vocabularies are kept behind the :class:`VocabularyStore` protocol: a file store
+(``config.data_dir()/vocabularies/<name>.npz``) and an in-memory one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io as _io
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from lipauth.config import check_range, data_dir
+from lipauth.errors import InputError, InsufficientDataError, LipAuthError
+from lipauth.features.sequence import SequenceConfig, dtw_distance, utterance_frames, utterance_sequence
+from lipauth.types import CheckResult, LipFeatures, LipTrack, Video
+
+__all__ = [
+    "MIN_TAKES",
+    "CommandsConfig",
+    "CommandResult",
+    "Vocabulary",
+    "VocabularyStore",
+    "FileVocabularyStore",
+    "MemoryVocabularyStore",
+    "InconsistentTakesError",
+    "UnknownVocabularyError",
+    "clip_sequence",
+    "has_utterance",
+    "recognise",
+    "recognise_clip",
+    "listen_clip",
+    "CommandListener",
+]
+
+log = logging.getLogger(__name__)
+
+#: fewest takes per word
+MIN_TAKES = 3
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class InconsistentTakesError(InputError):
+    """Takes of one word disagree strongly with each other."""
+
+    code = "inconsistent_takes"
+
+
+class UnknownVocabularyError(LipAuthError, KeyError):
+    """No vocabulary of that name in the store."""
+
+    code = "unknown_vocabulary"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class CommandsConfig:
+    """Decision settings of :func:`recognise`.
+
+    Attributes
+    ----------
+    reject_spread : float
+        Open-set rejection: ``None`` when the best word's DTW distance exceeds this many
+        times the word's own take-to-take spread (median pairwise distance of its takes).
+    reject_ratio : float
+        Open-set rejection: ``None`` when best / second-best distance exceeds this (the two
+        best words are nearly as close).
+    temperature : float
+        Softmax temperature over ``-distance / spread`` for the confidences.
+    outlier_factor : float
+        Enrolment: a take whose median distance to the other takes of its word exceeds this
+        many times the word's median is refused (names the take).
+    min_motion : float
+        Face units per second: a clip whose motion energy never exceeds it has no utterance
+        (the segmenter's absolute bound ``FeatureConfig.min_high``, tuned on GRID s1 and
+        still synthetic faces; MIRACL F01 takes peak at 0.3-2.6 even attenuated).
+
+    ``reject_spread``, ``reject_ratio`` and ``temperature`` were tuned on MIRACL F01 with
+    phrases 01-03 left out of the vocabulary in turn (``benchmarks/accuracy_commands.py
+    --tune``) and reported on phrases 04-06 left out.
+    """
+
+    reject_spread: float = 1.25
+    reject_ratio: float = 0.97
+    temperature: float = 0.1
+    outlier_factor: float = 2.0
+    min_motion: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_range("CommandsConfig", "reject_spread", self.reject_spread, 0.1, 100.0)
+        check_range("CommandsConfig", "reject_ratio", self.reject_ratio, 0.1, 1.0)
+        check_range("CommandsConfig", "temperature", self.temperature, 1e-3, 100.0)
+        check_range("CommandsConfig", "outlier_factor", self.outlier_factor, 1.0, 100.0)
+        check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 100.0)
+
+
+@dataclass(frozen=True, eq=False)
+class CommandResult(CheckResult):
+    """The answer for one utterance.
+
+    Attributes
+    ----------
+    word : str or None
+        The recognised word, ``None`` for "not one of these" or "no utterance".
+    ranking : tuple of (word, confidence, distance)
+        Every word, best first; confidences (softmax) sum to 1, distances are DTW
+        distances to the word's closest take.
+    start_s, end_s : float
+        The utterance's interval in the clip (seconds).
+
+    ``score`` is the best word's confidence, ``threshold`` the spread multiple used for
+    rejection, ``reasons``: ``NO_UTTERANCE``, ``NOT_IN_VOCABULARY``, ``AMBIGUOUS``.
+    """
+
+    check: str = "commands"
+    word: str | None = None
+    ranking: tuple[tuple[str, float, float], ...] = ()
+    start_s: float = float("nan")
+    end_s: float = float("nan")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CommandResult:  # type: ignore[override]
+        obj = super().from_dict(data)
+        ranking = tuple((str(w), float(c), float(d)) for w, c, d in obj.ranking)
+        return dataclasses.replace(obj, ranking=ranking, reasons=tuple(obj.reasons), details=dict(obj.details))
+
+
+# --------------------------------------------------------------------------------------
+# vocabulary
+
+
+def _check_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(f"{what} {name!r} is not a valid name; use 1-64 letters, digits, '_', '-' or '.'")
+    return name
+
+
+@dataclass
+class Vocabulary:
+    """A person's words, each with its enrolled takes (sequences).
+
+    Parameters
+    ----------
+    name : str
+    sequence_config : SequenceConfig, optional
+        How every take's sequence is built (queries must use the same).
+
+    Attributes
+    ----------
+    takes : dict of str -> list of np.ndarray [shape=(n_frames, d), float32]
+    sources : dict of str -> list of str
+        Where each take came from (file names), for messages.
+    spread_ : dict of str -> float
+        Median pairwise DTW distance between the takes of each word.
+    """
+
+    name: str
+    sequence_config: SequenceConfig = field(default_factory=SequenceConfig)
+    takes: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    spread_: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "vocabulary name")
+
+    @property
+    def words(self) -> list[str]:
+        return sorted(self.takes)
+
+    def add_word(
+        self,
+        word: str,
+        sequences: Sequence[np.ndarray],
+        *,
+        sources: Sequence[str] | None = None,
+        config: CommandsConfig | None = None,
+    ) -> None:
+        """Enrol (or replace) ``word`` from its takes' sequences.
+
+        Raises
+        ------
+        InsufficientDataError
+            Fewer than :data:`MIN_TAKES` takes.
+        InconsistentTakesError
+            A take disagrees strongly with the others (the message names it).
+        InputError
+            Bad word name, or sequences of a different width than the vocabulary's.
+        """
+        cfg = config or CommandsConfig()
+        word = word.strip() if isinstance(word, str) else word
+        if not isinstance(word, str) or not word or len(word) > 64 or "\n" in word:
+            raise InputError(f"word {word!r} is not valid; pass 1-64 characters on one line")
+        seqs = [np.asarray(s, dtype=np.float32) for s in sequences]
+        names = list(sources) if sources is not None else [f"take {i + 1}" for i in range(len(seqs))]
+        if len(names) != len(seqs):
+            raise InputError(f"{len(names)} source names for {len(seqs)} takes; pass one name per take")
+        if len(seqs) < MIN_TAKES:
+            raise InsufficientDataError(
+                f"word {word!r} has {len(seqs)} take(s); enrol at least {MIN_TAKES} takes of each word"
+            )
+        widths = {s.shape[1] for s in seqs if s.ndim == 2}
+        others = {s.shape[1] for ss in self.takes.values() for s in ss[:1]}
+        if len(widths | others) != 1 or any(s.ndim != 2 for s in seqs):
+            raise InputError(
+                f"takes of {word!r} have widths {sorted(widths)} but the vocabulary uses {sorted(others)}; "
+                "build every take with the vocabulary's sequence_config"
+            )
+        band = self.sequence_config.band
+        n = len(seqs)
+        d = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                d[i, j] = d[j, i] = dtw_distance(seqs[i], seqs[j], band=band)
+        per_take = np.array([np.median(np.delete(d[i], i)) for i in range(n)])
+        typical = float(np.median(per_take))
+        bad = [names[i] for i in range(n) if per_take[i] > cfg.outlier_factor * typical]
+        if bad:
+            raise InconsistentTakesError(
+                f"takes of {word!r} disagree: {', '.join(bad)} differ from the other takes "
+                f"(median distance {per_take.max():.2f} vs {typical:.2f}); record them again or leave them out"
+            )
+        self.takes[word] = seqs
+        self.sources[word] = names
+        self.spread_[word] = float(np.median(d[np.triu_indices(n, 1)]))
+
+    def remove_word(self, word: str) -> None:
+        if word not in self.takes:
+            raise InputError(f"vocabulary {self.name!r} has no word {word!r}; known: {self.words}")
+        for dct in (self.takes, self.sources, self.spread_):
+            dct.pop(word, None)
+
+    def to_bytes(self) -> bytes:
+        """NPZ bytes: one array per take and a JSON header."""
+        arrays: dict[str, np.ndarray] = {}
+        meta: dict[str, Any] = {"name": self.name, "sequence_config": self.sequence_config.to_dict(), "words": []}
+        for wi, word in enumerate(self.words):
+            for ti, seq in enumerate(self.takes[word]):
+                arrays[f"w{wi}_t{ti}"] = seq
+            meta["words"].append(
+                {"word": word, "n_takes": len(self.takes[word]), "sources": self.sources[word], "spread": self.spread_[word]}
+            )
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        buf = _io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> Vocabulary:
+        try:
+            with np.load(_io.BytesIO(data), allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+                vocab = cls(meta["name"], SequenceConfig.from_dict(meta["sequence_config"]))
+                for wi, entry in enumerate(meta["words"]):
+                    word = entry["word"]
+                    vocab.takes[word] = [z[f"w{wi}_t{ti}"] for ti in range(int(entry["n_takes"]))]
+                    vocab.sources[word] = list(entry["sources"])
+                    vocab.spread_[word] = float(entry["spread"])
+        except (ValueError, KeyError, OSError) as exc:
+            raise InputError(f"{source}: not a lipauth vocabulary file ({exc}); enrol the vocabulary again") from None
+        return vocab
+
+
+class VocabularyStore(Protocol):
+    """Where vocabularies live (file store now; the template store later)."""
+
+    def save(self, vocabulary: Vocabulary) -> None: ...
+    def load(self, name: str) -> Vocabulary: ...
+    def names(self) -> list[str]: ...
+    def delete(self, name: str) -> None: ...
+
+
+class MemoryVocabularyStore:
+    """In-memory :class:`VocabularyStore` (tests, one process)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+
+    def save(self, vocabulary: Vocabulary) -> None:
+        self._data[vocabulary.name] = vocabulary.to_bytes()
+
+    def load(self, name: str) -> Vocabulary:
+        if name not in self._data:
+            raise UnknownVocabularyError(f"no vocabulary {name!r}; known: {self.names()}; enrol it first")
+        return Vocabulary.from_bytes(self._data[name], source=name)
+
+    def names(self) -> list[str]:
+        return sorted(self._data)
+
+    def delete(self, name: str) -> None:
+        if self._data.pop(name, None) is None:
+            raise UnknownVocabularyError(f"no vocabulary {name!r}; known: {self.names()}")
+
+
+class FileVocabularyStore:
+    """:class:`VocabularyStore` of NPZ files ``<root>/<name>.npz``.
+
+    Parameters
+    ----------
+    root : path, optional
+        Default ``config.data_dir()/vocabularies`` (created on the first save).
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else data_dir() / "vocabularies"
+
+    def _path(self, name: str) -> Path:
+        return self.root / f"{_check_name(name, 'vocabulary name')}.npz"
+
+    def save(self, vocabulary: Vocabulary) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self._path(vocabulary.name)
+        tmp = path.with_suffix(".npz.tmp")
+        tmp.write_bytes(vocabulary.to_bytes())
+        tmp.replace(path)
+
+    def load(self, name: str) -> Vocabulary:
+        path = self._path(name)
+        if not path.is_file():
+            raise UnknownVocabularyError(f"no vocabulary {name!r} in {self.root}; known: {self.names()}; enrol it first")
+        return Vocabulary.from_bytes(path.read_bytes(), source=str(path))
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*.npz")) if self.root.is_dir() else []
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        if not path.is_file():
+            raise UnknownVocabularyError(f"no vocabulary {name!r} in {self.root}; known: {self.names()}")
+        path.unlink()
+
+
+# --------------------------------------------------------------------------------------
+# recognition
+
+
+def has_utterance(features: LipFeatures, *, config: CommandsConfig | None = None) -> bool:
+    """Whether the lips move at all: motion energy above ``min_motion`` somewhere, or a segment."""
+    cfg = config or CommandsConfig()
+    energy = features.motion_energy[features.valid]
+    return bool(features.segments) or bool(energy.size and float(energy.max()) > cfg.min_motion)
+
+
+def clip_sequence(
+    video: Video | str | Path,
+    *,
+    sequence_config: SequenceConfig | None = None,
+    backend: Any = None,
+) -> tuple[np.ndarray | None, LipTrack, LipFeatures]:
+    """Track a clip and build its utterance sequence (``None`` when the lips do not move).
+
+    Returns
+    -------
+    sequence : np.ndarray [shape=(n_frames, d), float32] or None
+    track : LipTrack
+    features : LipFeatures
+    """
+    from lipauth.features import extract_lip_features
+    from lipauth.features.appearance import labial_crops
+    from lipauth.io import load_video
+    from lipauth.tracking import track_lips
+
+    cfg = sequence_config or SequenceConfig()
+    if not isinstance(video, Video):
+        video = load_video(video)
+    track = track_lips(video, backend=backend)
+    features = extract_lip_features(track, video)
+    if not has_utterance(features):
+        return None, track, features
+    crops = labial_crops(video, track) if cfg.needs_crops else None
+    return utterance_sequence(track, features, crops, config=cfg), track, features
+
+
+def _no_utterance(start_s: float, end_s: float, cfg: CommandsConfig) -> CommandResult:
+    return CommandResult(
+        score=0.0, threshold=cfg.reject_spread, accepted=False, reasons=("NO_UTTERANCE",), start_s=start_s, end_s=end_s
+    )
+
+
+def recognise(
+    vocabulary: Vocabulary,
+    sequence: np.ndarray | None,
+    *,
+    config: CommandsConfig | None = None,
+    start_s: float = float("nan"),
+    end_s: float = float("nan"),
+) -> CommandResult:
+    """Rank the vocabulary's words for one utterance's sequence.
+
+    Parameters
+    ----------
+    vocabulary : Vocabulary
+        With at least one word.
+    sequence : np.ndarray [shape=(n_frames, d)] or None
+        :func:`~lipauth.features.sequence.utterance_sequence` with the vocabulary's config;
+        ``None`` = no lip movement (answers ``NO_UTTERANCE``).
+    config : CommandsConfig, optional
+
+    Returns
+    -------
+    CommandResult
+
+    Raises
+    ------
+    InputError
+        Empty vocabulary, or a sequence of another width.
+    """
+    cfg = config or CommandsConfig()
+    if not vocabulary.takes:
+        raise InputError(f"vocabulary {vocabulary.name!r} is empty; enrol words first (lipauth commands enrol)")
+    if sequence is None:
+        return _no_utterance(start_s, end_s, cfg)
+    band = vocabulary.sequence_config.band
+    words = vocabulary.words
+    dist = np.array([min(dtw_distance(sequence, t, band=band) for t in vocabulary.takes[w]) for w in words])
+    spread = np.array([max(vocabulary.spread_[w], 1e-9) for w in words])
+    rel = dist / spread
+    order = np.argsort(rel, kind="stable")
+    logits = -rel / cfg.temperature
+    conf = np.exp(logits - logits.max())
+    conf /= conf.sum()
+    ranking = tuple((words[i], float(conf[i]), float(dist[i])) for i in order)
+    best = int(order[0])
+    ratio = float(rel[best] / rel[order[1]]) if len(words) > 1 and rel[order[1]] > 0 else 0.0
+    reasons: list[str] = []
+    if rel[best] > cfg.reject_spread:
+        reasons.append("NOT_IN_VOCABULARY")
+    if ratio > cfg.reject_ratio:
+        reasons.append("AMBIGUOUS")
+    word = None if reasons else words[best]
+    return CommandResult(
+        score=float(conf[best]),
+        threshold=cfg.reject_spread,
+        accepted=word is not None,
+        reasons=tuple(reasons),
+        word=word,
+        ranking=ranking,
+        start_s=float(start_s),
+        end_s=float(end_s),
+        details={"relative_distance": float(rel[best]), "ratio_to_second": ratio, "best_match": words[best]},
+    )
+
+
+def recognise_clip(
+    vocabulary: Vocabulary,
+    video: Video | str | Path,
+    *,
+    config: CommandsConfig | None = None,
+    backend: Any = None,
+) -> CommandResult:
+    """Track a clip (one utterance) and recognise it; no lip movement gives ``NO_UTTERANCE``."""
+    seq, track, _ = clip_sequence(video, sequence_config=vocabulary.sequence_config, backend=backend)
+    t = track.timestamps_s
+    return recognise(vocabulary, seq, config=config, start_s=float(t[0]), end_s=float(t[-1]))
+
+
+def _segment_results(
+    vocabulary: Vocabulary,
+    track: LipTrack,
+    features: LipFeatures,
+    crops: np.ndarray | None,
+    segments: Iterable[tuple[float, float, str, float]],
+    cfg: CommandsConfig,
+) -> list[CommandResult]:
+    scfg = vocabulary.sequence_config
+    out = []
+    for start_s, end_s, *_ in segments:
+        idx = utterance_frames(features, start_s - scfg.margin_s, end_s + scfg.margin_s)
+        if idx.size < 3:
+            continue
+        seq = utterance_sequence(track, features, crops, frames=idx, config=scfg)
+        out.append(recognise(vocabulary, seq, config=cfg, start_s=start_s, end_s=end_s))
+    return out
+
+
+def listen_clip(
+    vocabulary: Vocabulary,
+    video: Video | str | Path,
+    *,
+    config: CommandsConfig | None = None,
+    backend: Any = None,
+) -> list[CommandResult]:
+    """Cut a long clip into utterances (movement segments) and recognise each, in order.
+
+    Returns an empty list when the lips never move.
+    """
+    from lipauth.features import extract_lip_features
+    from lipauth.features.appearance import labial_crops
+    from lipauth.io import load_video
+    from lipauth.tracking import track_lips
+
+    cfg = config or CommandsConfig()
+    if not vocabulary.takes:
+        raise InputError(f"vocabulary {vocabulary.name!r} is empty; enrol words first (lipauth commands enrol)")
+    if not isinstance(video, Video):
+        video = load_video(video)
+    track = track_lips(video, backend=backend)
+    features = extract_lip_features(track, video)
+    crops = labial_crops(video, track) if vocabulary.sequence_config.needs_crops else None
+    return _segment_results(vocabulary, track, features, crops, features.segments, cfg)
+
+
+class CommandListener:
+    """Streaming twin of :func:`listen_clip`: feed frames, get one result per utterance.
+
+    An utterance is emitted once its movement segment has been followed by
+    ``FeatureConfig.min_gap_s`` + ``margin_s`` of stillness; :meth:`finish` emits the rest.
+
+    Parameters
+    ----------
+    vocabulary : Vocabulary
+    config : CommandsConfig, optional
+    backend : LandmarkBackend, optional
+        Default MediaPipe.
+    hop_s : float
+        How often (stream time) the pending frames are re-segmented.
+
+    Examples
+    --------
+    >>> listener = CommandListener(vocab)
+    >>> for t_s, frame in video.iter_frames():
+    ...     for result in listener.update(frame, t_s):
+    ...         print(result.start_s, result.word)
+    >>> tail = listener.finish()
+    """
+
+    def __init__(
+        self, vocabulary: Vocabulary, *, config: CommandsConfig | None = None, backend: Any = None, hop_s: float = 0.25
+    ) -> None:
+        if not vocabulary.takes:
+            raise InputError(f"vocabulary {vocabulary.name!r} is empty; enrol words first (lipauth commands enrol)")
+        check_range("CommandListener", "hop_s", hop_s, 0.01, 10.0)
+        self.vocabulary = vocabulary
+        self.config = config or CommandsConfig()
+        self.backend = backend
+        self.hop_s = float(hop_s)
+        self._tracker: Any = None
+        self._cropper: Any = None
+        self._frames: list[Any] = []
+        self._crops: list[np.ndarray] = []
+        self._last_check_s = -np.inf
+
+    def _ensure(self) -> None:
+        if self._tracker is None:
+            from lipauth.features.appearance import LabialCropper
+            from lipauth.tracking import LipTracker
+
+            self._tracker = LipTracker(backend=self.backend, source="<stream>")
+            self._cropper = LabialCropper()
+
+    def update(self, frame: np.ndarray, t_s: float) -> list[CommandResult]:
+        """Add one RGB frame at time ``t_s``; returns the utterances completed by it."""
+        self._ensure()
+        lip = self._tracker.update(frame, t_s)
+        self._frames.append(lip)
+        if lip.detected:
+            crop = self._cropper.update(frame, lip.landmarks_px, lip.landmarks_norm)
+        else:
+            crop = np.zeros(self._cropper.size[::-1], dtype=np.float32)
+        self._crops.append(np.asarray(crop, dtype=np.float32))
+        if t_s - self._last_check_s < self.hop_s:
+            return []
+        self._last_check_s = t_s
+        return self._process(final=False)
+
+    def finish(self) -> list[CommandResult]:
+        """Emit the utterances still pending at the end of the stream and reset."""
+        out = self._process(final=True) if self._frames else []
+        self._frames, self._crops = [], []
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
+        return out
+
+    def _track(self) -> LipTrack:
+        fr = self._frames
+        return LipTrack(
+            timestamps_s=np.array([f.t_s for f in fr], dtype=np.float64),
+            detected=np.array([f.detected for f in fr], dtype=bool),
+            face_box=np.stack([f.face_box for f in fr]).astype(np.float32),
+            labial_box=np.stack([f.labial_box for f in fr]).astype(np.float32),
+            landmarks_px=np.stack([f.landmarks_px for f in fr]).astype(np.float32),
+            landmarks_norm=np.stack([f.landmarks_norm for f in fr]).astype(np.float32),
+            pose=np.stack([f.pose for f in fr]).astype(np.float32),
+            quality=np.array([f.quality for f in fr], dtype=np.uint8),
+            n_faces=np.array([f.n_faces for f in fr], dtype=np.uint8),
+            backend="stream",
+        )
+
+    def _process(self, *, final: bool) -> list[CommandResult]:
+        from lipauth.features import MIN_DETECTED_FRAMES, FeatureConfig, extract_lip_features
+
+        track = self._track()
+        if int(track.detected.sum()) < MIN_DETECTED_FRAMES:
+            return []
+        features = extract_lip_features(track)
+        t_now = float(track.timestamps_s[-1])
+        wait_s = FeatureConfig().min_gap_s + self.vocabulary.sequence_config.margin_s
+        done = [s for s in features.segments if final or s[1] + wait_s <= t_now]
+        if not done:
+            return []
+        crops = np.stack(self._crops)
+        out = _segment_results(self.vocabulary, track, features, crops, done, self.config)
+        cut_s = done[-1][1] + self.vocabulary.sequence_config.margin_s
+        keep = int(np.searchsorted(track.timestamps_s, cut_s))
+        self._frames = self._frames[keep:]
+        self._crops = self._crops[keep:]
+        return out
