@@ -1,0 +1,466 @@
+"""The store: one object over a SQLAlchemy engine, migrated by Alembic on open.
+
+URL: ``$LIPAUTH_STORE_URL`` or a SQLite file ``lipauth.db`` in ``config.data_dir()``;
+PostgreSQL via ``postgresql+psycopg://user@host:port/db``. Every public method is one
+transaction: it either writes everything or nothing (SQLite transactions take the write
+lock up front, ``BEGIN IMMEDIATE``; PostgreSQL rows are locked with ``SELECT ... FOR
+UPDATE``), so concurrent verifies serialise on the lock-out counter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from lipauth.config import check_range, data_dir
+from lipauth.errors import ConfigError, StoreUnavailableError, UnknownUserError, UserExistsError
+from lipauth.store.crypto import (
+    KEY_ENV,
+    KEY_FILE,
+    KeyRing,
+    decrypt_template,
+    encrypt_template,
+    key_id,
+    load_keyring,
+    new_key,
+    write_key_file,
+)
+from lipauth.store.models import Attempt, AuditEvent, Base, Lockout, Nonce, Template, User
+
+__all__ = ["URL_ENV", "DB_FILE", "default_url", "LockoutPolicy", "LockState", "UserInfo", "Store"]
+
+URL_ENV = "LIPAUTH_STORE_URL"
+DB_FILE = "lipauth.db"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+def default_url() -> str:
+    """``$LIPAUTH_STORE_URL`` or ``sqlite:///<data_dir>/lipauth.db``."""
+    raw = os.environ.get(URL_ENV, "").strip()
+    if raw:
+        return raw
+    return f"sqlite:///{data_dir(create=True) / DB_FILE}"
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """Lock-out after repeated failed verifies, with exponential back-off.
+
+    Attributes
+    ----------
+    max_failures : int
+        Failed verifies in a row (per user name) that lock it.
+    base_lock_s : float
+        Length of the first lock; each further lock doubles it (back-off).
+    max_lock_s : float
+        Upper bound of a lock's length.
+    """
+
+    max_failures: int = 5
+    base_lock_s: float = 60.0
+    max_lock_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        check_range("LockoutPolicy", "max_failures", self.max_failures, 1, 1000)
+        check_range("LockoutPolicy", "base_lock_s", self.base_lock_s, 0.0, 86400.0 * 30)
+        check_range("LockoutPolicy", "max_lock_s", self.max_lock_s, self.base_lock_s, 86400.0 * 365)
+
+    def lock_s(self, level: int) -> float:
+        return float(min(self.base_lock_s * 2.0 ** max(level, 0), self.max_lock_s))
+
+
+@dataclass(frozen=True)
+class LockState:
+    """Lock-out state of a user name: ``allowed`` False while locked; ``retry_after_s`` until then."""
+
+    allowed: bool
+    failed_count: int
+    retry_after_s: float
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    name: str
+    created_at: float
+    labels: tuple[str, ...]
+    failed_count: int
+    locked_until: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created_at": self.created_at,
+            "labels": list(self.labels),
+            "failed_count": self.failed_count,
+            "locked_until": self.locked_until,
+        }
+
+
+def _unavailable(url: str, exc: Exception) -> StoreUnavailableError:
+    text = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    hint = "retry later (another process holds the write lock)" if "locked" in text else (
+        "free disk space" if "full" in text else f"check {URL_ENV} and that the database server is running"
+    )
+    return StoreUnavailableError(f"store {_safe_url(url)}: {text}; {hint}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 (any unparsable URL: show nothing secret)
+        return "<unparsable url>"
+
+
+class Store:
+    """Users, encrypted templates, lock-out counters, used nonces, attempts and an audit log.
+
+    Parameters
+    ----------
+    url : str, optional
+        SQLAlchemy URL (default :func:`default_url`).
+    keyring : KeyRing, optional
+        Template keys (default :func:`lipauth.store.crypto.load_keyring`).
+    lockout : LockoutPolicy, optional
+    migrate : bool
+        Bring the schema to the latest Alembic revision on open (default True).
+
+    Raises
+    ------
+    StoreUnavailableError
+        The database cannot be opened.
+    ConfigError
+        Bad URL or key.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        keyring: KeyRing | None = None,
+        lockout: LockoutPolicy | None = None,
+        migrate: bool = True,
+    ) -> None:
+        self.url = url or default_url()
+        self.lockout = lockout or LockoutPolicy()
+        self._keyring = keyring
+        self.engine = self._make_engine(self.url)
+        if migrate:
+            self.migrate()
+
+    # ---------------------------------------------------------------- plumbing
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"timeout": 15})
+
+                @event.listens_for(engine, "connect")
+                def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+                    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+                @event.listens_for(engine, "begin")
+                def _on_begin(conn: Any) -> None:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+                return engine
+            return create_engine(url, pool_pre_ping=True)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise ConfigError(f"store URL {_safe_url(url)!r} is not usable ({exc}); set {URL_ENV} to e.g. sqlite:///path/lipauth.db") from None
+
+    @property
+    def keyring(self) -> KeyRing:
+        if self._keyring is None:
+            self._keyring = load_keyring()
+        return self._keyring
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise _unavailable(self.url, exc) from None
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest Alembic revision shipped in the package."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise _unavailable(self.url, exc) from None
+
+    def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _audit(session: Session, event_name: str, name: str, **detail: Any) -> None:
+        session.add(AuditEvent(at=time.time(), event=event_name, name=name, detail=json.dumps(detail, sort_keys=True)))
+
+    def _encrypt(self, plain: bytes, name: str, label: str) -> tuple[bytes, str]:
+        ring = self.keyring
+        return encrypt_template(plain, key=ring.current, user=name, label=label), key_id(ring.current).hex()
+
+    @staticmethod
+    def _user(session: Session, name: str, *, lock: bool = False) -> User | None:
+        q = select(User).where(User.name == name)
+        if lock:
+            q = q.with_for_update()
+        return session.scalars(q).one_or_none()
+
+    # ---------------------------------------------------------------- templates
+
+    def enrol(self, name: str, *, label: str, kind: str, template: bytes, new_user: bool = True) -> None:
+        """Store a serialised template (encrypted) for ``name`` in one transaction.
+
+        ``new_user=True`` creates the user (:class:`UserExistsError` if it exists);
+        ``False`` adds another password label to an existing user.
+        """
+        blob, kid = self._encrypt(template, name, label)
+        now = time.time()
+        try:
+            with self._session() as s:
+                user = self._user(s, name, lock=True)
+                if new_user:
+                    if user is not None:
+                        raise UserExistsError(f"user {name!r} is already enrolled; use change to replace a password or delete the user")
+                    user = User(name=name, created_at=now)
+                    s.add(user)
+                    s.flush()
+                elif user is None:
+                    raise UnknownUserError(f"user {name!r} is not enrolled; enrol the user first")
+                elif any(t.label == label for t in user.templates):
+                    raise UserExistsError(f"user {name!r} already has a password labelled {label!r}; use change to replace it")
+                s.add(Template(user_id=user.id, label=label, kind=kind, blob=blob, key_id=kid, created_at=now))
+                s.flush()
+                self._audit(s, "enrol", name, label=label, kind=kind)
+        except IntegrityError:
+            raise UserExistsError(f"user {name!r} was enrolled concurrently; use change or delete it first") from None
+
+    def replace_template(self, name: str, *, label: str, kind: str, template: bytes) -> None:
+        """Replace the password ``label`` of ``name`` (change password), one transaction."""
+        blob, kid = self._encrypt(template, name, label)
+        with self._session() as s:
+            user = self._user(s, name, lock=True)
+            if user is None:
+                raise UnknownUserError(f"user {name!r} is not enrolled; enrol the user first")
+            row = next((t for t in user.templates if t.label == label), None)
+            if row is None:
+                raise UnknownUserError(f"user {name!r} has no password labelled {label!r}; known: {sorted(t.label for t in user.templates)}")
+            row.blob, row.key_id, row.kind, row.created_at = blob, kid, kind, time.time()
+            self._audit(s, "change", name, label=label)
+
+    def templates(self, name: str) -> dict[str, tuple[str, bytes]] | None:
+        """Decrypted templates of ``name`` as ``{label: (kind, bytes)}``; None for an unknown user.
+
+        Raises
+        ------
+        TemplateDecryptError
+            A template cannot be decrypted (wrong key, corrupt bytes).
+        """
+        with self._session() as s:
+            user = self._user(s, name)
+            if user is None:
+                return None
+            rows = [(t.label, t.kind, t.blob) for t in user.templates]
+        return {
+            label: (kind, decrypt_template(blob, keyring=self.keyring, user=name, label=label)) for label, kind, blob in rows
+        }
+
+    def users(self) -> list[UserInfo]:
+        with self._session() as s:
+            locks = {lk.name: lk for lk in s.scalars(select(Lockout))}
+            out = []
+            for u in s.scalars(select(User).order_by(User.name)):
+                lk = locks.get(u.name)
+                out.append(
+                    UserInfo(
+                        name=u.name,
+                        created_at=u.created_at,
+                        labels=tuple(sorted(t.label for t in u.templates)),
+                        failed_count=lk.failed_count if lk else 0,
+                        locked_until=lk.locked_until if lk else None,
+                    )
+                )
+            return out
+
+    def delete_user(self, name: str) -> None:
+        """Delete a user and erase their templates, attempts and lock-out counter."""
+        with self._session() as s:
+            user = self._user(s, name, lock=True)
+            if user is None:
+                raise UnknownUserError(f"user {name!r} is not enrolled; lipauth users list shows who is")
+            s.execute(delete(Template).where(Template.user_id == user.id))
+            s.delete(user)
+            s.execute(delete(Lockout).where(Lockout.name == name))
+            s.execute(delete(Attempt).where(Attempt.name == name))
+            self._audit(s, "delete", name)
+
+    # ---------------------------------------------------------------- lock-out
+
+    def _lock_row(self, s: Session, name: str) -> Lockout:
+        if self.engine.dialect.name in ("sqlite", "postgresql"):
+            if self.engine.dialect.name == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            s.execute(insert(Lockout).values(name=name, failed_count=0, lock_level=0).on_conflict_do_nothing())
+        elif s.get(Lockout, name) is None:
+            s.add(Lockout(name=name, failed_count=0, lock_level=0))
+            s.flush()
+        return s.scalars(select(Lockout).where(Lockout.name == name).with_for_update()).one()
+
+    def begin_attempt(self, name: str, *, now: float | None = None) -> LockState:
+        """Reserve a verify attempt: counted as a failure until :meth:`finish_attempt` says otherwise.
+
+        Counting first makes concurrent verifies unable to exceed ``max_failures``. Works the
+        same for names that are not enrolled.
+        """
+        t = time.time() if now is None else now
+        with self._session() as s:
+            row = self._lock_row(s, name)
+            if row.locked_until is not None and row.locked_until > t:
+                return LockState(False, row.failed_count, row.locked_until - t)
+            if row.locked_until is not None:  # lock expired: unlocked by time
+                row.locked_until = None
+                row.failed_count = 0
+            if row.failed_count >= self.lockout.max_failures:
+                row.locked_until = t + self.lockout.lock_s(row.lock_level)
+                row.lock_level += 1
+                self._audit(s, "lock", name, until=row.locked_until)
+                return LockState(False, row.failed_count, row.locked_until - t)
+            row.failed_count += 1
+            return LockState(True, row.failed_count, 0.0)
+
+    def finish_attempt(
+        self, name: str, *, accepted: bool, score: float | None = None, reasons: tuple[str, ...] = (), now: float | None = None
+    ) -> LockState:
+        """Record the outcome of a reserved attempt; success clears the counter, the last failure locks."""
+        t = time.time() if now is None else now
+        with self._session() as s:
+            row = self._lock_row(s, name)
+            s.add(Attempt(name=name, at=t, accepted=bool(accepted), score=score, reasons=",".join(reasons)))
+            if accepted:
+                row.failed_count, row.lock_level, row.locked_until = 0, 0, None
+                return LockState(True, 0, 0.0)
+            if row.failed_count >= self.lockout.max_failures and (row.locked_until is None or row.locked_until <= t):
+                row.locked_until = t + self.lockout.lock_s(row.lock_level)
+                row.lock_level += 1
+                self._audit(s, "lock", name, until=row.locked_until)
+            locked = row.locked_until is not None and row.locked_until > t
+            return LockState(not locked, row.failed_count, (row.locked_until - t) if locked else 0.0)
+
+    def lock_state(self, name: str, *, now: float | None = None) -> LockState:
+        t = time.time() if now is None else now
+        with self._session() as s:
+            row = s.get(Lockout, name)
+            if row is None:
+                return LockState(True, 0, 0.0)
+            locked = row.locked_until is not None and row.locked_until > t
+            return LockState(not locked, row.failed_count, (row.locked_until - t) if locked else 0.0)
+
+    def unlock(self, name: str) -> None:
+        """Admin unlock: clear the failure counter and back-off of ``name``."""
+        with self._session() as s:
+            if self._user(s, name) is None:
+                raise UnknownUserError(f"user {name!r} is not enrolled; lipauth users list shows who is")
+            s.execute(delete(Lockout).where(Lockout.name == name))
+            self._audit(s, "unlock", name)
+
+    def attempts(self, name: str) -> list[dict[str, Any]]:
+        with self._session() as s:
+            rows = s.scalars(select(Attempt).where(Attempt.name == name).order_by(Attempt.id))
+            return [{"at": a.at, "accepted": a.accepted, "score": a.score, "reasons": a.reasons} for a in rows]
+
+    def audit(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self._session() as s:
+            q = select(AuditEvent).order_by(AuditEvent.id)
+            if name is not None:
+                q = q.where(AuditEvent.name == name)
+            return [{"at": e.at, "event": e.event, "name": e.name, "detail": json.loads(e.detail)} for e in s.scalars(q)]
+
+    # ---------------------------------------------------------------- nonces
+
+    def use_nonce(self, nonce: str, *, expires_at: float) -> bool:
+        """Mark a challenge nonce used; False when it was used before (replay)."""
+        now = time.time()
+        try:
+            with self._session() as s:
+                s.execute(delete(Nonce).where(Nonce.expires_at < now - 3600.0))
+                s.add(Nonce(nonce=nonce, expires_at=float(expires_at), used_at=now))
+                s.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    def nonce_count(self) -> int:
+        with self._session() as s:
+            return int(s.scalar(select(func.count()).select_from(Nonce)) or 0)
+
+    # ---------------------------------------------------------------- keys
+
+    def rotate_key(self, new: bytes | None = None) -> bytes:
+        """Re-encrypt every template under a new key (one transaction); returns the new key.
+
+        With a key file the new key replaces it (via ``template.key.new`` so a crash never
+        strands a template). With ``$LIPAUTH_KEY`` the caller must set the variable to the
+        returned key (base64) afterwards.
+        """
+        ring = self.keyring
+        key = new or new_key()
+        pending: Path | None = None
+        if ring.source != "env":
+            pending = Path(ring.source).with_name(KEY_FILE + ".new")
+            write_key_file(pending, key)
+        new_ring = KeyRing(current=key, others=(ring.current, *ring.others), source=ring.source)
+        with self._session() as s:
+            n = 0
+            for t, user_name in s.execute(select(Template, User.name).join(User, Template.user_id == User.id)).all():
+                plain = decrypt_template(t.blob, keyring=ring, user=user_name, label=t.label)
+                t.blob = encrypt_template(plain, key=key, user=user_name, label=t.label)
+                t.key_id = key_id(key).hex()
+                n += 1
+            self._audit(s, "rotate_key", "", templates=n, key_id=key_id(key).hex())
+        if pending is not None:
+            os.replace(pending, Path(ring.source))
+        self._keyring = KeyRing(current=key, source=ring.source) if pending is not None else new_ring
+        log.info("re-encrypted %d template(s) under key %s", n, key_id(key).hex())
+        if ring.source == "env":
+            log.warning("set %s to the new key before the next run", KEY_ENV)
+        return key
