@@ -97,13 +97,19 @@ def breath_audio(
     fan_db: float | None = None,
     lag_s: tuple[float, float] = (0.1, 0.3),
 ) -> Audio:
-    """Real exhale bursts placed in ``windows`` (RMS ``level_db`` dBFS), optional fan noise."""
+    """Real exhale bursts (synthetic blow noise when ``bursts`` is empty) placed in ``windows`` (RMS ``level_db`` dBFS), optional fan noise."""
     n = int(round(duration_s * SR))
     y = np.zeros(n, dtype=np.float64)
     for a, b in windows:
         start = a + rng.uniform(*lag_s)
         length = int((b - start + rng.uniform(-0.05, 0.15)) * SR)
-        burst = bursts[int(rng.integers(len(bursts)))].astype(np.float64)
+        if not bursts:  # no real recordings: synthetic turbulent noise
+            from lipauth.synth.voice import blow_noise
+
+            burst = blow_noise([(0.0, length / SR)], duration_s=length / SR + 0.01, sample_rate=SR,
+                               band_hz=(60.0, 2500.0), seed=int(rng.integers(1 << 30))).astype(np.float64)
+        else:
+            burst = bursts[int(rng.integers(len(bursts)))].astype(np.float64)
         while burst.size < length:  # long window: join two bursts
             burst = np.concatenate([burst, bursts[int(rng.integers(len(bursts)))]])
         seg = burst[:length] / (np.sqrt(np.mean(burst[:length] ** 2)) + 1e-12) * 10 ** (level_db / 20)

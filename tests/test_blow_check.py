@@ -1,0 +1,149 @@
+"""Blow and timed-speech challenge checks on synthetic sessions (synth face, tracked once per module)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from liveness_sessions import make_session
+
+from lipauth.challenge import new_challenge
+from lipauth.checks.blow import MOUTH_BLOW, BlowResult, check_blow, mouth_states
+from lipauth.checks.speech import check_speech_challenge
+from lipauth.errors import InputError, NoAudioStreamError
+from lipauth.features import extract_lip_features
+from lipauth.tracking import track_lips
+
+KEY = "test-key-0123456789abcdef"
+CH = new_challenge("blow", rng=7, key=KEY)
+OTHER = new_challenge("blow", rng=8, key=KEY)
+
+
+def _features(clip):
+    return extract_lip_features(track_lips(clip.to_video()))
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    kinds = {
+        "genuine": {},
+        "genuine_fan": {"level_db": -34.0, "fan_db": -55.0},
+        "still_mouth": {"mouth": "still"},
+        "no_sound": {"sound": "silence"},
+        "speech": {"mouth": "speak", "sound": "speech"},
+    }
+    out = {}
+    for name, kw in kinds.items():
+        clip = make_session(CH, (), seed=3, **kw)
+        out[name] = (clip, _features(clip))
+    return out
+
+
+def test_genuine_accepted(sessions) -> None:
+    for name in ("genuine", "genuine_fan"):
+        clip, feats = sessions[name]
+        r = check_blow(feats, clip.audio, CH)
+        assert r.accepted and r.reasons == () and r.score >= r.threshold, (name, r.details)
+        assert min(r.details["mouth_coverage"]) > 0.8
+
+
+@pytest.mark.parametrize(
+    "name,reason",
+    [("still_mouth", "MOUTH_NOT_BLOWING"), ("no_sound", "NO_BLOW_HEARD"), ("speech", "NO_BLOW_HEARD")],
+)
+def test_attacks_rejected(sessions, name: str, reason: str) -> None:
+    clip, feats = sessions[name]
+    r = check_blow(feats, clip.audio, CH)
+    assert not r.accepted and reason in r.reasons and r.score < r.threshold, r.details
+
+
+def test_replay_against_new_challenge(sessions) -> None:
+    clip, feats = sessions["genuine"]
+    r = check_blow(feats, clip.audio, OTHER)
+    assert not r.accepted and r.reasons and r.score < check_blow(feats, clip.audio, CH).score
+
+
+def test_mouth_states_calibrated(sessions) -> None:
+    clip, feats = sessions["genuine"]
+    states, ref = mouth_states(feats, calibration_end_s=CH.windows[0][0])
+    assert ref["calibration_frames"] >= 8
+    truth = clip.width < -0.8
+    assert (states[truth] == MOUTH_BLOW).mean() > 0.9
+    assert (states[clip.width > -0.05] == MOUTH_BLOW).mean() < 0.02
+
+
+def test_result_round_trip_and_expired_short(sessions) -> None:
+    clip, feats = sessions["genuine"]
+    r = check_blow(feats, clip.audio, CH)
+    back = BlowResult.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back.accepted == r.accepted and np.allclose(back.audio_activity, r.audio_activity)
+    late = check_blow(feats, clip.audio, CH, now_s=CH.expires_at + 1)
+    assert late.reasons == ("CHALLENGE_EXPIRED",) and not late.accepted
+    long_ch = new_challenge("blow", rng=7, key=KEY)
+    import dataclasses
+
+    long_ch = dataclasses.replace(long_ch, duration_s=20.0)
+    short = check_blow(feats, clip.audio, long_ch)
+    assert short.reasons == ("CLIP_TOO_SHORT",)
+
+
+def test_bad_input(sessions) -> None:
+    clip, feats = sessions["genuine"]
+    with pytest.raises(NoAudioStreamError, match="needs the clip's audio"):
+        check_blow(feats, None, CH)
+    with pytest.raises(InputError, match="has no blow windows"):
+        check_blow(feats, clip.audio, new_challenge("speech", rng=1, key=KEY))
+    with pytest.raises(InputError, match="has no speak windows"):
+        check_speech_challenge(feats, clip.audio, CH)
+
+
+def test_speech_challenge() -> None:
+    from lipauth.synth import make_talking_clip
+    from lipauth.synth.control import random_syllable_schedule
+
+    ch = new_challenge("speech", rng=5, key=KEY)
+    fps, dur = 25.0, ch.duration_s + 0.4
+    t = np.arange(int(dur * fps)) / fps
+    on = np.zeros(t.size, bool)
+    for a, b in ch.prompt_windows("speak"):
+        on |= (t >= a + 0.15) & (t < b)
+    opening = random_syllable_schedule(dur, seed=4).opening_at(t) * on
+    clip = make_talking_clip(opening=opening, audio="syllables", duration_s=dur, fps=fps, size=(320, 240),
+                             face_width_px=150, seed=4, noise_std=2.0)
+    feats = _features(clip)
+    r = check_speech_challenge(feats, clip.audio, ch, use_sync=False)
+    assert r.accepted, r.details
+    other = check_speech_challenge(feats, clip.audio, new_challenge("speech", rng=6, key=KEY), use_sync=False)
+    assert not other.accepted and other.score < r.score
+    assert "SPEECH_OUTSIDE_PROMPT" in other.reasons or "NO_SPEECH_HEARD" in other.reasons
+    with_sync = check_speech_challenge(feats, clip.audio, ch)
+    assert {"score", "threshold", "accepted"} <= set(with_sync.details["sync"])
+
+
+def test_cli_challenge_and_liveness(sessions, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+    from liveness_sessions import motion_trace
+
+    from lipauth.cli import cli
+    from lipauth.synth.clip import write_clip
+
+    monkeypatch.setenv("LIPAUTH_CHALLENGE_KEY", KEY)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["challenge", "new", "--kind", "blow", "--seed", "7"])
+    assert res.exit_code == 0, res.output
+    printed = json.loads(res.output)
+    assert printed["windows"] == [list(w) for w in CH.content()["windows"]] and printed["signature"]
+    clip = write_clip(sessions["genuine"][0], tmp_path / "answer.mp4")
+    (tmp_path / "ch.json").write_text(json.dumps(CH.to_dict()))
+    (tmp_path / "motion.json").write_text(json.dumps(motion_trace("hand", seed=1)))
+    res = runner.invoke(cli, ["liveness", str(clip.path), "--challenge", str(tmp_path / "ch.json"), "--sensors",
+                              str(tmp_path / "motion.json"), "--plot", str(tmp_path / "t.png"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["accepted"] and out["challenge"]["check"] == "blow" and out["sensors"]["accepted"]
+    assert (tmp_path / "t.png").stat().st_size > 1000
+    tampered = dict(CH.to_dict(), windows=[[1.0, 2.0, "blow"], [3.0, 4.0, "blow"]])
+    (tmp_path / "bad.json").write_text(json.dumps(tampered))
+    res = runner.invoke(cli, ["liveness", str(clip.path), "--challenge", str(tmp_path / "bad.json")])
+    assert res.exit_code != 0 and "signature does not match" in str(res.exception)
