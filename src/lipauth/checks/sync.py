@@ -455,7 +455,8 @@ def check_sync(
         ``score`` = best correlation within ``+-model.tolerance_ms`` of zero lag. Reasons:
         ``STILL_FACE_WITH_VOICE`` (speech but the lips do not move: a photo or frozen
         video), ``NO_LIP_MOTION`` (lips still, no speech either), ``NO_SPEECH`` (no voice
-        activity), ``AV_DESYNC`` (the voice follows the lips at another offset, clearly),
+        activity), ``AV_DESYNC`` (the voice follows the lips, correlation above the threshold, but
+        at an offset outside the tolerance),
         ``LOW_CONFIDENCE`` (the voice does not follow the lips at any offset).
 
     Raises
@@ -556,7 +557,8 @@ def check_sync(
     accepted = bool(np.isfinite(score) and score >= thr)
     if not accepted:
         in_tol = abs(offset_ms) <= model.tolerance_ms
-        reasons.append("AV_DESYNC" if (not in_tol and confidence >= 3.0) else "LOW_CONFIDENCE")
+        # the voice does follow the lips, only at another offset: a desync, not a mismatch
+        reasons.append("AV_DESYNC" if (not in_tol and float(r[best]) >= thr) else "LOW_CONFIDENCE")
     # per-window agreement at the estimated offset
     centres = _windows(t, window_s, window_s / 2)
     agree = np.full(centres.size, np.nan, dtype=np.float32)

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 #: loudness reported for digital silence and for frames outside the recording (dBFS)
 LOUDNESS_FLOOR_DB = -100.0
 _WEBRTC_RATES = (8000, 16000, 32000, 48000)
-_EPS_POWER = 1e-10
+_EPS_POWER = 1e-20
 
 
 # --------------------------------------------------------------------------------------
@@ -294,8 +294,9 @@ def log_mel(
     Returns
     -------
     np.ndarray [shape=(n_frames, n_mels), dtype=float32]
-        Natural log of band power (power spectrum of samples in [-1, 1], per Hz of band),
-        floored at ``log(1e-10)``; frames outside the recording sit at the floor.
+        Natural log of the mean power spectral density under each band (samples in
+        [-1, 1], per Hz); independent of the sample rate,
+        floored at ``log(1e-20)``; frames outside the recording sit at the floor.
     """
     audio = _check_audio(audio)
     t = _check_timestamps(timestamps_s)
@@ -305,9 +306,12 @@ def log_mel(
     sr = int(audio.sample_rate)
     n_win = max(16, int(round(window_s * sr)))
     n_fft = 1 << int(np.ceil(np.log2(n_win)))
-    w = _windows(audio, t, n_win) * np.hanning(n_win).astype(np.float32)[None, :]
+    hann = np.hanning(n_win)
+    w = _windows(audio, t, n_win) * hann.astype(np.float32)[None, :]
     spec = np.fft.rfft(w, n=n_fft, axis=1)
-    power = (spec.real**2 + spec.imag**2) / n_win
+    # one-sided power spectral density times the bin width: a band's value is the mean
+    # power density under its (unit-area) filter, the same at every sample rate
+    power = (spec.real**2 + spec.imag**2) * (2.0 / (n_fft * float(np.sum(hann**2))))
     fb = mel_filterbank(sample_rate=sr, n_fft=n_fft, n_mels=int(n_mels), fmax_hz=min(float(fmax_hz), sr / 2.0))
     mel = power @ fb.T
     return np.log(np.maximum(mel, _EPS_POWER)).astype(np.float32)
