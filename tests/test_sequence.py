@@ -1,0 +1,88 @@
+"""features.sequence: per-take normalisation and banded DTW (synthetic sequences with known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipauth.errors import ConfigError, InputError
+from lipauth.features.sequence import SequenceConfig, dtw_distance, dtw_distances, normalise_channel, robust_zscore
+
+
+def _curve(n: int, freq: float = 1.0, phase: float = 0.0) -> np.ndarray:
+    t = np.linspace(0, 1, n)
+    return np.stack([np.sin(2 * np.pi * freq * t + phase), np.cos(2 * np.pi * freq * t + phase), t**2], axis=1)
+
+
+def test_dtw_identical_is_zero_and_symmetric() -> None:
+    a, b = _curve(12), _curve(15, freq=1.5)
+    assert dtw_distance(a, a) == pytest.approx(0.0, abs=1e-12)
+    assert dtw_distance(a, b) == pytest.approx(dtw_distance(b, a))
+    assert dtw_distance(a, b) > 0.01
+
+
+def test_dtw_absorbs_time_warp_but_not_a_different_shape() -> None:
+    a = _curve(20)
+    slow = _curve(30)  # same trajectory, spoken slower
+    other = _curve(20, freq=2.0)
+    assert dtw_distance(a, slow) < 0.1 * dtw_distance(a, other)
+
+
+def test_dtw_band_constrains_warping() -> None:
+    a = np.zeros((20, 1))
+    a[2:5] = 1.0  # event early
+    b = np.zeros((20, 1))
+    b[15:18] = 1.0  # event late
+    assert dtw_distance(a, b, band=1.0) < dtw_distance(a, b, band=0.1)
+
+
+def test_dtw_distances_matrix_matches_pairs() -> None:
+    seqs = [_curve(10), _curve(14, 2.0), _curve(9, 0.5)]
+    d = dtw_distances(seqs, seqs)
+    assert d.shape == (3, 3)
+    assert np.allclose(np.diag(d), 0.0)
+    assert d[0, 1] == pytest.approx(dtw_distance(seqs[0], seqs[1]))
+
+
+def test_normalise_channel_makes_micro_equal_to_full() -> None:
+    full = _curve(16) + 5.0
+    micro = 0.3 * (full - full.mean(axis=0)) + 2.0  # 30 % of the motion around another rest shape
+    assert np.allclose(normalise_channel(full), normalise_channel(micro), atol=1e-9)
+    n = normalise_channel(full)
+    assert np.sqrt((n**2).sum(axis=1).mean()) == pytest.approx(1.0)
+    assert not normalise_channel(np.ones((5, 3))).any()  # a still take stays 0, no division by 0
+
+
+def test_robust_zscore_scale_invariant_and_still_columns_zero() -> None:
+    x = np.stack([np.linspace(0, 1, 20), np.full(20, 3.0)], axis=1)
+    z = robust_zscore(x)
+    assert np.allclose(z, robust_zscore(0.3 * x))
+    assert not z[:, 1].any()
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "match"),
+    [
+        (np.zeros((0, 3)), np.zeros((4, 3)), "at least one frame"),
+        (np.zeros(5), np.zeros((4, 3)), "shape"),
+        (np.full((3, 3), np.nan), np.zeros((4, 3)), "NaN"),
+        (np.zeros((3, 2)), np.zeros((4, 3)), "columns"),
+    ],
+)
+def test_dtw_bad_input(a: np.ndarray, b: np.ndarray, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        dtw_distance(a, b)
+
+
+def test_dtw_bad_band() -> None:
+    with pytest.raises(ConfigError, match="band"):
+        dtw_distance(_curve(5), _curve(5), band=1.5)
+
+
+def test_sequence_config_validation_and_round_trip() -> None:
+    cfg = SequenceConfig(landmark_weight=1.0, band=0.3)
+    assert SequenceConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="band"):
+        SequenceConfig(band=0.0)
+    with pytest.raises(InputError, match="every channel weight"):
+        SequenceConfig(hog_weight=0, pixel_weight=0, landmark_weight=0, shape_weight=0)
