@@ -86,10 +86,12 @@ class CommandsConfig:
     outlier_factor : float
         Enrolment: a take whose median distance to the other takes of its word exceeds this
         many times the word's median is refused (names the take).
-    min_motion : float
-        Face units per second: a clip whose motion energy never exceeds it has no utterance
-        (the segmenter's absolute bound ``FeatureConfig.min_high``, tuned on GRID s1 and
-        still synthetic faces; MIRACL F01 takes peak at 0.3-2.6 even attenuated).
+    min_amplitude : float
+        Face units (outer-eye-corner distance): a clip or movement segment whose inner-lip
+        opening never varies by this much (peak to peak) has no utterance. The opening, not
+        the width: the tracker settles over the first frames, which moves the width of a
+        still face by ~0.02. Measured: still synthetic face 0.0008; MIRACL F01 takes
+        0.021-0.25 (5th percentile 0.022 after ``magnify_labial(factor=0.3)``).
 
     ``reject_spread``, ``reject_ratio`` and ``temperature`` were tuned on MIRACL F01 with
     phrases 01-03 left out of the vocabulary in turn (``benchmarks/accuracy_commands.py
@@ -99,15 +101,15 @@ class CommandsConfig:
     reject_spread: float = 1.25
     reject_ratio: float = 0.97
     temperature: float = 0.1
-    outlier_factor: float = 2.0
-    min_motion: float = 0.1
+    outlier_factor: float = 2.5
+    min_amplitude: float = 0.005
 
     def __post_init__(self) -> None:
         check_range("CommandsConfig", "reject_spread", self.reject_spread, 0.1, 100.0)
         check_range("CommandsConfig", "reject_ratio", self.reject_ratio, 0.1, 1.0)
         check_range("CommandsConfig", "temperature", self.temperature, 1e-3, 100.0)
         check_range("CommandsConfig", "outlier_factor", self.outlier_factor, 1.0, 100.0)
-        check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 100.0)
+        check_range("CommandsConfig", "min_amplitude", self.min_amplitude, 0.0, 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -349,11 +351,22 @@ class FileVocabularyStore:
 # recognition
 
 
+def _opening_range(features: LipFeatures, start_s: float | None = None, end_s: float | None = None) -> float:
+    idx = utterance_frames(features, start_s, end_s)
+    if idx.size < 2:
+        return 0.0
+    x = features.column("opening")[idx]
+    return float(x.max() - x.min())
+
+
 def has_utterance(features: LipFeatures, *, config: CommandsConfig | None = None) -> bool:
-    """Whether the lips move at all: motion energy above ``min_motion`` somewhere, or a segment."""
+    """Whether the lips move enough to be an utterance (``CommandsConfig.min_amplitude``).
+
+    The whole clip's opening range is used, not its movement segments: a short take that
+    is speech from start to end has no quiet frames for the segmenter's noise floor.
+    """
     cfg = config or CommandsConfig()
-    energy = features.motion_energy[features.valid]
-    return bool(features.segments) or bool(energy.size and float(energy.max()) > cfg.min_motion)
+    return _opening_range(features) >= cfg.min_amplitude
 
 
 def clip_sequence(
@@ -480,6 +493,8 @@ def _segment_results(
     scfg = vocabulary.sequence_config
     out = []
     for start_s, end_s, *_ in segments:
+        if _opening_range(features, start_s, end_s) < cfg.min_amplitude:  # e.g. tracker settling
+            continue
         idx = utterance_frames(features, start_s - scfg.margin_s, end_s + scfg.margin_s)
         if idx.size < 3:
             continue

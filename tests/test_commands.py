@@ -1,0 +1,152 @@
+"""checks.commands: enrolment, recognition, open set, stores, no utterance, CLI (synthetic)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lipauth.checks.commands import (
+    CommandResult,
+    FileVocabularyStore,
+    InconsistentTakesError,
+    MemoryVocabularyStore,
+    UnknownVocabularyError,
+    Vocabulary,
+    recognise,
+)
+from lipauth.errors import InputError, InsufficientDataError
+
+
+def _word(freq: float, n: int, rng: np.random.Generator, *, noise: float = 0.2, scale: float = 1.0) -> np.ndarray:
+    t = np.linspace(0, 1, n)
+    base = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t), np.sin(np.pi * freq * t**2)], axis=1)
+    return (scale * base + noise * rng.standard_normal(base.shape)).astype(np.float32)
+
+
+def _takes(freq: float, k: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [_word(freq, int(rng.integers(10, 16)), rng) for _ in range(k)]
+
+
+@pytest.fixture
+def vocab() -> Vocabulary:
+    v = Vocabulary("alice")
+    for word, freq in (("water", 0.5), ("pain", 1.5), ("nurse", 2.5)):
+        v.add_word(word, _takes(freq, 4, seed=int(freq * 10)))
+    return v
+
+
+def test_recognises_each_word_with_ranking(vocab: Vocabulary) -> None:
+    rng = np.random.default_rng(7)
+    for word, freq in (("water", 0.5), ("pain", 1.5), ("nurse", 2.5)):
+        r = recognise(vocab, _word(freq, 13, rng))
+        assert r.word == word and r.accepted and r.reasons == ()
+        assert [w for w, _, _ in r.ranking][0] == word
+        assert sum(c for _, c, _ in r.ranking) == pytest.approx(1.0)
+        assert r.score == pytest.approx(r.ranking[0][1]) and r.score > 0.5
+
+
+def test_open_set_answers_none(vocab: Vocabulary) -> None:
+    r = recognise(vocab, _word(4.0, 13, np.random.default_rng(3)))
+    assert r.word is None and not r.accepted
+    assert "NOT_IN_VOCABULARY" in r.reasons or "AMBIGUOUS" in r.reasons
+
+
+def test_no_utterance_is_an_answer_not_an_error(vocab: Vocabulary) -> None:
+    r = recognise(vocab, None, start_s=0.0, end_s=1.0)
+    assert r.word is None and r.reasons == ("NO_UTTERANCE",) and not r.accepted
+
+
+def test_too_few_takes() -> None:
+    with pytest.raises(InsufficientDataError, match="at least 3 takes"):
+        Vocabulary("bob").add_word("yes", _takes(1.0, 2, seed=1))
+
+
+def test_disagreeing_take_is_named() -> None:
+    takes = _takes(1.0, 4, seed=2) + [_word(3.5, 12, np.random.default_rng(0), scale=3.0)]
+    with pytest.raises(InconsistentTakesError, match="bad.mp4 differ"):
+        Vocabulary("bob").add_word("yes", takes, sources=["a.mp4", "b.mp4", "c.mp4", "d.mp4", "bad.mp4"])
+
+
+def test_empty_vocabulary() -> None:
+    with pytest.raises(InputError, match="is empty"):
+        recognise(Vocabulary("empty"), _word(1.0, 10, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize(("name", "match"), [("", "not a valid name"), ("../x", "not a valid name")])
+def test_bad_vocabulary_name(name: str, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        Vocabulary(name)
+
+
+def test_width_mismatch(vocab: Vocabulary) -> None:
+    with pytest.raises(InputError, match="widths"):
+        vocab.add_word("extra", [np.zeros((10, 5), np.float32)] * 3)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "file"])
+def test_store_round_trip(vocab: Vocabulary, store_kind: str, tmp_path) -> None:
+    store = MemoryVocabularyStore() if store_kind == "memory" else FileVocabularyStore(tmp_path / "voc")
+    store.save(vocab)
+    assert store.names() == ["alice"]
+    back = store.load("alice")
+    assert back.words == vocab.words and back.spread_ == pytest.approx(vocab.spread_)
+    assert all(np.array_equal(a, b) for a, b in zip(back.takes["pain"], vocab.takes["pain"]))
+    q = _word(1.5, 12, np.random.default_rng(11))
+    assert recognise(back, q).ranking == recognise(vocab, q).ranking
+    store.delete("alice")
+    with pytest.raises(UnknownVocabularyError, match="no vocabulary 'alice'"):
+        store.load("alice")
+
+
+def test_corrupt_vocabulary_file(tmp_path) -> None:
+    (tmp_path / "x.npz").write_bytes(b"not an npz")
+    with pytest.raises(InputError, match="not a lipauth vocabulary file"):
+        FileVocabularyStore(tmp_path).load("x")
+
+
+def test_result_round_trip(vocab: Vocabulary) -> None:
+    r = recognise(vocab, _word(0.5, 12, np.random.default_rng(5)), start_s=0.5, end_s=1.5)
+    back = CommandResult.from_dict(r.to_dict())
+    assert back.word == r.word and back.ranking == r.ranking
+    assert back.reasons == r.reasons and back.start_s == 0.5 and back.check == "commands"
+
+
+@pytest.fixture(scope="module")
+def still_clip(tmp_path_factory) -> str:
+    from lipauth.synth import make_talking_clip
+
+    path = tmp_path_factory.mktemp("still") / "still.mp4"
+    make_talking_clip(path, duration_s=1.5, fps=15, size=(320, 240), face_width_px=140,
+                      opening=np.zeros(22), audio=None, seed=0)
+    return str(path)
+
+
+def test_still_face_has_no_utterance(vocab: Vocabulary, still_clip: str) -> None:
+    from lipauth.checks.commands import clip_sequence, listen_clip
+
+    seq, track, features = clip_sequence(still_clip)
+    assert seq is None and track.detected.any()
+    assert listen_clip(vocab, still_clip) == []
+
+
+def test_cli_enrol_refuses_too_few_takes(tmp_path, still_clip: str) -> None:
+    from lipauth.cli import cli
+
+    res = CliRunner().invoke(cli, ["commands", "enrol", "v", "--store", str(tmp_path), "--word", "yes", still_clip])
+    assert res.exit_code != 0 and "at least 3 takes" in str(res.exception)
+
+
+def test_cli_unknown_vocabulary(tmp_path, still_clip: str) -> None:
+    from lipauth.cli import cli
+
+    res = CliRunner().invoke(cli, ["commands", "recognise", "nope", still_clip, "--store", str(tmp_path)])
+    assert isinstance(res.exception, UnknownVocabularyError) and "enrol it first" in str(res.exception)
+
+
+def test_cli_enrol_refuses_still_takes(tmp_path, still_clip: str) -> None:
+    from lipauth.cli import cli
+
+    res = CliRunner().invoke(cli, ["commands", "enrol", "v", "--store", str(tmp_path), "--word", "yes"] + [still_clip] * 3)
+    assert isinstance(res.exception, InsufficientDataError) and "do not move" in str(res.exception)
