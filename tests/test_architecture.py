@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "challenge": 5,
     "decision": 6,
     "store": 7,
+    "auth": 7,  # the one-call Authenticator composes checks, decision and store
     "eval": 8,
     "batch": 8,
     "service": 9,

@@ -246,17 +246,23 @@ class Store:
 
     # ---------------------------------------------------------------- templates
 
-    def enrol(self, name: str, *, label: str, kind: str, template: bytes, new_user: bool = True) -> None:
+    def enrol(self, name: str, *, label: str, kind: str, template: bytes, new_user: bool | None = None) -> None:
         """Store a serialised template (encrypted) for ``name`` in one transaction.
 
         ``new_user=True`` creates the user (:class:`UserExistsError` if it exists);
-        ``False`` adds another password label to an existing user.
+        ``False`` adds another password label to an existing user
+        (:class:`UnknownUserError` if absent); ``None`` does whichever applies. A label the
+        user already has raises :class:`UserExistsError` (use :meth:`replace_template`).
         """
+        if not name or len(name) > 200:
+            raise ConfigError(f"user name {name!r} must be 1 to 200 characters")
         blob, kid = self._encrypt(template, name, label)
         now = time.time()
         try:
             with self._session() as s:
                 user = self._user(s, name, lock=True)
+                if new_user is None:
+                    new_user = user is None
                 if new_user:
                     if user is not None:
                         raise UserExistsError(f"user {name!r} is already enrolled; use change to replace a password or delete the user")

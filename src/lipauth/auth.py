@@ -1,0 +1,308 @@
+"""The one-call path: enrol a lip password, verify a clip (liveness checks + password), change, delete.
+
+``Authenticator(config, store)`` composes the stages: decode -> track -> features ->
+checks (the lip password, and the liveness checks the policy requires) -> decision, and
+keeps the state in a :class:`lipauth.store.Store` (encrypted templates, lock-out,
+challenge nonces, attempts, audit).
+
+Safety:
+
+- A verify for a user that is not enrolled runs the same work (tracking, a DTW match
+  against a decoy template of the same size, the lock-out counter, which exists per name)
+  and returns the same shape of answer as a failed verify: no user enumeration.
+- Every attempt is counted as a failure *before* matching (and cleared on success), so
+  concurrent verifies cannot exceed the lock-out limit.
+- Raw video is never stored; only the encrypted feature template.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from lipauth.challenge import Challenge
+from lipauth.checks.password import (
+    TEMPLATE_KIND,
+    PasswordConfig,
+    PasswordResult,
+    PasswordTake,
+    PasswordTemplate,
+    check_password,
+    enrol_password,
+    take_from_features,
+)
+from lipauth.decision import Decision, Policy, decide
+from lipauth.errors import ConfigError, InputError
+from lipauth.store import SqlNonceStore, Store
+from lipauth.types import Audio, CheckResult, Video
+
+__all__ = ["AuthConfig", "AuthResult", "Authenticator"]
+
+log = logging.getLogger(__name__)
+Clip = str | PathLike | bytes | Video
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Settings of :class:`Authenticator`.
+
+    Attributes
+    ----------
+    password : PasswordConfig
+        Enrolment and matching of the lip password (threshold, takes, consistency).
+    policy : Policy
+        Which checks are required (default: the password; add ``"sync"`` to require
+        that the voice follows the lips, ``"blow"``/``"speech"`` to require an answered
+        challenge) and per-check threshold overrides.
+    """
+
+    password: PasswordConfig = field(default_factory=PasswordConfig)
+    policy: Policy = field(default_factory=Policy)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.password, PasswordConfig):
+            raise ConfigError(f"AuthConfig.password is a {type(self.password).__name__}; pass a PasswordConfig")
+        if not isinstance(self.policy, Policy):
+            raise ConfigError(f"AuthConfig.policy is a {type(self.policy).__name__}; pass a Policy")
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Outcome of :meth:`Authenticator.verify`.
+
+    Attributes
+    ----------
+    user : str
+    decision : Decision
+        ``accepted``, ``reasons`` (``"PASSWORD:MISMATCH"``, ``"LOCKOUT:LOCKED"``, ...) and
+        each check's ``(score, threshold)``.
+    checks : tuple of CheckResult
+        Every check that ran.
+    retry_after_s : float
+        Seconds until the lock-out ends (0 when not locked).
+    """
+
+    user: str
+    decision: Decision
+    checks: tuple[CheckResult, ...] = ()
+    retry_after_s: float = 0.0
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision.accepted
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.decision.reasons
+
+    @property
+    def score(self) -> float:
+        """The password's matching degree (NaN when it did not run)."""
+        return self.decision.scores.get("password", (math.nan, math.nan))[0]
+
+    @property
+    def threshold(self) -> float:
+        return self.decision.scores.get("password", (math.nan, math.nan))[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"user": self.user, **self.decision.to_dict(), "retry_after_s": round(self.retry_after_s, 3)}
+        out["checks"] = [c.to_dict() for c in self.checks]
+        return out
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    take: PasswordTake
+    features: Any
+    video: Video
+    audio: Audio | None
+
+
+class Authenticator:
+    """Enrol, verify, change and delete lip passwords in one call each.
+
+    Parameters
+    ----------
+    config : AuthConfig, optional
+    store : Store, optional
+        Default ``Store()``: ``$LIPAUTH_STORE_URL`` or SQLite in ``$LIPAUTH_DATA_DIR``.
+    """
+
+    def __init__(self, config: AuthConfig | None = None, store: Store | None = None) -> None:
+        self.config = config or AuthConfig()
+        self.store = store if store is not None else Store()
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def _needs_audio(self) -> bool:
+        return bool({"sync", "blow", "speech"} & set(self.config.policy.checks))
+
+    def _prepare(self, clip: Clip, *, config: PasswordConfig | None = None, with_audio: bool = False) -> _Prepared:
+        from lipauth.features import extract_lip_features
+        from lipauth.features.appearance import labial_crops
+        from lipauth.io import load_audio, load_video
+        from lipauth.tracking import track_lips
+
+        cfg = config or self.config.password
+        if isinstance(clip, Video):
+            video = clip
+            src: Any = None
+        elif isinstance(clip, (str, PathLike, bytes)):
+            src = clip
+            video = load_video(clip)
+        else:
+            raise InputError(f"clip is a {type(clip).__name__}; pass a file path, bytes or a Video")
+        track = track_lips(video)
+        feats = extract_lip_features(track, video)
+        crops = labial_crops(video, track) if cfg.sequence.needs_crops else None
+        name = str(src) if isinstance(src, (str, PathLike)) else (video.source or "<video>")
+        take = take_from_features(track, feats, crops, config=cfg, source=name)
+        audio = None
+        if with_audio and src is not None:
+            from lipauth.errors import NoAudioStreamError
+
+            try:
+                audio = load_audio(src)
+            except NoAudioStreamError:
+                audio = None  # the audio checks report themselves unavailable
+        return _Prepared(take=take, features=feats, video=video, audio=audio)
+
+    @staticmethod
+    def _decoy(take: PasswordTake, cfg: PasswordConfig, n_takes: int, label: str) -> PasswordTemplate:
+        """A template of the same size as a real one, for users that are not enrolled."""
+        rev = take.sequence[::-1].copy()
+        seqs = tuple(np.roll(rev, k, axis=0) for k in range(n_takes))
+        pairs = np.zeros(n_takes * (n_takes - 1) // 2)
+        return PasswordTemplate(sequences=seqs, pair_distances=pairs, config=cfg, label=label)
+
+    def _liveness(self, prep: _Prepared, challenge: Challenge | dict | None) -> list[CheckResult]:
+        pol = self.config.policy
+        out: list[CheckResult] = []
+        if "sync" in pol.checks:
+            if prep.audio is None:
+                out.append(CheckResult(check="sync", available=False, reasons=("NO_AUDIO",)))
+            else:
+                from lipauth.checks.sync import check_sync
+
+                out.append(check_sync(prep.features, prep.audio))
+        if {"blow", "speech", "challenge"} & set(pol.checks):
+            if challenge is None:
+                for name in ("blow", "speech", "challenge"):
+                    if name in pol.checks:
+                        out.append(CheckResult(check=name, available=False, reasons=("NO_CHALLENGE",)))
+                return out
+            from lipauth.challenge import verify_challenge
+
+            ch = verify_challenge(challenge, nonce_store=SqlNonceStore(self.store))
+            if "challenge" in pol.checks:
+                out.append(CheckResult(check="challenge", score=1.0, threshold=1.0, accepted=True))
+            if ch.kind == "blow" and "blow" in pol.checks:
+                from lipauth.checks.blow import check_blow
+
+                out.append(check_blow(prep.features, prep.audio, ch))
+            if ch.kind == "speech" and "speech" in pol.checks:
+                from lipauth.checks.speech import check_speech_challenge
+
+                res = check_speech_challenge(prep.features, prep.audio, ch)
+                out.append(replace(res, check="speech") if res.check != "speech" else res)
+        return out
+
+    # ------------------------------------------------------------------ public
+
+    def enrol(self, user: str, takes: Sequence[Clip], *, label: str = "default") -> PasswordTemplate:
+        """Enrol a lip password for ``user`` from 3 or more takes (one transaction).
+
+        Creates the user, or adds another password ``label`` to an existing user.
+
+        Raises
+        ------
+        EnrolmentError
+            Too few takes, too little lip motion, or inconsistent takes (named).
+        UserExistsError
+            The user already has a password with this label (use :meth:`change`).
+        """
+        if isinstance(takes, (str, bytes, Video)):
+            raise InputError("takes is one clip; pass a list of at least 3 clips of the same lip movement")
+        prepared = [self._prepare(t).take for t in takes]
+        template = enrol_password(prepared, label=label, config=self.config.password)
+        self.store.enrol(user, label=label, kind=TEMPLATE_KIND, template=template.to_bytes())
+        log.info("enrolled %r (%s) from %d takes", user, label, len(prepared))
+        return template
+
+    def verify(self, user: str, clip: Clip, challenge: Challenge | dict | None = None, *, label: str | None = None) -> AuthResult:
+        """Verify ``clip`` as ``user``'s lip password (and the liveness checks the policy requires).
+
+        Parameters
+        ----------
+        user : str
+        clip : path, bytes or Video
+        challenge : Challenge or dict, optional
+            The signed challenge the clip answers (blow / timed speech); its nonce is
+            consumed in the store.
+        label : str, optional
+            Which of the user's passwords; default: the best match over all of them.
+
+        Returns
+        -------
+        AuthResult
+            A user that is not enrolled gets the same answer as a wrong password.
+        """
+        prep = self._prepare(clip, with_audio=self._needs_audio)
+        state = self.store.begin_attempt(user)
+        if not state.allowed:
+            decision = Decision(accepted=False, reasons=("LOCKOUT:LOCKED",), scores={})
+            log.info("verify %r: locked for %.0f s", user, state.retry_after_s)
+            return AuthResult(user=user, decision=decision, retry_after_s=state.retry_after_s)
+        results: list[CheckResult] = []
+        decision = Decision(accepted=False, reasons=("ERROR",), scores={})
+        try:
+            stored = self.store.templates(user)
+            results.append(self._match(prep, stored, label))
+            results.extend(self._liveness(prep, challenge))
+            decision = decide(results, self.config.policy)
+            if stored is None:  # not enrolled: always the answer of a wrong password
+                decision = Decision(False, ("PASSWORD:MISMATCH",), decision.scores)
+        finally:  # also on errors (bad template, reused challenge): the attempt stays a failure
+            score = results[0].score if results and math.isfinite(results[0].score) else None
+            end = self.store.finish_attempt(user, accepted=decision.accepted, score=score, reasons=decision.reasons)
+        return AuthResult(user=user, decision=decision, checks=tuple(results), retry_after_s=end.retry_after_s)
+
+    def _match(self, prep: _Prepared, stored: dict[str, tuple[str, bytes]] | None, label: str | None) -> PasswordResult:
+        templates = {}
+        if stored is not None:
+            templates = {lb: PasswordTemplate.from_bytes(blob) for lb, (kind, blob) in stored.items() if kind == TEMPLATE_KIND}
+            if label is not None:
+                templates = {label: templates[label]} if label in templates else {}
+        if not templates:  # unknown user or label: same work against a decoy, always a mismatch
+            cfg = self.config.password
+            res = check_password(self._decoy(prep.take, cfg, cfg.min_takes, label or "default"), prep.take)
+            score = min(res.score, res.threshold - 0.05)
+            details = res.details | {"distance": (1.0 - score) * cfg.chance_distance, "enrolment_spread": 0.0}
+            return replace(res, score=score, accepted=False, reasons=("MISMATCH",), details=details)
+        results = [check_password(t, prep.take) for t in templates.values()]
+        return max(results, key=lambda r: r.score)
+
+    def change(self, user: str, current: Clip, takes: Sequence[Clip], *, label: str = "default") -> AuthResult:
+        """Change a password: verify ``current`` against it, then replace it with ``takes``.
+
+        Returns the verification's :class:`AuthResult`; the template is replaced only
+        when it was accepted (one transaction).
+        """
+        result = self.verify(user, current, label=label)
+        if not result.accepted:
+            return result
+        prepared = [self._prepare(t).take for t in takes]
+        template = enrol_password(prepared, label=label, config=self.config.password)
+        self.store.replace_template(user, label=label, kind=TEMPLATE_KIND, template=template.to_bytes())
+        return result
+
+    def delete(self, user: str) -> None:
+        """Delete ``user`` and erase their templates (:class:`UnknownUserError` when absent)."""
+        self.store.delete_user(user)

@@ -1,0 +1,424 @@
+"""Lip password: enrol a personal lip movement from 3+ takes, then match attempts against it.
+
+A take becomes a sequence (:func:`lipauth.features.sequence.utterance_sequence`: HOG and
+pixels of the aligned labial crops plus pose-normalised landmarks, each channel normalised
+per take) cut to the utterance (first to last lip-movement segment, plus a margin). The
+template keeps the enrolment sequences and the statistics of their mutual DTW distances.
+
+Matching degree (:func:`match_password`): the DTW distance from the attempt to each
+enrolled take (:func:`lipauth.features.sequence.dtw_distance`), combined over the takes
+(:data:`PasswordConfig.combine`), mapped to a score in about ``[0, 1]``:
+``score = 1 - d / d_chance`` where ``d_chance = 2 * sum(channel_weight ** 2)`` is the
+expected distance between two unrelated takes (per-take normalised channels have unit
+mean squared norm), so 1 = identical movement, 0 = unrelated. Per-take normalisation and
+DTW make it robust to the distance to the camera (scale), head pose (landmarks and crops
+are aligned by a 3-D/similarity fit) and speaking speed.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lipauth.config import check_range
+from lipauth.errors import EnrolmentError, InputError, InsufficientDataError, TemplateDecryptError
+from lipauth.features.sequence import SequenceConfig, dtw_distance, utterance_frames, utterance_sequence
+from lipauth.types import CheckResult, LipFeatures, LipTrack, Video
+
+__all__ = [
+    "PasswordConfig",
+    "PasswordTake",
+    "PasswordTemplate",
+    "PasswordResult",
+    "DEFAULT_THRESHOLD",
+    "prepare_take",
+    "take_from_features",
+    "enrol_password",
+    "match_password",
+    "check_password",
+]
+
+log = logging.getLogger(__name__)
+TEMPLATE_KIND = "lip_password"
+_FORMAT_VERSION = 1
+
+#: Default acceptance threshold on the matching degree. Tuned on MIRACL-VC1 F01 phrases
+#: 01-03 (3 enrolment takes, random splits; ``benchmarks/accuracy_password.py``) at the
+#: equal-error point; reported on phrases 04-06.
+DEFAULT_THRESHOLD = 0.62
+
+
+@dataclass(frozen=True)
+class PasswordConfig:
+    """Settings of enrolment and matching.
+
+    Attributes
+    ----------
+    sequence : SequenceConfig
+        Frame representation and DTW band (shared with the lip commands).
+    threshold : float
+        Accept when the matching degree is at least this (:data:`DEFAULT_THRESHOLD`).
+    combine : str
+        How the distances to the enrolled takes are combined: ``"min"`` (nearest take)
+        or ``"mean"``. ``"min"`` measured better on MIRACL F01 phrases 01-03.
+    min_takes : int
+        Enrolment takes required (3 or more).
+    consistency_ratio : float
+        A take whose mean distance to the others exceeds this multiple of the median
+        distance among the others is refused as inconsistent. Set on MIRACL F01 phrases
+        01-03 above the 99th percentile of genuine 3-take sets (2.5): it catches gross
+        mistakes (a still or truncated take, another movement), not a similar phrase
+        (a take of another MIRACL phrase gives a median ratio of only 1.6).
+    min_motion : float
+        Smallest lip-movement amplitude a take needs (5-95 percentile range of the inner-lip
+        opening over the utterance, face units); a still mouth cannot be a password. Real
+        takes measure 0.07 or more (MIRACL F01 and GRID s1, minimum over every clip).
+    """
+
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    threshold: float = DEFAULT_THRESHOLD
+    combine: str = "min"
+    min_takes: int = 3
+    consistency_ratio: float = 2.6
+    min_motion: float = 0.03
+
+    def __post_init__(self) -> None:
+        check_range("PasswordConfig", "threshold", self.threshold, -10.0, 1.0)
+        if self.combine not in ("min", "mean"):
+            raise InputError(f"PasswordConfig.combine={self.combine!r}; use 'min' or 'mean'")
+        check_range("PasswordConfig", "min_takes", self.min_takes, 3, 50)
+        check_range("PasswordConfig", "consistency_ratio", self.consistency_ratio, 1.0, 100.0)
+        check_range("PasswordConfig", "min_motion", self.min_motion, 0.0, 1.0)
+
+    @property
+    def chance_distance(self) -> float:
+        s = self.sequence
+        return 2.0 * (s.hog_weight**2 + s.pixel_weight**2 + s.landmark_weight**2 + s.shape_weight**2)
+
+
+@dataclass(frozen=True, eq=False)
+class PasswordTake:
+    """One take of a lip password, ready to enrol or match.
+
+    Attributes
+    ----------
+    sequence : np.ndarray [shape=(n_frames, d), dtype=float32]
+        Per-take normalised utterance sequence (:func:`utterance_sequence`).
+    motion : float
+        Lip-movement amplitude: 5-95 percentile range of the inner-lip opening over the
+        utterance (face units; about 0 for a still mouth).
+    duration_s : float
+        Length of the utterance cut from the clip.
+    source : str
+        File name or ``"<array>"`` (for messages).
+    """
+
+    sequence: np.ndarray
+    motion: float
+    duration_s: float
+    source: str = "<array>"
+
+
+def _utterance_span(features: LipFeatures, margin_s: float) -> tuple[float, float] | None:
+    segs = [s for s in features.segments if s[1] > s[0]]
+    if not segs:
+        return None
+    return min(s[0] for s in segs) - margin_s, max(s[1] for s in segs) + margin_s
+
+
+def take_from_features(
+    track: LipTrack,
+    features: LipFeatures,
+    crops: np.ndarray | None,
+    *,
+    config: PasswordConfig | None = None,
+    source: str = "<array>",
+) -> PasswordTake:
+    """A :class:`PasswordTake` from a clip's track, features and labial crops.
+
+    The utterance is the span from the first to the last lip-movement segment (plus
+    ``sequence.margin_s``); a take without any segment keeps every valid frame and gets
+    ``motion = 0``.
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than 3 usable frames.
+    """
+    cfg = config or PasswordConfig()
+    span = _utterance_span(features, cfg.sequence.margin_s)
+    idx = utterance_frames(features) if span is None else utterance_frames(features, *span)
+    if idx.size < 3:
+        idx = utterance_frames(features)
+    seq = utterance_sequence(track, features, crops, frames=idx, config=cfg.sequence)
+    opening = np.asarray(track.inner_opening(), dtype=np.float64)[idx]
+    opening = opening[np.isfinite(opening)]
+    motion = float(np.percentile(opening, 95) - np.percentile(opening, 5)) if opening.size else 0.0
+    t = features.timestamps_s[idx]
+    return PasswordTake(sequence=seq, motion=motion, duration_s=float(t[-1] - t[0]) if t.size else 0.0, source=source)
+
+
+def prepare_take(
+    video: Video, *, track: LipTrack | None = None, config: PasswordConfig | None = None
+) -> PasswordTake:
+    """Track (unless ``track`` is given), extract features and crops, and cut the utterance.
+
+    Parameters
+    ----------
+    video : Video
+        The clip (eager or lazy).
+    track : LipTrack, optional
+        Its lip track, when already computed.
+    config : PasswordConfig, optional
+
+    Raises
+    ------
+    NoFaceError, InsufficientDataError
+        No usable face in the clip.
+    """
+    from lipauth.features import extract_lip_features
+    from lipauth.features.appearance import labial_crops
+    from lipauth.tracking import track_lips
+
+    cfg = config or PasswordConfig()
+    tr = track if track is not None else track_lips(video)
+    feats = extract_lip_features(tr, video)
+    crops = labial_crops(video, tr) if cfg.sequence.needs_crops else None
+    return take_from_features(tr, feats, crops, config=cfg, source=video.source or "<video>")
+
+
+def _seq(take: PasswordTake | np.ndarray) -> np.ndarray:
+    return take.sequence if isinstance(take, PasswordTake) else np.asarray(take, dtype=np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class PasswordTemplate:
+    """An enrolled lip password (what the store keeps, encrypted).
+
+    Attributes
+    ----------
+    sequences : tuple of np.ndarray [shape=(n_frames_k, d), dtype=float32]
+        The enrolment takes' sequences.
+    pair_distances : np.ndarray [shape=(n_pairs,), dtype=float64]
+        DTW distances between every pair of enrolment takes.
+    config : PasswordConfig
+    label : str
+        The user's name for this password (e.g. ``"default"``, ``"bank"``).
+    created_at : float
+        Unix time of enrolment.
+    """
+
+    sequences: tuple[np.ndarray, ...]
+    pair_distances: np.ndarray
+    config: PasswordConfig
+    label: str = "default"
+    created_at: float = 0.0
+
+    @property
+    def n_takes(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def spread(self) -> float:
+        """Median distance between enrolment takes (the user's own take-to-take spread)."""
+        return float(np.median(self.pair_distances)) if self.pair_distances.size else 0.0
+
+    def to_bytes(self) -> bytes:
+        """Serialise (``.npz`` without pickle; the store encrypts these bytes)."""
+        meta = {
+            "kind": TEMPLATE_KIND,
+            "version": _FORMAT_VERSION,
+            "label": self.label,
+            "created_at": self.created_at,
+            "sequence": self.config.sequence.to_dict(),
+            "threshold": self.config.threshold,
+            "combine": self.config.combine,
+            "min_takes": self.config.min_takes,
+            "consistency_ratio": self.config.consistency_ratio,
+            "min_motion": self.config.min_motion,
+        }
+        buf = io.BytesIO()
+        arrays = {f"seq{k}": s for k, s in enumerate(self.sequences)}
+        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), pairs=self.pair_distances, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PasswordTemplate:
+        """Inverse of :meth:`to_bytes`; :class:`TemplateDecryptError` when the bytes are not a template."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+                n = sum(1 for k in z.files if k.startswith("seq"))
+                seqs = tuple(np.asarray(z[f"seq{k}"], dtype=np.float32) for k in range(n))
+                pairs = np.asarray(z["pairs"], dtype=np.float64)
+        except (ValueError, KeyError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TemplateDecryptError(f"lip password template bytes are not readable ({exc}); enrol again") from None
+        if meta.get("kind") != TEMPLATE_KIND or meta.get("version") != _FORMAT_VERSION:
+            raise TemplateDecryptError(
+                f"template kind/version {meta.get('kind')!r}/{meta.get('version')!r} is not "
+                f"{TEMPLATE_KIND!r}/{_FORMAT_VERSION}; enrol again with this lipauth version"
+            )
+        cfg = PasswordConfig(
+            sequence=SequenceConfig.from_dict(meta["sequence"]),
+            threshold=float(meta["threshold"]),
+            combine=str(meta["combine"]),
+            min_takes=int(meta["min_takes"]),
+            consistency_ratio=float(meta["consistency_ratio"]),
+            min_motion=float(meta["min_motion"]),
+        )
+        return cls(sequences=seqs, pair_distances=pairs, config=cfg, label=str(meta["label"]), created_at=float(meta["created_at"]))
+
+
+def enrol_password(
+    takes: Sequence[PasswordTake], *, label: str = "default", config: PasswordConfig | None = None
+) -> PasswordTemplate:
+    """Build a template from 3 or more takes of the same lip movement.
+
+    Parameters
+    ----------
+    takes : sequence of PasswordTake
+        From :func:`prepare_take` (all with the same ``config``).
+    label : str
+    config : PasswordConfig, optional
+
+    Returns
+    -------
+    PasswordTemplate
+
+    Raises
+    ------
+    EnrolmentError
+        Fewer than ``min_takes`` takes, a take with too little lip motion, or a take
+        inconsistent with the others (the message names it).
+    """
+    cfg = config or PasswordConfig()
+    if not label or len(label) > 200:
+        raise EnrolmentError(f"password label {label!r} must be 1 to 200 characters")
+    if len(takes) < cfg.min_takes:
+        raise EnrolmentError(f"got {len(takes)} enrolment take(s); record at least {cfg.min_takes} takes of the same lip movement")
+    for k, take in enumerate(takes):
+        if not isinstance(take, PasswordTake):
+            raise EnrolmentError(f"take {k + 1} is a {type(take).__name__}; pass PasswordTake objects from prepare_take()")
+        if take.motion < cfg.min_motion:
+            raise EnrolmentError(
+                f"take {k + 1} ({take.source}) has too little lip motion (peak {take.motion:.3f} < {cfg.min_motion} face units); "
+                "move the lips clearly and record it again"
+            )
+    seqs = [_seq(t) for t in takes]
+    widths = {s.shape[1] for s in seqs}
+    if len(widths) != 1:
+        raise EnrolmentError(f"takes have different feature widths {sorted(widths)}; prepare every take with the same config")
+    n = len(seqs)
+    dist = np.zeros((n, n))
+    for i, j in itertools.combinations(range(n), 2):
+        dist[i, j] = dist[j, i] = dtw_distance(seqs[i], seqs[j], band=cfg.sequence.band)
+    for i in range(n):
+        others = [dist[a, b] for a, b in itertools.combinations([k for k in range(n) if k != i], 2)]
+        ref = float(np.median(others))
+        own = float(np.mean([dist[i, k] for k in range(n) if k != i]))
+        if ref > 0 and own > cfg.consistency_ratio * ref:
+            raise EnrolmentError(
+                f"take {i + 1} ({takes[i].source}) does not match the other takes (distance {own:.2f} vs {ref:.2f} among "
+                f"them, ratio above {cfg.consistency_ratio}); record it again with the same lip movement"
+            )
+    pairs = np.array([dist[i, j] for i, j in itertools.combinations(range(n), 2)])
+    return PasswordTemplate(sequences=tuple(seqs), pair_distances=pairs, config=cfg, label=label, created_at=time.time())
+
+
+def match_password(template: PasswordTemplate, take: PasswordTake | np.ndarray) -> tuple[float, np.ndarray]:
+    """Matching degree of an attempt and its DTW distance to each enrolled take.
+
+    Returns
+    -------
+    score : float
+        ``1 - d / d_chance`` (module docstring); higher = more similar.
+    distances : np.ndarray [shape=(n_takes,), dtype=float64]
+
+    Raises
+    ------
+    InputError
+        The attempt's feature width differs from the template's (other config).
+    """
+    q = _seq(take)
+    if q.ndim != 2 or q.shape[1] != template.sequences[0].shape[1]:
+        raise InputError(
+            f"attempt sequence has shape {q.shape} but the template's takes have {template.sequences[0].shape[1]} columns; "
+            "prepare the attempt with the template's config"
+        )
+    cfg = template.config
+    d = np.array([dtw_distance(q, s, band=cfg.sequence.band) for s in template.sequences])
+    combined = float(d.min() if cfg.combine == "min" else d.mean())
+    return 1.0 - combined / cfg.chance_distance, d
+
+
+@dataclass(frozen=True, eq=False)
+class PasswordResult(CheckResult):
+    """:class:`CheckResult` of :func:`check_password`, plus the per-take distances.
+
+    Attributes
+    ----------
+    distances : tuple of float
+        DTW distance to each enrolled take.
+    """
+
+    distances: tuple[float, ...] = ()
+
+
+def check_password(
+    template: PasswordTemplate, take: PasswordTake, *, threshold: float | None = None
+) -> PasswordResult:
+    """Does the attempt repeat the enrolled lip movement?
+
+    Parameters
+    ----------
+    template : PasswordTemplate
+    take : PasswordTake
+        The attempt (:func:`prepare_take` with ``template.config``).
+    threshold : float, optional
+        Overrides ``template.config.threshold`` (:data:`DEFAULT_THRESHOLD`).
+
+    Returns
+    -------
+    PasswordResult
+        ``check="password"``; reasons ``NO_LIP_MOTION`` (a still mouth never matches) and
+        ``MISMATCH`` (score below threshold).
+    """
+    if not isinstance(template, PasswordTemplate):
+        raise InputError(f"template is a {type(template).__name__}; pass a PasswordTemplate (enrol_password)")
+    if not isinstance(take, PasswordTake):
+        raise InputError(f"take is a {type(take).__name__}; pass a PasswordTake (prepare_take)")
+    thr = template.config.threshold if threshold is None else float(threshold)
+    try:
+        score, d = match_password(template, take)
+    except InsufficientDataError:
+        raise
+    reasons: list[str] = []
+    if take.motion < template.config.min_motion:
+        reasons.append("NO_LIP_MOTION")
+    if not score >= thr:
+        reasons.append("MISMATCH")
+    return PasswordResult(
+        check="password",
+        score=float(score),
+        threshold=thr,
+        accepted=not reasons,
+        reasons=tuple(reasons),
+        details={
+            "label": template.label,
+            "n_takes": template.n_takes,
+            "nearest_take": int(np.argmin(d)),
+            "distance": float(d.min()),
+            "enrolment_spread": template.spread,
+            "motion": take.motion,
+            "duration_s": take.duration_s,
+        },
+        distances=tuple(float(x) for x in d),
+    )
