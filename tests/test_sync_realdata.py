@@ -1,0 +1,94 @@
+"""Sync liveness on real media (../shared/data), held-out half only.
+
+The shipped model and its threshold were trained/tuned on GRID s1 clips 0-49 and the
+first 4 s of each talking head (scripts/train_sync.py); these tests measure GRID s1
+clips 50-99 and the talking heads' last 4 s, with the code of
+benchmarks/accuracy_sync.py (one place for the protocol; the README table comes from it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, shared_path
+
+log = logging.getLogger(__name__)
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+
+def _bench():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("accuracy_sync", ROOT / "benchmarks" / "accuracy_sync.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    shared = Path(shared_path("grid_s1")).parent
+    shared_path("talking_heads")
+    shared_path("spoof", "phone_replay.mp4")
+    bench = _bench()
+    r = bench.evaluate(bench.load_heldout(shared))
+    log.warning("sync held-out report: %s", r)
+    return r
+
+
+def test_shifted_audio_is_caught(report: dict) -> None:
+    assert report["shift_auc"] >= 0.995, report["shift_auc"]
+    # GRID's own sync is not exact: relative to each clip's unshifted estimate
+    assert report["offset_within_40ms_rel"] >= 0.95, report["offset_within_40ms_rel"]
+    assert report["offset_within_40ms"] >= 0.90, report["offset_within_40ms"]
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: absolute offsets within 40 ms in 93% (per-clip bias of +-50-70 ms)")
+def test_absolute_offsets_within_40ms_in_95_percent(report: dict) -> None:
+    assert report["offset_within_40ms"] >= 0.95
+
+
+def test_swapped_audio_is_caught(report: dict) -> None:
+    assert report["swap_auc"] >= 0.98, report["swap_auc"]
+    assert report["other_speaker_auc"] >= 0.98, report["other_speaker_auc"]
+    # 1.5-s windows: reported in the README; weaker evidence, but still far above chance
+    assert report["window_swap_auc"] >= 0.9 and report["window_shift_auc"] >= 0.95, report
+
+
+def test_presentation_attacks_rejected_and_genuine_accepted(report: dict) -> None:
+    assert report["apcer"] == {"still": 0.0, "photo": 0.0, "loop": 0.0, "replay": 0.0}
+    assert report["genuine_reject"] <= 0.05, report["genuine_reject"]
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the mapping does not transfer to the talking heads (score ~0.3)")
+def test_talking_heads_accepted(report: dict) -> None:
+    assert all(ok for _score, ok, _off, _conf in report["heads"].values()), report["heads"]
+
+
+def test_cli_sync_json_plot_and_no_audio(tmp_path) -> None:  # noqa: ANN001
+    import json
+    import subprocess
+    import sys
+
+    def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lipauth.cli", *args], capture_output=True, text=True, timeout=300)
+
+    clip = sorted(shared_path("grid_s1", "video").glob("*.mpg"))[60]
+    plot = tmp_path / "sync.png"
+    out = run_cli("sync", str(clip), "--json", "--plot", str(plot))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["check"] == "sync" and data["accepted"] is True and abs(data["offset_ms"]) <= 80
+    assert plot.stat().st_size > 10_000
+    silent = shared_path("misc", "talking_face_no_audio.mp4")
+    out = run_cli("sync", str(silent))
+    assert out.returncode == 2
+    assert "no audio stream; pass the recorded sound with --audio AUDIO" in out.stderr
+    # --audio supplies it (GRID speech against another face: not in sync, but it runs)
+    out = run_cli("sync", str(silent), "--audio", str(clip))
+    assert out.returncode == 0, out.stderr
+    assert "REJECTED" in out.stdout or "IN SYNC" in out.stdout
