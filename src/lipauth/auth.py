@@ -46,6 +46,8 @@ __all__ = ["AuthConfig", "AuthResult", "Authenticator"]
 
 log = logging.getLogger(__name__)
 Clip = str | PathLike | bytes | Video
+#: password details an AuthResult shows (not the label, take count or spread: no enumeration)
+_PUBLIC_DETAILS = ("motion", "duration_s")
 
 
 @dataclass(frozen=True)
@@ -284,10 +286,13 @@ class Authenticator:
             cfg = self.config.password
             res = check_password(self._decoy(prep.take, cfg, cfg.min_takes, label or "default"), prep.take)
             score = min(res.score, res.threshold - 0.05)
-            details = res.details | {"distance": (1.0 - score) * cfg.chance_distance, "enrolment_spread": 0.0}
-            return replace(res, score=score, accepted=False, reasons=("MISMATCH",), details=details)
-        results = [check_password(t, prep.take) for t in templates.values()]
-        return max(results, key=lambda r: r.score)
+            res = replace(res, score=score, accepted=False, reasons=("MISMATCH",))
+        else:
+            res = max((check_password(t, prep.take) for t in templates.values()), key=lambda r: r.score)
+        # the same fields for every answer: nothing tells an enrolled user from an unknown one
+        details = {k: res.details[k] for k in _PUBLIC_DETAILS}
+        details["distance"] = (1.0 - res.score) * self.config.password.chance_distance
+        return replace(res, details=details, distances=())
 
     def change(self, user: str, current: Clip, takes: Sequence[Clip], *, label: str = "default") -> AuthResult:
         """Change a password: verify ``current`` against it, then replace it with ``takes``.

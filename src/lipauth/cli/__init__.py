@@ -18,5 +18,6 @@ from lipauth.cli import video  # noqa: F401  (registers the commands)
 from lipauth.cli import sync  # noqa: F401,E402  (registers `lipauth sync`)
 from lipauth.cli import liveness  # noqa: F401,E402  (challenge new, liveness)
 from lipauth.cli import commands  # noqa: F401,E402  (lipauth commands enrol/recognise/listen)
+from lipauth.cli import users  # noqa: F401,E402  (enrol, verify, users list|delete|unlock, keys rotate)
 
 __all__ = ["cli", "main"]
