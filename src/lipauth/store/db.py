@@ -138,6 +138,8 @@ class Store:
     lockout : LockoutPolicy, optional
     migrate : bool
         Bring the schema to the latest Alembic revision on open (default True).
+    busy_timeout_s : float
+        SQLite: how long to wait for another writer before :class:`StoreUnavailableError`.
 
     Raises
     ------
@@ -154,23 +156,25 @@ class Store:
         keyring: KeyRing | None = None,
         lockout: LockoutPolicy | None = None,
         migrate: bool = True,
+        busy_timeout_s: float = 15.0,
     ) -> None:
+        check_range("Store", "busy_timeout_s", busy_timeout_s, 0.0, 3600.0)
         self.url = url or default_url()
         self.lockout = lockout or LockoutPolicy()
         self._keyring = keyring
-        self.engine = self._make_engine(self.url)
+        self.engine = self._make_engine(self.url, busy_timeout_s=busy_timeout_s)
         if migrate:
             self.migrate()
 
     # ---------------------------------------------------------------- plumbing
 
     @staticmethod
-    def _make_engine(url: str) -> Engine:
+    def _make_engine(url: str, *, busy_timeout_s: float = 15.0) -> Engine:
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
         try:
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"timeout": 15})
+                engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
                 @event.listens_for(engine, "connect")
                 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -423,12 +427,16 @@ class Store:
 
     # ---------------------------------------------------------------- nonces
 
-    def use_nonce(self, nonce: str, *, expires_at: float) -> bool:
-        """Mark a challenge nonce used; False when it was used before (replay)."""
-        now = time.time()
+    def use_nonce(self, nonce: str, *, expires_at: float, now_s: float | None = None) -> bool:
+        """Mark a challenge nonce used; False when it was used before (replay).
+
+        Nonces of challenges that expired before ``now_s`` are purged (an expired challenge
+        is refused by its expiry already).
+        """
+        now = time.time() if now_s is None else float(now_s)
         try:
             with self._session() as s:
-                s.execute(delete(Nonce).where(Nonce.expires_at < now - 3600.0))
+                s.execute(delete(Nonce).where(Nonce.expires_at < now))
                 s.add(Nonce(nonce=nonce, expires_at=float(expires_at), used_at=now))
                 s.flush()
         except IntegrityError:

@@ -19,9 +19,12 @@ class SqlNonceStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def use(self, nonce: str, *, expires_at: float) -> bool:
-        """Mark ``nonce`` used; False when it already was (a replayed challenge)."""
-        return self.store.use_nonce(nonce, expires_at=expires_at)
+    def use(self, nonce: str, *, expires_at: float, now_s: float | None = None) -> bool:
+        """Mark ``nonce`` used; False when it already was (a replayed challenge).
+
+        Nonces whose challenge expired before ``now_s`` (default: now) are forgotten.
+        """
+        return self.store.use_nonce(nonce, expires_at=expires_at, now_s=now_s)
 
     def __len__(self) -> int:
         return self.store.nonce_count()
