@@ -52,11 +52,12 @@ def _clip(seed: int, *, duration_s: float = 4.0) -> tuple[LipFeatures, Audio]:
     shape[:, cols["lower_thickness"]] = 0.06 - 0.1 * opening
     n = t_v.size
     zeros = np.zeros_like(shape)
+    velocity = np.gradient(shape, t_v, axis=0).astype(np.float32)
     feats = LipFeatures(
         timestamps_s=t_v,
         valid=np.ones(n, bool),
         shape=shape,
-        velocity=zeros,
+        velocity=velocity,
         acceleration=zeros,
         motion_energy=np.zeros(n, np.float32),
         similarity=np.zeros(0, np.float32),
@@ -133,7 +134,7 @@ def test_shipped_model_is_small_and_documented() -> None:
 
     m = load_sync_model()
     assert Path(mod._DEFAULT_MODEL).stat().st_size < 64_000
-    assert m.weights.shape == (9 * 40, 7)
+    assert m.weights.shape == (9 * 40, 14)
     assert "GRID s1 clips 0-49" in m.trained_on
     assert 0.2 < m.threshold < 0.9
 

@@ -42,14 +42,9 @@ def report() -> dict:
 
 def test_shifted_audio_is_caught(report: dict) -> None:
     assert report["shift_auc"] >= 0.995, report["shift_auc"]
-    # GRID's own sync is not exact: relative to each clip's unshifted estimate
-    assert report["offset_within_40ms_rel"] >= 0.95, report["offset_within_40ms_rel"]
-    assert report["offset_within_40ms"] >= 0.90, report["offset_within_40ms"]
-
-
-@pytest.mark.xfail(strict=True, reason="known gap: absolute offsets within 40 ms in 93% (per-clip bias of +-50-70 ms)")
-def test_absolute_offsets_within_40ms_in_95_percent(report: dict) -> None:
-    assert report["offset_within_40ms"] >= 0.95
+    assert report["offset_within_40ms"] >= 0.95, report["offset_within_40ms"]
+    # GRID's own sync is not exact: relative to each clip's unshifted estimate it is tighter
+    assert report["offset_within_40ms_rel"] >= report["offset_within_40ms"]
 
 
 def test_swapped_audio_is_caught(report: dict) -> None:
@@ -64,7 +59,7 @@ def test_presentation_attacks_rejected_and_genuine_accepted(report: dict) -> Non
     assert report["genuine_reject"] <= 0.05, report["genuine_reject"]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the mapping does not transfer to the talking heads (score ~0.3)")
+@pytest.mark.xfail(strict=True, reason="known gap: talking heads score ~0.2 (lip opening vs loudness peaks at r 0.16-0.25, GRID 0.4-0.65)")
 def test_talking_heads_accepted(report: dict) -> None:
     assert all(ok for _score, ok, _off, _conf in report["heads"].values()), report["heads"]
 
