@@ -25,17 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "miracl_f01"
 
 
-def load_sequences(*, attenuate: float | None = None) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    from lipauth.checks.commands import has_utterance
+def load_takes(*, attenuate: float | None = None) -> tuple[list[tuple], np.ndarray]:
+    """(track, features, crops) of every MIRACL F01 take, and the phrase numbers."""
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
     from lipauth.features.magnify import magnify_labial
-    from lipauth.features.sequence import SequenceConfig, utterance_sequence
     from lipauth.io import load_video
     from lipauth.tracking import track_lips
 
     files = sorted(DATA.glob("F01_phrase0[1-6]_rep*.mp4"))
-    seqs, labels, names = [], [], []
+    takes, labels = [], []
     for f in files:
         video = load_video(f)
         track = track_lips(video)
@@ -44,24 +43,35 @@ def load_sequences(*, attenuate: float | None = None) -> tuple[list[np.ndarray],
             video = dataclasses.replace(video, frames=frames)
             track = track_lips(video)
         feats = extract_lip_features(track, video)
-        assert has_utterance(feats), f.name
-        seqs.append(utterance_sequence(track, feats, labial_crops(video, track), config=SequenceConfig()))
+        takes.append((track, feats, labial_crops(video, track)))
         labels.append(int(f.name[10:12]))
-        names.append(f.name)
-    return seqs, np.array(labels), names
+    return takes, np.array(labels)
 
 
-def enrol(seqs, labels, idx, words):
+def sequences(takes: list[tuple], config=None) -> list[np.ndarray | None]:
+    """Each take's sequence, ``None`` for a take without lip movement (answers "no utterance")."""
+    from lipauth.checks.commands import has_utterance
+    from lipauth.features.sequence import utterance_sequence
+
+    return [
+        utterance_sequence(tr, fe, cr, config=config) if has_utterance(fe) else None for tr, fe, cr in takes
+    ]
+
+
+def enrol(seqs, labels, idx, words, seq_config=None):
     from lipauth.checks.commands import CommandsConfig, Vocabulary
+    from lipauth.features.sequence import SequenceConfig
 
-    vocab = Vocabulary("bench")
+    vocab = Vocabulary("bench", seq_config or SequenceConfig())
     for w in words:
         take_idx = [i for i in idx if labels[i] == w]
-        vocab.add_word(f"phrase{w:02d}", [seqs[i] for i in take_idx], config=CommandsConfig(outlier_factor=100.0))
+        # a silent enrolment take would be refused by the CLI; here it is simply left out
+        vocab.add_word(f"phrase{w:02d}", [seqs[i] for i in take_idx if seqs[i] is not None],
+                       config=CommandsConfig(outlier_factor=100.0))
     return vocab
 
 
-def splits(labels, k, n_splits, seed=0):
+def splits(labels, k, n_splits, seed=1):
     rng = np.random.default_rng(seed)
     for _ in range(n_splits):
         enrol_idx = []
@@ -71,17 +81,17 @@ def splits(labels, k, n_splits, seed=0):
         yield enrol_idx, test
 
 
-def closed_set(seqs, labels, k, n_splits, config):
+def closed_set(seqs, labels, k, n_splits, config, seq_config=None):
     from lipauth.checks.commands import recognise
 
     words = sorted(set(labels.tolist()))
     accs, conf = [], np.zeros((6, 7), dtype=int)  # last column: none
     for enrol_idx, test in splits(labels, k, n_splits):
-        vocab = enrol(seqs, labels, enrol_idx, words)
+        vocab = enrol(seqs, labels, enrol_idx, words, seq_config)
         ok = 0
         for i in test:
             r = recognise(vocab, seqs[i], config=config)
-            best = int(r.ranking[0][0][-2:])  # closed set: the top-ranked word
+            best = int(r.ranking[0][0][-2:]) if r.ranking else 0  # closed set: the top-ranked word
             ok += best == labels[i]
             conf[labels[i] - 1, (int(r.word[-2:]) - 1) if r.word else 6] += 1
         accs.append(ok / len(test))
@@ -110,13 +120,17 @@ def main() -> None:
     from lipauth.checks.commands import CommandsConfig
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--splits", type=int, default=20)
+    ap.add_argument("--splits", type=int, default=30)
+    ap.add_argument("--ablation", action="store_true", help="closed-set accuracy of channel subsets / DTW variants")
     ap.add_argument("--tune", action="store_true", help="grid-search the open-set thresholds on phrases 01-03 left out")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"MIRACL data not found at {DATA}")
+    from lipauth.features.sequence import SequenceConfig
+
     t0 = time.perf_counter()
-    seqs, labels, _ = load_sequences()
+    takes, labels = load_takes()
+    seqs = sequences(takes)
     print(f"tracked and encoded {len(seqs)} takes in {time.perf_counter() - t0:.1f} s")
     cfg = CommandsConfig()
     if args.tune:
@@ -131,6 +145,18 @@ def main() -> None:
         print(f"best on phrases 01-03 left out: reject_spread={best[1]}, reject_ratio={best[2]}")
         cfg = CommandsConfig(reject_spread=best[1], reject_ratio=best[2])
     rows = []
+    if args.ablation:
+        variants = {
+            "landmarks only": SequenceConfig(hog_weight=0, pixel_weight=0, landmark_weight=1),
+            "shape + velocity only": SequenceConfig(hog_weight=0, pixel_weight=0, landmark_weight=0, shape_weight=1),
+            "HOG only": SequenceConfig(pixel_weight=0, landmark_weight=0),
+            "HOG + landmarks (the probe's recipe)": SequenceConfig(pixel_weight=0, landmark_weight=0.5),
+            "HOG + pixels + landmarks, closed-end DTW": SequenceConfig(open_end=0.0),
+            "default (HOG + pixels + landmarks, open-end DTW)": SequenceConfig(),
+        }
+        for name, sc in variants.items():
+            accs = [closed_set(sequences(takes, sc), labels, k, args.splits, cfg, sc)[0] for k in (3, 5)]
+            rows.append((f"ablation: {name}, 3 / 5 takes", f"{accs[0]:.1%} / {accs[1]:.1%}"))
     for k in (3, 5):
         acc, conf = closed_set(seqs, labels, k, args.splits, cfg)
         rows.append((f"closed set, {k} takes (top-ranked)", f"{acc:.1%}"))
@@ -140,7 +166,9 @@ def main() -> None:
     rows.append(("open set (04-06 left out): left-out answered none", f"{rej:.1%}"))
     rows.append(("open set: in-vocabulary correct (rejections count as errors)", f"{acc:.1%}"))
     t1 = time.perf_counter()
-    mseqs, _, _ = load_sequences(attenuate=0.3)
+    mtakes, _ = load_takes(attenuate=0.3)
+    mseqs = sequences(mtakes)
+    rows.append(("micro: takes with no utterance found", f"{sum(q is None for q in mseqs)}/{len(mseqs)}"))
     print(f"attenuated (magnify_labial factor 0.3) and re-tracked in {time.perf_counter() - t1:.1f} s")
     for k in (3, 5):
         macc, _ = closed_set(mseqs, labels, k, args.splits, cfg)

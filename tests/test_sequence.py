@@ -86,3 +86,17 @@ def test_sequence_config_validation_and_round_trip() -> None:
         SequenceConfig(band=0.0)
     with pytest.raises(InputError, match="every channel weight"):
         SequenceConfig(hog_weight=0, pixel_weight=0, landmark_weight=0, shape_weight=0)
+
+
+def test_open_end_matches_a_take_cut_early() -> None:
+    full = _curve(20, freq=1.3)
+    cut = full[4:]  # the recorder started late: first 20 % missing
+    other = _curve(16, freq=2.6)
+    closed = dtw_distance(full, cut)
+    opened = dtw_distance(full, cut, open_end=0.25)
+    assert opened < 0.2 * closed
+    assert opened < 0.1 * dtw_distance(full, other, open_end=0.25)
+    assert dtw_distance(full, full, open_end=0.25) == pytest.approx(0.0, abs=1e-12)
+    assert dtw_distance(full, cut, open_end=0.25) == pytest.approx(dtw_distance(cut, full, open_end=0.25))
+    with pytest.raises(ConfigError, match="open_end"):
+        dtw_distance(full, cut, open_end=0.6)

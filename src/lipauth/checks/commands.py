@@ -223,12 +223,12 @@ class Vocabulary:
                 f"takes of {word!r} have widths {sorted(widths)} but the vocabulary uses {sorted(others)}; "
                 "build every take with the vocabulary's sequence_config"
             )
-        band = self.sequence_config.band
+        sc = self.sequence_config
         n = len(seqs)
         d = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):
-                d[i, j] = d[j, i] = dtw_distance(seqs[i], seqs[j], band=band)
+                d[i, j] = d[j, i] = dtw_distance(seqs[i], seqs[j], band=sc.band, open_end=sc.open_end)
         per_take = np.array([np.median(np.delete(d[i], i)) for i in range(n)])
         typical = float(np.median(per_take))
         bad = [names[i] for i in range(n) if per_take[i] > cfg.outlier_factor * typical]
@@ -438,9 +438,9 @@ def recognise(
         raise InputError(f"vocabulary {vocabulary.name!r} is empty; enrol words first (lipauth commands enrol)")
     if sequence is None:
         return _no_utterance(start_s, end_s, cfg)
-    band = vocabulary.sequence_config.band
+    sc = vocabulary.sequence_config
     words = vocabulary.words
-    dist = np.array([min(dtw_distance(sequence, t, band=band) for t in vocabulary.takes[w]) for w in words])
+    dist = np.array([min(dtw_distance(sequence, t, band=sc.band, open_end=sc.open_end) for t in vocabulary.takes[w]) for w in words])
     spread = np.array([max(vocabulary.spread_[w], 1e-9) for w in words])
     rel = dist / spread
     order = np.argsort(dist, kind="stable")  # ranking by raw distance (measured: dividing by spread costs 19 points)
