@@ -44,7 +44,7 @@ WINDOW = (0.75, 2.25)
 N_STILL = 5
 
 
-def _train_module():  # noqa: ANN202
+def _train_module():
     spec = importlib.util.spec_from_file_location("train_sync", ROOT / "scripts" / "train_sync.py")
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
@@ -58,7 +58,7 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float(np.mean(pos > neg) + 0.5 * np.mean(pos == neg))
 
 
-def _score(features, audio) -> tuple[float, bool, float]:  # noqa: ANN001
+def _score(features, audio) -> tuple[float, bool, float]:
     """(score, accepted, offset_ms); an input error (e.g. silent audio) is a rejection."""
     try:
         r = check_sync(features, audio)

@@ -14,7 +14,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-import time  # noqa: E402
+import time
 
 
 def main() -> None:

@@ -68,11 +68,12 @@ def load_clips(paths: list[Path]) -> list[tuple[str, LipFeatures, object]]:
     return out
 
 
-def zero_lag_scores(model, clips, lags_ms=np.arange(-1000, 1001, 10.0)):  # noqa: ANN001, ANN201
+def zero_lag_scores(model, clips):  # noqa: ANN001, ANN201
     """(genuine, shifted, swapped) scores: best correlation within the tolerance of 0."""
+    lags_ms = np.arange(-1000, 1001, 10.0)
     near = np.abs(lags_ms) <= model.tolerance_ms
 
-    def score(f, a):  # noqa: ANN001, ANN202
+    def score(f, a):
         return float(np.nanmax(sync_correlations(f, a, lags_ms=lags_ms[near], model=model)))
 
     gen, shifted, swapped = [], [], []

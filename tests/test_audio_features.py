@@ -131,7 +131,8 @@ def test_bad_input() -> None:
 
 @pytest.mark.realdata
 def test_vad_matches_grid_alignment() -> None:
-    from conftest import shared_path  # noqa: PLC0415
+    from conftest import shared_path
+
     from lipauth.io import load_align, load_audio
 
     videos = sorted(shared_path("grid_s1", "video").glob("*.mpg"))[50:60]

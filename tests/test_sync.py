@@ -12,9 +12,21 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lipauth.checks.sync import SyncModel, SyncResult, check_sync, fit_sync_model, load_sync_model
+from lipauth.checks.sync import (
+    SyncModel,
+    SyncResult,
+    check_sync,
+    fit_sync_model,
+    load_sync_model,
+)
 from lipauth.errors import ConfigError, InputError, SilentAudioError, TooShortError
-from lipauth.eval.attacks import loop_track, shift_audio, silence_audio, still_video, swap_audio
+from lipauth.eval.attacks import (
+    loop_track,
+    shift_audio,
+    silence_audio,
+    still_video,
+    swap_audio,
+)
 from lipauth.features import SHAPE_FEATURES
 from lipauth.types import Audio, LipFeatures, LipTrack, Video
 
@@ -115,7 +127,7 @@ def test_still_lips_with_voice_and_no_speech() -> None:
     assert set(res.reasons) == {"NO_LIP_MOTION", "NO_SPEECH"}
 
 
-def test_result_and_model_round_trip(model: SyncModel, tmp_path) -> None:  # noqa: ANN001
+def test_result_and_model_round_trip(model: SyncModel, tmp_path) -> None:
     feats, audio = _clip(105)
     res = check_sync(feats, audio, model=model)
     back = SyncResult.from_dict(res.to_dict())

@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, shared_path
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
-def _bench():  # noqa: ANN202
+def _bench():
     spec = importlib.util.spec_from_file_location("accuracy_sync", ROOT / "benchmarks" / "accuracy_sync.py")
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
@@ -64,13 +63,13 @@ def test_talking_heads_accepted(report: dict) -> None:
     assert all(ok for _score, ok, _off, _conf in report["heads"].values()), report["heads"]
 
 
-def test_cli_sync_json_plot_and_no_audio(tmp_path) -> None:  # noqa: ANN001
+def test_cli_sync_json_plot_and_no_audio(tmp_path) -> None:
     import json
     import subprocess
     import sys
 
     def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "lipauth.cli", *args], capture_output=True, text=True, timeout=300)
+        return subprocess.run([sys.executable, "-m", "lipauth.cli", *args], capture_output=True, text=True, timeout=300, check=False)
 
     clip = sorted(shared_path("grid_s1", "video").glob("*.mpg"))[60]
     plot = tmp_path / "sync.png"

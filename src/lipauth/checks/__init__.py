@@ -7,4 +7,4 @@ from __future__ import annotations
 
 from lipauth.checks.sync import SyncModel, SyncResult, check_sync, load_sync_model
 
-__all__ = ["check_sync", "SyncResult", "SyncModel", "load_sync_model"]
+__all__ = ["SyncModel", "SyncResult", "check_sync", "load_sync_model"]

@@ -39,15 +39,15 @@ from lipauth.errors import ConfigError, InputError, SilentAudioError, TooShortEr
 from lipauth.types import Audio, CheckResult, LipFeatures
 
 __all__ = [
-    "SYNC_LIP_FEATURES",
     "MIN_OVERLAP_S",
     "SILENT_PEAK_DBFS",
+    "SYNC_LIP_FEATURES",
     "SyncModel",
     "SyncResult",
-    "load_sync_model",
-    "fit_sync_model",
-    "sync_correlations",
     "check_sync",
+    "fit_sync_model",
+    "load_sync_model",
+    "sync_correlations",
 ]
 
 log = logging.getLogger(__name__)
@@ -544,7 +544,7 @@ def check_sync(
     empty = np.zeros(0)
     if reasons:
         return SyncResult(
-            score=float("nan") if not lips_move else float("nan"),
+            score=float("nan"),
             threshold=float(thr),
             accepted=False,
             reasons=tuple(reasons),

@@ -21,10 +21,9 @@ from lipauth.cli._app import _echo_json, _track_file, cli
 def sync_command(video: str, audio_path: str | None, plot: str | None, max_offset_ms: float, as_json: bool) -> None:
     """Do the lips in VIDEO move with its voice? Prints offset, confidence and verdict."""
     from lipauth.checks.sync import check_sync
+    from lipauth.errors import NoAudioStreamError
     from lipauth.features import extract_lip_features
     from lipauth.io import load_audio
-
-    from lipauth.errors import NoAudioStreamError
 
     try:
         audio = load_audio(audio_path if audio_path else video)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from lipauth.eval.attacks import loop_track, loop_video, shift_audio, silence_audio, still_video, swap_audio
+from lipauth.eval.attacks import (
+    loop_track,
+    loop_video,
+    shift_audio,
+    silence_audio,
+    still_video,
+    swap_audio,
+)
 
-__all__ = ["shift_audio", "swap_audio", "silence_audio", "still_video", "loop_video", "loop_track"]
+__all__ = ["loop_track", "loop_video", "shift_audio", "silence_audio", "still_video", "swap_audio"]

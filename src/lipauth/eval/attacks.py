@@ -27,7 +27,7 @@ import numpy as np
 from lipauth.errors import ConfigError, InputError
 from lipauth.types import Audio, LipTrack, Video
 
-__all__ = ["shift_audio", "swap_audio", "silence_audio", "still_video", "loop_video", "loop_track"]
+__all__ = ["loop_track", "loop_video", "shift_audio", "silence_audio", "still_video", "swap_audio"]
 
 
 def _check_audio(audio: object, name: str = "audio") -> Audio:

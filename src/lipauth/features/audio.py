@@ -26,12 +26,12 @@ from lipauth.types import Audio, AudioFeatures
 
 __all__ = [
     "LOUDNESS_FLOOR_DB",
-    "voice_activity",
-    "loudness_db",
+    "extract_audio_features",
     "log_mel",
+    "loudness_db",
     "mel_filterbank",
     "onset_strength",
-    "extract_audio_features",
+    "voice_activity",
 ]
 
 log = logging.getLogger(__name__)
