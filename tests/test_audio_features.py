@@ -147,3 +147,17 @@ def test_vad_matches_grid_alignment() -> None:
             found = voice_activity(audio, timestamps_s=t, backend=backend)
             agree.append(float(np.mean(found == truth)))
     assert np.mean(agree) >= 0.85, agree
+
+
+def test_resample_audio_keeps_level_and_placement() -> None:
+    from lipauth.features.audio import resample_audio
+
+    audio = _tone_burst(start_s=0.25)
+    up = resample_audio(audio, sample_rate=48000)
+    assert up.sample_rate == 48000 and up.n_samples == 3 * audio.n_samples and up.start_s == 0.25
+    np.testing.assert_allclose(
+        loudness_db(up, timestamps_s=FRAMES), loudness_db(audio, timestamps_s=FRAMES), atol=0.3
+    )
+    assert resample_audio(audio, sample_rate=SR) is audio
+    with pytest.raises(ConfigError, match="sample_rate=12.5"):
+        resample_audio(audio, sample_rate=12.5)  # type: ignore[arg-type]

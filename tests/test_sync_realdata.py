@@ -12,6 +12,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT, shared_path
 
@@ -86,3 +87,30 @@ def test_cli_sync_json_plot_and_no_audio(tmp_path) -> None:
     out = run_cli("sync", str(silent), "--audio", str(clip))
     assert out.returncode == 0, out.stderr
     assert "REJECTED" in out.stdout or "IN SYNC" in out.stdout
+
+
+def test_any_rate_channel_layout_and_codec_just_works(tmp_path) -> None:  # noqa: ANN001
+    """The same GRID speech as 44.1-kHz stereo wav, 8-kHz wav and Opus webm (48 kHz)."""
+    from scipy.io import wavfile
+
+    from lipauth.checks import check_sync
+    from lipauth.features import extract_lip_features
+    from lipauth.features.audio import resample_audio
+    from lipauth.io import load_audio, write_audio
+    from lipauth.tracking import track_lips
+
+    clip = sorted(shared_path("grid_s1", "video").glob("*.mpg"))[61]
+    features = extract_lip_features(track_lips(clip))
+    audio = load_audio(clip)
+    base = check_sync(features, audio)
+    assert base.accepted
+    hi = resample_audio(audio, sample_rate=44100).samples
+    stereo = (np.stack([hi, 0.5 * hi], axis=1) * 32767).astype(np.int16)
+    wavfile.write(tmp_path / "stereo.wav", 44100, stereo)
+    write_audio(tmp_path / "low.wav", resample_audio(audio, sample_rate=8000))
+    write_audio(tmp_path / "voice.webm", audio)
+    for name in ("stereo.wav", "low.wav", "voice.webm"):
+        for rate in (16000, 8000, 48000):
+            res = check_sync(features, load_audio(tmp_path / name, sample_rate=rate))
+            assert res.accepted, (name, rate, res.score)
+            assert abs(res.offset_ms - base.offset_ms) <= 40, (name, rate, res.offset_ms)

@@ -75,6 +75,7 @@ STILL_LIP_RANGE = 0.01
 #: fewest voiced frames (WebRTC VAD) for the check to say there is speech, seconds
 MIN_SPEECH_S = 0.3
 _HOP_S = 0.01
+_MODEL_RATE = 16000
 _DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "sync_ridge.npz"
 
 
@@ -235,8 +236,10 @@ def _audio_grid(audio: Audio, t0: float, t1: float, model: SyncModel) -> tuple[f
 
     Returns ``(grid_t0, mel [shape=(G, n_mels)], inside [shape=(G,), bool])``.
     """
-    from lipauth.features.audio import log_mel
+    from lipauth.features.audio import log_mel, resample_audio
 
+    # the mel bands span 50 Hz-8 kHz: any other rate is resampled to the 16 kHz the model saw
+    audio = resample_audio(audio, sample_rate=_MODEL_RATE)
     n = int(np.ceil((t1 - t0) / _HOP_S)) + 1
     grid = t0 + np.arange(n) * _HOP_S
     mel = log_mel(audio, timestamps_s=grid, n_mels=model.n_mels, window_s=model.window_s).astype(np.float64)

@@ -31,6 +31,7 @@ __all__ = [
     "loudness_db",
     "mel_filterbank",
     "onset_strength",
+    "resample_audio",
     "voice_activity",
 ]
 
@@ -106,6 +107,26 @@ def _resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
     g = gcd(int(rate_in), int(rate_out))
     return resample_poly(samples, rate_out // g, rate_in // g).astype(np.float32)
+
+
+def resample_audio(audio: Audio, *, sample_rate: int) -> Audio:
+    """The same audio at another rate (polyphase filter; the same object if already there).
+
+    Returns
+    -------
+    Audio
+        ``samples`` [shape=(round(n * sample_rate / audio.sample_rate),), float32]; same
+        ``start_s``.
+    """
+    import dataclasses
+
+    audio = _check_audio(audio)
+    if not isinstance(sample_rate, (int, np.integer)) or not 1000 <= int(sample_rate) <= 384000:
+        raise ConfigError(f"sample_rate={sample_rate!r}; pass an integer rate in Hz such as 16000")
+    if int(audio.sample_rate) == int(sample_rate):
+        return audio
+    x = _resample(audio.samples, int(audio.sample_rate), int(sample_rate))
+    return dataclasses.replace(audio, samples=np.clip(x, -1.0, 1.0).astype(np.float32), sample_rate=int(sample_rate))
 
 
 def _vad_webrtc(audio: Audio, frame_s: float, aggressiveness: int) -> tuple[np.ndarray, float]:
