@@ -122,12 +122,15 @@ def evaluate(data: dict) -> dict:
     out["window_swap_auc"] = auc(gw, sw)
     out["window_shift_auc"] = auc(gw, shw)
     # presentation attacks
-    attacks: dict[str, list[bool]] = {"still": [], "photo": [], "loop": [], "replay": []}
+    attacks: dict[str, list[bool]] = {"still": [], "photo": [], "loop": [], "loop_speech": [], "replay": []}
     for path, (_, f, a) in list(zip(data["grid_paths"], grid))[:N_STILL]:
         still = still_video(load_video(path))
         attacks["still"].append(_score(extract_lip_features(track_lips(still)), a)[1])
     for track, (_, _, a) in zip(data["tracks"], grid):
         attacks["loop"].append(_score(extract_lip_features(loop_track(track, period_s=0.5)), a)[1])
+        # a harder loop: half a second of speech (1.0-1.5 s) repeated
+        looped = loop_track(track, period_s=0.5, start_s=1.0)
+        attacks["loop_speech"].append(_score(extract_lip_features(looped), a)[1])
     for name in ("photo_attack_1.jpg", "photo_attack_2.jpg"):
         video = _photo_clip(data["shared"] / "spoof" / name)
         attacks["photo"].append(_score(extract_lip_features(track_lips(video)), grid[0][2])[1])

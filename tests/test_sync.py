@@ -216,3 +216,18 @@ def test_attack_generators() -> None:
         loop_track(track, period_s=0)
     with pytest.raises(InputError, match="donor has no samples"):
         swap_audio(audio, dataclasses.replace(donor, samples=np.zeros(0, np.float32)))
+
+
+def test_loop_from_a_start_time() -> None:
+    n = 50
+    track = LipTrack(
+        timestamps_s=np.arange(n) / 25.0, detected=np.ones(n, bool), face_box=np.zeros((n, 4), np.float32),
+        labial_box=np.zeros((n, 4), np.float32), landmarks_px=np.arange(n * 80, dtype=np.float32).reshape(n, 40, 2),
+        landmarks_norm=np.zeros((n, 40, 2), np.float32), pose=np.zeros((n, 3), np.float32),
+        quality=np.zeros(n, np.uint8), n_faces=np.ones(n, np.uint8),
+    )
+    looped = loop_track(track, period_s=0.2, start_s=1.0)  # frames 25-29 over and over
+    np.testing.assert_array_equal(looped.landmarks_px[0], track.landmarks_px[25])
+    np.testing.assert_array_equal(looped.landmarks_px[7], track.landmarks_px[27])
+    with pytest.raises(ConfigError, match="start_s=5"):
+        loop_track(track, start_s=5)

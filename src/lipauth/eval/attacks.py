@@ -114,23 +114,24 @@ def still_video(video: Video, *, frame_index: int = 0) -> Video:
     return dataclasses.replace(video, frames=frames, _frame_iter=None, source=f"{video.source} (still)")
 
 
-def _loop_index(timestamps_s: np.ndarray, period_s: float) -> np.ndarray:
+def _loop_index(timestamps_s: np.ndarray, period_s: float, start_s: float) -> np.ndarray:
     if not period_s > 0:
         raise ConfigError(f"period_s={period_s!r}; pass a positive loop length in seconds")
     t = timestamps_s - timestamps_s[0]
-    n_loop = max(1, int(np.searchsorted(t, period_s, side="left")))
-    return np.arange(t.size) % n_loop
+    if not 0 <= start_s < t[-1]:
+        raise ConfigError(f"start_s={start_s!r}; pass a loop start in [0, {t[-1]:.2f}) s from the first frame")
+    first = int(np.searchsorted(t, start_s, side="left"))
+    n_loop = max(1, int(np.searchsorted(t, start_s + period_s, side="left")) - first)
+    return first + np.arange(t.size) % n_loop
 
 
-def loop_track(track: LipTrack, *, period_s: float = 0.5) -> LipTrack:
-    """The first ``period_s`` of a track repeated over the clip (a looped/frozen video).
-
-    ``period_s`` shorter than one frame interval freezes the first frame. Timestamps are
-    kept.
+def loop_track(track: LipTrack, *, period_s: float = 0.5, start_s: float = 0.0) -> LipTrack:
+    """``period_s`` of a track from ``start_s`` repeated over the whole clip (a looped or,
+    with a period below one frame interval, frozen video). Timestamps are kept.
     """
     if not isinstance(track, LipTrack):
         raise InputError(f"track is a {type(track).__name__}; pass a LipTrack")
-    idx = _loop_index(track.timestamps_s, period_s)
+    idx = _loop_index(track.timestamps_s, period_s, start_s)
     kw = {}
     for f in dataclasses.fields(track):
         v = getattr(track, f.name)
@@ -139,16 +140,17 @@ def loop_track(track: LipTrack, *, period_s: float = 0.5) -> LipTrack:
     return dataclasses.replace(track, **kw)
 
 
-def loop_video(video: Video, *, period_s: float = 0.5) -> Video:
-    """The first ``period_s`` of a video repeated over the clip (decodes a lazy video)."""
+def loop_video(video: Video, *, period_s: float = 0.5, start_s: float = 0.0) -> Video:
+    """``period_s`` of a video from ``start_s`` repeated over the clip (decodes a lazy video)."""
     if not isinstance(video, Video):
         raise InputError(f"video is a {type(video).__name__}; pass a lipauth.types.Video")
-    idx = _loop_index(video.timestamps_s, period_s)
-    n_loop = int(idx.max()) + 1
-    head = []
+    idx = _loop_index(video.timestamps_s, period_s, start_s)
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    kept = []
     for i, (_t, f) in enumerate(video.iter_frames()):
-        if i >= n_loop:
+        if i >= hi:
             break
-        head.append(f)
-    frames = np.stack(head)[idx]
+        if i >= lo:
+            kept.append(f)
+    frames = np.stack(kept)[idx - lo]
     return dataclasses.replace(video, frames=frames, _frame_iter=None, source=f"{video.source} (looped)")
