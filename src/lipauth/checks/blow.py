@@ -6,10 +6,13 @@ the neutral frames before the first prompt. :func:`check_blow` measures how well
 heard in the audio (:mod:`lipauth.features.breath`) and the blowing mouth cover each
 prompted window and stay away from the rest of the clip.
 
-Score: ``min over windows of min(audio coverage, mouth coverage) - max(audio blow share
-outside, mouth blow share outside)``; coverage is measured in each window's core (from
-``lag_s`` after its start to its end, the person reacts late) and "outside" excludes a
-margin around every window.
+Score: ``min over windows of (min(audio coverage, mouth coverage) - mouth edge error)
+- 2 * max(audio blow share outside, mouth blow share outside)``.
+Coverage is measured in each window's core (from ``lag_s`` after its start to its end: the
+person reacts late); the edge error (seconds) is how far the answering pursed-lips run starts or
+stops outside :data:`ONSET_RANGE_S` / :data:`OFFSET_RANGE_S` of the window, so an answer to
+another schedule that merely overlaps the window fails; "outside" excludes 0.15 s before
+and 0.45 s after every window.
 """
 
 from __future__ import annotations
@@ -25,15 +28,48 @@ from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.features.breath import blow_probability, breath_frames
 from lipauth.types import Audio, CheckResult, LipFeatures
 
-__all__ = ["MOUTH_NEUTRAL", "MOUTH_BLOW", "MOUTH_OPEN", "BlowResult", "mouth_states", "check_blow", "window_masks"]
+__all__ = ["MOUTH_BLOW", "MOUTH_NEUTRAL", "MOUTH_OPEN", "BlowResult", "check_blow", "mouth_states", "window_masks"]
 
 MOUTH_NEUTRAL, MOUTH_BLOW, MOUTH_OPEN = 0, 1, 2
 #: default score threshold; tuned on synthetic sessions (synth face, real exhale bursts
 #: from the held-out breathing files, several loudness levels, fan noise), see
 #: benchmarks/accuracy_liveness.py
-BLOW_THRESHOLD = 0.4
+BLOW_THRESHOLD = 0.5
 _MIN_COVERAGE = 0.5
-_MAX_OUTSIDE = 0.15
+#: allowed onset - start and offset - end of the answer to a window, seconds (human lag,
+#: detector smoothing); tuned on the synthetic sessions (lag 0.1-0.3 s)
+ONSET_RANGE_S = (-0.15, 0.6)
+OFFSET_RANGE_S = (-0.3, 0.55)
+
+
+def _cover(mask: np.ndarray, masks: list[np.ndarray]) -> list[float]:
+    return [float(mask[m].mean()) if m.any() else 0.0 for m in masks]
+
+
+def _edge_error(t: np.ndarray, on: np.ndarray, start_s: float, end_s: float) -> float:
+    """How far (seconds) the run of ``on`` answering a window starts/stops outside the allowed ranges.
+
+    The answering run is the one overlapping ``[start_s, end_s)`` most, searched within
+    ``[start_s - 1, end_s + 1]``; 0 when both edges are in range, 1 when no run overlaps.
+    """
+    step = float(np.median(np.diff(t))) if t.size > 1 else 0.04
+    near = (t >= start_s - 1.0) & (t < end_s + 1.0)
+    idx = np.flatnonzero(on & near)
+    if idx.size == 0:
+        return 1.0
+    splits = np.flatnonzero(np.diff(idx) > 1) + 1
+    best, best_overlap = None, 0.0
+    for run in np.split(idx, splits):
+        lo, hi = float(t[run[0]]), float(t[run[-1]] + step)
+        overlap = max(0.0, min(hi, end_s) - max(lo, start_s))
+        if overlap > best_overlap:
+            best, best_overlap = (lo, hi), overlap
+    if best is None:
+        return 1.0
+    d_on, d_off = best[0] - start_s, best[1] - end_s
+    err = max(0.0, ONSET_RANGE_S[0] - d_on, d_on - ONSET_RANGE_S[1])
+    return err + max(0.0, OFFSET_RANGE_S[0] - d_off, d_off - OFFSET_RANGE_S[1])
+_MAX_OUTSIDE = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,25 +239,31 @@ def check_blow(
     heard = prob >= 0.5
     states, ref = mouth_states(features, calibration_end_s=windows[0][0])
     pursed = states == MOUTH_BLOW
-    cores, outside = window_masks(t, windows, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
-    audio_cov = [float(heard[m].mean()) if m.any() else 0.0 for m in cores]
-    mouth_cov = [float(pursed[m].mean()) if m.any() else 0.0 for m in cores]
+    cores, outside = window_masks(t, windows, lag_s=lag_s, margin_before_s=0.15, margin_after_s=0.45)
+    audio_cov, mouth_cov = _cover(heard, cores), _cover(pursed, cores)
+    # the pursing that answers a window must start and stop with it (a human lag allowed);
+    # timed on the mouth: its edges are sharp, a breath's quiet start and end are not
+    mouth_err = [_edge_error(t, pursed, a, b) for a, b in windows]
     out_audio = float(heard[outside].mean()) if outside.any() else 0.0
     out_mouth = float(pursed[outside].mean()) if outside.any() else 0.0
     both = heard | pursed
     agreement = float((heard & pursed).sum() / both.sum()) if both.any() else 0.0
-    score = min(min(a, m) for a, m in zip(audio_cov, mouth_cov)) - max(out_audio, out_mouth)
+    mouth_ok = [e == 0.0 for e in mouth_err]
+    per_window = [min(ac, mc) - me for ac, mc, me in zip(audio_cov, mouth_cov, mouth_err)]
+    score = min(per_window) - 2.0 * max(out_audio, out_mouth)
     reasons = []
     if min(audio_cov) < _MIN_COVERAGE:
         reasons.append("NO_BLOW_HEARD")
     if min(mouth_cov) < _MIN_COVERAGE:
         reasons.append("MOUTH_NOT_BLOWING")
+    elif not all(mouth_ok):
+        reasons.append("MOUTH_OFF_SCHEDULE")
     if out_audio > _MAX_OUTSIDE:
         reasons.append("BLOW_OUTSIDE_PROMPT")
     if out_mouth > _MAX_OUTSIDE:
         reasons.append("MOUTH_BLOW_OUTSIDE_PROMPT")
     details = {
-        "audio_coverage": audio_cov, "mouth_coverage": mouth_cov, "audio_outside": out_audio,
+        "audio_coverage": audio_cov, "mouth_coverage": mouth_cov, "mouth_edge_error_s": mouth_err, "audio_outside": out_audio,
         "mouth_outside": out_mouth, "agreement": agreement, "neutral_mouth": ref, "nonce": challenge.nonce,
     }
     return BlowResult(
