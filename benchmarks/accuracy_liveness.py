@@ -99,7 +99,7 @@ def sessions(n_seeds: int, n_attack: int, n_replay: int = 10) -> None:
     print("\n| sessions | n | rate | median score | worst score |\n|---|---|---|---|---|")
     for name, n, rate, med, worst in rows:
         print(f"| {name} | {n} | {100 * rate:.1f}% | {med:.2f} | {worst:.2f} |")
-    print("(threshold 0.40; worst = lowest genuine / highest attack score; a replay against a longer "
+    print("(threshold 0.50; worst = lowest genuine / highest attack score; a replay against a longer "
           "challenge is CLIP_TOO_SHORT with no score)")
 
 

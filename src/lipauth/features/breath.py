@@ -132,6 +132,10 @@ def breath_frames(
         Rise above the floor where a frame counts as half loud enough, dB.
     max_voicing, min_low_ratio : float
         Soft gate centres (see above).
+    voiced_above : float
+        Frames with ``voicing`` above this (and loud) in runs of >= 3 are speech; close
+        breath into the microphone is low-passed, so its autocorrelation alone reaches
+        0.5-0.8 and only clearly periodic frames count.
     context_s : float
         Averaging window of the evidence, seconds.
     speech_guard_s : float
