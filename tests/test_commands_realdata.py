@@ -150,3 +150,33 @@ def test_listener_streams_the_same(miracl: dict, long_clip) -> None:
     results += listener.finish()
     assert [r.ranking[0][0] for r in results] == expected
     assert n_live >= 2  # the first utterances are answered before the stream ends
+
+
+def test_cli_enrol_recognise_listen(long_clip, tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from lipauth.cli import cli
+
+    root = shared_path("miracl_f01")
+    store = ["--store", str(tmp_path / "voc")]
+    runner = CliRunner()
+    for p, word in ((1, "stop navigation"), (2, "excuse me"), (5, "good bye")):
+        takes = [str(root / _name(p, r)) for r in (1, 2, 3, 4, 5)]
+        res = runner.invoke(cli, ["commands", "enrol", "f01", "--word", word, *takes, *store])
+        assert res.exit_code == 0, res.output
+    assert "good bye, stop navigation" in res.output
+    res = runner.invoke(cli, ["commands", "recognise", "f01", str(root / _name(2, 10)), "--json", *store])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["ranking"][0][0] == "excuse me" and out["check"] == "commands" and "threshold" in out
+    plot = tmp_path / "listen.png"
+    res = runner.invoke(cli, ["commands", "listen", "f01", "--video", long_clip[0], "--plot", str(plot), "--json", *store])
+    assert res.exit_code == 0, res.output
+    found = [json.loads(line) for line in res.output.strip().splitlines()]
+    assert [r["ranking"][0][0] for r in found] == ["excuse me", "good bye", "stop navigation"]
+    assert all(a["end_s"] <= b["start_s"] for a, b in zip(found, found[1:]))
+    assert plot.stat().st_size > 10_000
+    res = runner.invoke(cli, ["commands", "listen", "f01", "--video", long_clip[0], *store])
+    assert res.exit_code == 0 and len(res.output.strip().splitlines()) == 3 and " s  " in res.output
