@@ -24,26 +24,44 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lipauth.config import check_range
-from lipauth.errors import EnrolmentError, InputError, InsufficientDataError, TemplateDecryptError
-from lipauth.features.sequence import SequenceConfig, dtw_distance, utterance_frames, utterance_sequence
+from lipauth.errors import (
+    BackendUnavailableError,
+    EnrolmentError,
+    InputError,
+    InsufficientDataError,
+    TemplateDecryptError,
+)
+from lipauth.features.sequence import (
+    SequenceConfig,
+    dtw_distance,
+    normalise_channel,
+    utterance_frames,
+    utterance_sequence,
+)
 from lipauth.types import CheckResult, LipFeatures, LipTrack, Video
 
 __all__ = [
+    "DEFAULT_THRESHOLD",
     "PasswordConfig",
+    "PasswordMetric",
+    "PasswordResult",
     "PasswordTake",
     "PasswordTemplate",
-    "PasswordResult",
-    "DEFAULT_THRESHOLD",
+    "check_password",
+    "dtw_path",
+    "enrol_password",
+    "load_metric",
+    "match_password",
     "prepare_take",
     "take_from_features",
-    "enrol_password",
-    "match_password",
-    "check_password",
+    "train_metric",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,7 +71,161 @@ _FORMAT_VERSION = 1
 #: Default acceptance threshold on the matching degree. Tuned on MIRACL-VC1 F01 phrases
 #: 01-03 (3 enrolment takes, random splits; ``benchmarks/accuracy_password.py``) at the
 #: equal-error point; reported on phrases 04-06.
-DEFAULT_THRESHOLD = 0.62
+DEFAULT_THRESHOLD = 0.69
+
+
+METRIC_FILE = "password_metric.npz"
+
+
+@dataclass(frozen=True, eq=False)
+class PasswordMetric:
+    """A learned linear projection of the frame features (a discriminant metric).
+
+    ``z = (x - mean) @ projection``: PCA of the frames, then the directions that spread
+    frames of different lip positions apart relative to how the same position varies from
+    take to take (within-take-pair differences along DTW paths; shrinkage-regularised LDA).
+
+    Attributes
+    ----------
+    mean : np.ndarray [shape=(d,), dtype=float32]
+    projection : np.ndarray [shape=(d, k), dtype=float32]
+    info : dict
+        How it was trained (data, sizes).
+    """
+
+    mean: np.ndarray
+    projection: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metric_id(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.projection.tobytes() + self.mean.tobytes()).hexdigest()[:16]
+
+    def apply(self, sequence: np.ndarray) -> np.ndarray:
+        """Project a (per-take normalised) sequence and normalise it again per take.
+
+        Parameters
+        ----------
+        sequence : np.ndarray [shape=(n_frames, d)]
+
+        Returns
+        -------
+        np.ndarray [shape=(n_frames, k), dtype=float32]
+        """
+        x = np.asarray(sequence, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
+            raise InputError(
+                f"sequence has shape {x.shape} but the password metric expects {self.mean.shape[0]} columns; "
+                "build it with the default SequenceConfig or set PasswordConfig(metric=None)"
+            )
+        return normalise_channel((x - self.mean) @ self.projection).astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        np.savez_compressed(
+            path, mean=self.mean, projection=self.projection, info=np.frombuffer(json.dumps(self.info).encode(), dtype=np.uint8)
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> PasswordMetric:
+        with np.load(path, allow_pickle=False) as z:
+            info = json.loads(bytes(z["info"]).decode())
+            return cls(mean=z["mean"].astype(np.float32), projection=z["projection"].astype(np.float32), info=info)
+
+
+@lru_cache(maxsize=1)
+def load_metric() -> PasswordMetric:
+    """The metric shipped in the package (``checks/models/password_metric.npz``).
+
+    Trained by ``benchmarks/train_password_metric.py`` on MIRACL-VC1 F01 phrases 01-03
+    only (phrases 04-06 are kept for reporting).
+    """
+    path = Path(__file__).resolve().parent / "models" / METRIC_FILE
+    if not path.exists():
+        raise BackendUnavailableError(f"{path} is missing (broken install); reinstall lipauth or set PasswordConfig(metric=None)")
+    return PasswordMetric.load(path)
+
+
+def dtw_path(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """The optimal unconstrained DTW alignment path between two sequences.
+
+    (Written here for the metric training; it could move to ``features.sequence``.)
+
+    Parameters
+    ----------
+    a : np.ndarray [shape=(n, d)]
+    b : np.ndarray [shape=(m, d)]
+
+    Returns
+    -------
+    list of (i, j)
+        Index pairs from ``(0, 0)`` to ``(n - 1, m - 1)``.
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    n, m = len(x), len(y)
+    cost = np.maximum((x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2.0 * x @ y.T, 0.0)
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j], acc[i, j - 1], acc[i - 1, j - 1])
+    i, j, path = n, m, []
+    while i > 0 and j > 0:
+        path.append((i - 1, j - 1))
+        step = int(np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]]))
+        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
+    return path[::-1]
+
+
+def train_metric(
+    groups: Sequence[Sequence[np.ndarray]], *, n_pca: int = 60, shrinkage: float = 0.3, n_dims: int = 40, info: dict | None = None
+) -> PasswordMetric:
+    """Learn a :class:`PasswordMetric` from takes grouped by movement (phrase).
+
+    Parameters
+    ----------
+    groups : sequence of sequences of np.ndarray [shape=(n_frames, d)]
+        Per-take normalised sequences (:func:`utterance_sequence`), one group per phrase,
+        at least 2 takes per group.
+    n_pca : int
+        PCA dimensions kept before the discriminant step.
+    shrinkage : float
+        Within-pair covariance shrinkage towards a scaled identity (0 to 1).
+    n_dims : int
+        Output dimensions (at most ``n_pca``).
+
+    Returns
+    -------
+    PasswordMetric
+    """
+    import scipy.linalg
+
+    check_range("train_metric", "shrinkage", shrinkage, 0.0, 1.0)
+    if len(groups) < 2 or any(len(g) < 2 for g in groups):
+        raise InputError("train_metric needs at least 2 groups of at least 2 takes each")
+    takes = [np.asarray(t, dtype=np.float64) for g in groups for t in g]
+    x = np.concatenate(takes)
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    k = min(n_pca, vt.shape[0])
+    pca = vt[:k].T
+    diffs = []
+    for g in groups:
+        z = [(np.asarray(t, dtype=np.float64) - mean) @ pca for t in g]
+        for a, b in itertools.combinations(range(len(z)), 2):
+            path = dtw_path(z[a], z[b])
+            diffs.append(np.array([z[a][i] - z[b][j] for i, j in path]))
+    dd = np.concatenate(diffs)
+    within = dd.T @ dd / len(dd)
+    within += shrinkage * np.trace(within) / k * np.eye(k)
+    zz = (x - mean) @ pca
+    total = zz.T @ zz / len(zz)
+    w, v = scipy.linalg.eigh(total, within)
+    v = v[:, np.argsort(w)[::-1][: min(n_dims, k)]]
+    meta = {"n_pca": k, "shrinkage": shrinkage, "n_dims": int(v.shape[1]), "n_takes": len(takes), **(info or {})}
+    return PasswordMetric(mean=mean.astype(np.float32), projection=(pca @ v).astype(np.float32), info=meta)
 
 
 @dataclass(frozen=True)
@@ -77,6 +249,19 @@ class PasswordConfig:
         01-03 above the 99th percentile of genuine 3-take sets (2.5): it catches gross
         mistakes (a still or truncated take, another movement), not a similar phrase
         (a take of another MIRACL phrase gives a median ratio of only 1.6).
+    margin_s : float
+        Seconds kept before the first and after the last lip-movement segment when the
+        utterance is cut from the clip. 0.6 measured better than 0.15 and 0.3 on MIRACL F01
+        phrases 01-03 (EER 4.5% vs 7.7% and 6.7%: the rest frames around a short movement help).
+    spread_ratio : float
+        Second, per-user gate: the attempt's distance to the nearest enrolled take must not
+        exceed this multiple of the enrolment takes' own median distance (floored at
+        ``0.025 * chance_distance``), so a user whose takes are very consistent is not
+        matched by any merely similar movement. 3.0: the largest genuine ratio on MIRACL F01
+        phrases 01-03 is 2.25 (04-06: 1.94).
+    use_metric : bool
+        Project frames with the learned metric shipped in the package (:func:`load_metric`)
+        before DTW (default); False compares the raw sequences.
     min_motion : float
         Smallest lip-movement amplitude a take needs (5-95 percentile range of the inner-lip
         opening over the utterance, face units); a still mouth cannot be a password. Real
@@ -89,6 +274,9 @@ class PasswordConfig:
     min_takes: int = 3
     consistency_ratio: float = 2.6
     min_motion: float = 0.03
+    use_metric: bool = True
+    margin_s: float = 0.6
+    spread_ratio: float = 3.0
 
     def __post_init__(self) -> None:
         check_range("PasswordConfig", "threshold", self.threshold, -10.0, 1.0)
@@ -97,9 +285,14 @@ class PasswordConfig:
         check_range("PasswordConfig", "min_takes", self.min_takes, 3, 50)
         check_range("PasswordConfig", "consistency_ratio", self.consistency_ratio, 1.0, 100.0)
         check_range("PasswordConfig", "min_motion", self.min_motion, 0.0, 1.0)
+        check_range("PasswordConfig", "margin_s", self.margin_s, 0.0, 5.0)
+        check_range("PasswordConfig", "spread_ratio", self.spread_ratio, 1.0, 1e9)
 
     @property
     def chance_distance(self) -> float:
+        """Expected DTW distance between unrelated takes (per-take normalised: 2 x mean squared norm)."""
+        if self.use_metric:
+            return 2.0
         s = self.sequence
         return 2.0 * (s.hog_weight**2 + s.pixel_weight**2 + s.landmark_weight**2 + s.shape_weight**2)
 
@@ -154,11 +347,13 @@ def take_from_features(
         Fewer than 3 usable frames.
     """
     cfg = config or PasswordConfig()
-    span = _utterance_span(features, cfg.sequence.margin_s)
+    span = _utterance_span(features, cfg.margin_s)
     idx = utterance_frames(features) if span is None else utterance_frames(features, *span)
     if idx.size < 3:
         idx = utterance_frames(features)
     seq = utterance_sequence(track, features, crops, frames=idx, config=cfg.sequence)
+    if cfg.use_metric:
+        seq = load_metric().apply(seq)
     opening = np.asarray(track.inner_opening(), dtype=np.float64)[idx]
     opening = opening[np.isfinite(opening)]
     motion = float(np.percentile(opening, 95) - np.percentile(opening, 5)) if opening.size else 0.0
@@ -244,6 +439,10 @@ class PasswordTemplate:
             "min_takes": self.config.min_takes,
             "consistency_ratio": self.config.consistency_ratio,
             "min_motion": self.config.min_motion,
+            "margin_s": self.config.margin_s,
+            "spread_ratio": self.config.spread_ratio,
+            "use_metric": self.config.use_metric,
+            "metric_id": load_metric().metric_id if self.config.use_metric else "",
         }
         buf = io.BytesIO()
         arrays = {f"seq{k}": s for k, s in enumerate(self.sequences)}
@@ -266,13 +465,21 @@ class PasswordTemplate:
                 f"template kind/version {meta.get('kind')!r}/{meta.get('version')!r} is not "
                 f"{TEMPLATE_KIND!r}/{_FORMAT_VERSION}; enrol again with this lipauth version"
             )
+        if meta.get("use_metric") and meta.get("metric_id") != load_metric().metric_id:
+            raise TemplateDecryptError(
+                f"template was enrolled with password metric {meta.get('metric_id')!r}, this lipauth has "
+                f"{load_metric().metric_id!r}; enrol the user again"
+            )
         cfg = PasswordConfig(
+            use_metric=bool(meta.get("use_metric", False)),
             sequence=SequenceConfig.from_dict(meta["sequence"]),
             threshold=float(meta["threshold"]),
             combine=str(meta["combine"]),
             min_takes=int(meta["min_takes"]),
             consistency_ratio=float(meta["consistency_ratio"]),
             min_motion=float(meta["min_motion"]),
+            margin_s=float(meta["margin_s"]),
+            spread_ratio=float(meta["spread_ratio"]),
         )
         return cls(sequences=seqs, pair_distances=pairs, config=cfg, label=str(meta["label"]), created_at=float(meta["created_at"]))
 
@@ -322,9 +529,9 @@ def enrol_password(
         dist[i, j] = dist[j, i] = dtw_distance(seqs[i], seqs[j], band=cfg.sequence.band)
     for i in range(n):
         others = [dist[a, b] for a, b in itertools.combinations([k for k in range(n) if k != i], 2)]
-        ref = float(np.median(others))
+        ref = max(float(np.median(others)), 0.05 * cfg.chance_distance)  # floor: near-identical takes
         own = float(np.mean([dist[i, k] for k in range(n) if k != i]))
-        if ref > 0 and own > cfg.consistency_ratio * ref:
+        if own > cfg.consistency_ratio * ref:
             raise EnrolmentError(
                 f"take {i + 1} ({takes[i].source}) does not match the other takes (distance {own:.2f} vs {ref:.2f} among "
                 f"them, ratio above {cfg.consistency_ratio}); record it again with the same lip movement"
@@ -388,8 +595,9 @@ def check_password(
     Returns
     -------
     PasswordResult
-        ``check="password"``; reasons ``NO_LIP_MOTION`` (a still mouth never matches) and
-        ``MISMATCH`` (score below threshold).
+        ``check="password"``; reasons ``NO_LIP_MOTION`` (a still mouth never matches),
+        ``MISMATCH`` (score below threshold) and ``OUTSIDE_SPREAD`` (farther from the
+        nearest enrolled take than ``spread_ratio`` times the enrolment spread).
     """
     if not isinstance(template, PasswordTemplate):
         raise InputError(f"template is a {type(template).__name__}; pass a PasswordTemplate (enrol_password)")
@@ -405,6 +613,10 @@ def check_password(
         reasons.append("NO_LIP_MOTION")
     if not score >= thr:
         reasons.append("MISMATCH")
+    cfg = template.config
+    gate = cfg.spread_ratio * max(template.spread, 0.025 * cfg.chance_distance)
+    if float(d.min()) > gate:
+        reasons.append("OUTSIDE_SPREAD")
     return PasswordResult(
         check="password",
         score=float(score),
@@ -417,6 +629,7 @@ def check_password(
             "nearest_take": int(np.argmin(d)),
             "distance": float(d.min()),
             "enrolment_spread": template.spread,
+            "spread_gate": gate,
             "motion": take.motion,
             "duration_s": take.duration_s,
         },

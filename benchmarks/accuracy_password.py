@@ -1,0 +1,91 @@
+"""Lip-password accuracy on real data: MIRACL-VC1 F01 and GRID s1 (``../shared/data``).
+
+MIRACL F01 (6 phrases x 10 takes): per phrase, 20 random enrolments of 3 takes; genuine =
+the other 7 takes of the phrase, impostor (wrong password) = the 50 takes of the other 5
+phrases. The learned metric and the default threshold were tuned on phrases 01-03; the
+numbers that count are those of phrases 04-06 (enrolled phrase unseen in tuning). Also
+printed: the same without the learned metric (the raw DTW baseline) and the threshold's
+FAR/FRR on the held-out phrases.
+
+GRID s1 (one clip per sentence): a password enrolled from one sentence's clip as 3 takes
+(the clip at 0.9x, 1x and 1.1x speed: GRID has no repeated sentence) must reject the
+other sentences' clips: FAR at the default threshold.
+
+Usage: ``.venv/bin/python benchmarks/accuracy_password.py [--grid N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from password_realdata import (  # noqa: E402
+    REPORT_PHRASES,
+    TUNE_PHRASES,
+    eer,
+    grid_paths,
+    miracl_takes,
+    resampled,
+    split_scores,
+    take,
+)
+
+from lipauth.checks.password import DEFAULT_THRESHOLD, PasswordConfig, check_password, enrol_password  # noqa: E402
+
+
+def miracl(config: PasswordConfig, name: str) -> None:
+    takes = miracl_takes(range(1, 7), config)
+    for label, phrases in (("tuning phrases 01-03", TUNE_PHRASES), ("held-out phrases 04-06", REPORT_PHRASES)):
+        gen_res, imp_res, fte = split_scores(takes, phrases, config=config)
+        gen = [r.score for r in gen_res]
+        imp = [r.score for r in imp_res]
+        e, frr1, thr = eer(gen, imp)
+        far_d = float(np.mean([r.accepted for r in imp_res]))
+        frr_d = float(np.mean([not r.accepted for r in gen_res]))
+        print(
+            f"MIRACL F01 {name:>14}, {label}: EER {100 * e:.1f}%, FRR@FAR1% {100 * frr1:.1f}%, "
+            f"EER threshold {thr:.3f}; check_password at threshold {config.threshold:.3f}: FAR {100 * far_d:.1f}%, "
+            f"FRR {100 * frr_d:.1f}% ({len(gen)} genuine, {len(imp)} impostor, {fte} enrolments refused)"
+        )
+
+
+def grid(n: int, config: PasswordConfig) -> None:
+    paths = grid_paths(n)
+    takes = [take(str(p), config) for p in paths]
+    accepted = above = total = 0
+    worst = -np.inf
+    for i, t in enumerate(takes):
+        tpl = enrol_password([resampled(t, s) for s in (0.9, 1.0, 1.1)], config=config)
+        results = [check_password(tpl, o) for j, o in enumerate(takes) if j != i]
+        accepted += sum(r.accepted for r in results)
+        above += sum(r.score >= config.threshold for r in results)
+        total += len(results)
+        worst = max(worst, max(r.score for r in results))
+    print(
+        f"GRID s1 ({n} sentences): FAR {100 * accepted / total:.2f}% ({accepted}/{total} other-sentence clips accepted "
+        f"by check_password); score threshold {config.threshold:.3f} alone: FAR {100 * above / total:.2f}%; "
+        f"highest impostor score {worst:.3f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", type=int, default=40, help="GRID s1 clips to use (0 skips)")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    miracl(PasswordConfig(), "learned metric")
+    miracl(PasswordConfig(use_metric=False, threshold=0.72), "raw DTW")
+    if args.grid:
+        grid(args.grid, PasswordConfig())
+    print(f"default threshold {DEFAULT_THRESHOLD}; total {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

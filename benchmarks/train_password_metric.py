@@ -1,0 +1,43 @@
+"""Train the lip-password metric shipped in the package (``checks/models/password_metric.npz``).
+
+Data: MIRACL-VC1 F01 phrases 01-03 only (10 takes each), ``../shared/data``; phrases 04-06
+stay unseen for ``benchmarks/accuracy_password.py``. Frames: the default
+:class:`lipauth.features.sequence.SequenceConfig` sequence of each take (HOG + pixels of the
+aligned labial crop + pose-normalised landmarks, per-take normalised), cut to the
+utterance. Metric: PCA (60) then a shrinkage LDA (0.3) that separates lip positions from
+the take-to-take variation of the same position (frame differences along DTW paths
+between takes of a phrase), 40 output dimensions.
+
+Usage: ``.venv/bin/python benchmarks/train_password_metric.py [--out PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from password_realdata import TUNE_PHRASES, miracl_takes  # noqa: E402
+
+from lipauth.checks.password import METRIC_FILE, PasswordConfig, train_metric  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "src" / "lipauth" / "checks" / "models" / METRIC_FILE))
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    raw = PasswordConfig(use_metric=False)
+    takes = miracl_takes(TUNE_PHRASES, raw)
+    groups = [[t.sequence for t in takes[p]] for p in TUNE_PHRASES]
+    metric = train_metric(groups, info={"data": "MIRACL-VC1 F01 phrases 01-03", "script": "benchmarks/train_password_metric.py"})
+    metric.save(args.out)
+    print(f"trained on {sum(len(g) for g in groups)} takes in {time.perf_counter() - t0:.1f} s: {metric.info}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
