@@ -55,6 +55,8 @@ _VERSION = 1
 LEAD_IN_S = 1.2
 #: shortest pause between two windows (so a window's edges are unambiguous)
 MIN_GAP_S = 0.9
+#: share of the schedule's free room the windows may fill (the rest is random slack)
+FILL = 0.6
 
 
 @dataclass(frozen=True)
@@ -201,10 +203,12 @@ def _random_windows(
     rng: np.random.Generator, n: int, duration_s: float, len_lo: float, len_hi: float, prompt: str
 ) -> tuple[tuple[float, float, str], ...]:
     """``n`` windows of ``len_lo..len_hi`` s in ``[LEAD_IN_S, duration_s - 0.6]``, gaps >= MIN_GAP_S."""
-    while n > 1 and (duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)) / n < len_lo:
-        n -= 1  # no room for n windows of the shortest length
+    # windows may fill at most 60 % of the room: the rest is random slack, without which
+    # every schedule would look alike and an old answer could fit a new challenge
+    while n > 1 and FILL * (duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)) / n < len_lo:
+        n -= 1
     room = duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)
-    lengths = rng.uniform(len_lo, min(len_hi, room / n), size=n)
+    lengths = rng.uniform(len_lo, max(len_lo, min(len_hi, FILL * room / n)), size=n)
     free = max(room - lengths.sum(), 0.0)
     # split the free time at random among the n + 1 gaps
     cuts = np.sort(rng.uniform(0.0, free, size=n))
@@ -232,7 +236,8 @@ def new_challenge(
     Parameters
     ----------
     kind : {"blow", "speech"}
-        ``"blow"``: 2-3 blow windows of 0.8-2 s within a 6-8 s schedule.
+        ``"blow"``: 2-3 blow windows of 0.8-2 s within a 6-8 s schedule (3 only when
+        they leave 40 % of the free room as random slack).
         ``"speech"``: 2-3 speak windows of 1.0-2.0 s within 6-8 s; rest between them.
         Every schedule starts with a rest of at least 1.2 s (calibration of the neutral
         mouth) and keeps at least 0.9 s between windows.
