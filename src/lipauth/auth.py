@@ -289,10 +289,13 @@ class Authenticator:
             res = replace(res, score=score, accepted=False, reasons=("MISMATCH",))
         else:
             res = max((check_password(t, prep.take) for t in templates.values()), key=lambda r: r.score)
-        # the same fields for every answer: nothing tells an enrolled user from an unknown one
+        # the same fields and reason codes for every answer: nothing tells an enrolled user
+        # from an unknown one (the detailed reasons are logged at debug level)
+        log.debug("password match: score %.3f, reasons %s", res.score, res.reasons)
+        reasons = () if res.accepted else ("NO_LIP_MOTION",) if "NO_LIP_MOTION" in res.reasons else ("MISMATCH",)
         details = {k: res.details[k] for k in _PUBLIC_DETAILS}
         details["distance"] = (1.0 - res.score) * self.config.password.chance_distance
-        return replace(res, details=details, distances=())
+        return replace(res, reasons=reasons, details=details, distances=())
 
     def change(self, user: str, current: Clip, takes: Sequence[Clip], *, label: str = "default") -> AuthResult:
         """Change a password: verify ``current`` against it, then replace it with ``takes``.
