@@ -180,6 +180,11 @@ class Store:
                 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
                     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
                     dbapi_conn.execute("PRAGMA foreign_keys=ON")
+                    if ":memory:" not in url and url.rstrip("/") != "sqlite:":
+                        # write-ahead log: readers do not block the writer; commits stay atomic
+                        # (a crash loses at most the last commits on power loss, never half of one)
+                        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+                        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
                 @event.listens_for(engine, "begin")
                 def _on_begin(conn: Any) -> None:
