@@ -43,8 +43,9 @@ def render_take(
     face_width_px: float = 150.0,
     head_motion: bool = False,
     seed: int = 0,
+    path: str | None = None,
 ):
-    """A ``SynthClip`` of ``signal`` spoken at ``speed`` (1.25 = 25 % faster)."""
+    """A ``SynthClip`` of ``signal`` spoken at ``speed`` (1.25 = 25 % faster); written to ``path`` if given."""
     from lipauth.synth import make_talking_clip
 
     n_utt = int(round(duration_s / speed * FPS))
@@ -53,6 +54,7 @@ def render_take(
     opening = np.concatenate([np.zeros(n_rest), o, np.zeros(n_rest)])
     width = np.concatenate([np.zeros(n_rest), w, np.zeros(n_rest)])
     return make_talking_clip(
+        path,
         duration_s=opening.size / FPS,
         fps=FPS,
         size=(320, 240),
