@@ -20,11 +20,13 @@ _LAZY = {
     "LipTrack": "lipauth.types",
     "LipAuthError": "lipauth.errors",
     "NoFaceError": "lipauth.errors",
+    "Authenticator": "lipauth.auth",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from lipauth.auth import Authenticator
     from lipauth.errors import LipAuthError, NoFaceError
     from lipauth.io import load_audio, load_video
     from lipauth.tracking import LipTracker, track_lips
