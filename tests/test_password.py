@@ -55,7 +55,7 @@ def test_template_round_trip(signal: np.ndarray) -> None:
     tpl = enrol_password([_take(k, base=signal) for k in range(4)], label="bank", config=cfg)
     back = PasswordTemplate.from_bytes(tpl.to_bytes())
     assert back.label == "bank" and back.config == cfg and back.n_takes == 4
-    assert all(np.array_equal(a, b) for a, b in zip(tpl.sequences, back.sequences))
+    assert all(np.array_equal(a, b) for a, b in zip(tpl.sequences, back.sequences, strict=True))
     assert np.array_equal(tpl.pair_distances, back.pair_distances) and back.created_at == tpl.created_at
     with pytest.raises(TemplateDecryptError, match="lip password template bytes are not readable"):
         PasswordTemplate.from_bytes(b"not a template")

@@ -35,7 +35,6 @@ from lipauth.errors import (
     BackendUnavailableError,
     EnrolmentError,
     InputError,
-    InsufficientDataError,
     TemplateDecryptError,
 )
 from lipauth.features.sequence import (
@@ -604,10 +603,7 @@ def check_password(
     if not isinstance(take, PasswordTake):
         raise InputError(f"take is a {type(take).__name__}; pass a PasswordTake (prepare_take)")
     thr = template.config.threshold if threshold is None else float(threshold)
-    try:
-        score, d = match_password(template, take)
-    except InsufficientDataError:
-        raise
+    score, d = match_password(template, take)
     reasons: list[str] = []
     if take.motion < template.config.min_motion:
         reasons.append("NO_LIP_MOTION")

@@ -37,7 +37,7 @@ from lipauth.store.crypto import (
     new_key,
     write_key_file,
 )
-from lipauth.store.models import Attempt, AuditEvent, Base, Lockout, Nonce, Template, User
+from lipauth.store.models import Attempt, AuditEvent, Lockout, Nonce, Template, User
 
 __all__ = ["URL_ENV", "DB_FILE", "default_url", "LockoutPolicy", "LockState", "UserInfo", "Store"]
 
