@@ -7,6 +7,9 @@ OUT    ?= out
 # mediapipe 0.10.21 is installed without its declared deps (opencv-contrib, jax):
 # pyproject.toml lists the ones it really needs at run time.
 MEDIAPIPE := mediapipe==0.10.21
+# resemblyzer ships the voice-encoder weights that lipauth.features.voiceprint reads with
+# numpy; --no-deps keeps its torch requirement out.
+RESEMBLYZER := resemblyzer==0.1.4
 
 .PHONY: run test bench install clean
 
@@ -16,7 +19,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps $(MEDIAPIPE)
+	$(BIN)/pip install --quiet --no-deps $(MEDIAPIPE) $(RESEMBLYZER)
 	touch $@
 
 install: $(VENV)/.installed
