@@ -9,10 +9,11 @@ binds a blob to its user and password label: a template copied to another user's
 does not decrypt.
 
 Rotation (:func:`lipauth.store.Store.rotate_key`) re-encrypts every template in one
-transaction. With a key file, the new key is first written to ``template.key.new``
-(mode 0600), the templates are re-encrypted and committed, then the new file replaces the
-old; a crash at any point leaves a key ring (:func:`load_keyring`) that still reads
-every template.
+transaction. With a key file, the new key is first written to
+``template.key.new-<key id>`` (mode 0600), the templates are re-encrypted and committed,
+then that file replaces the old key file and stale pending files are removed; a crash at
+any point leaves a key ring (:func:`load_keyring`: the key file plus every pending file)
+that still reads every template.
 """
 
 from __future__ import annotations
@@ -128,10 +129,7 @@ def load_keyring(*, create: bool = True, directory: Path | None = None) -> KeyRi
         return KeyRing(current=_parse_key(raw, source=KEY_ENV), source="env")
     folder = directory if directory is not None else data_dir(create=create)
     path = folder / KEY_FILE
-    pending = path.with_name(KEY_FILE + ".new")
-    others: list[bytes] = []
-    if pending.exists():
-        others.append(_parse_key(pending.read_text(), source=str(pending)))
+    others = [_parse_key(p.read_text(), source=str(p)) for p in sorted(folder.glob(KEY_FILE + ".new-*"))]
     if not path.exists():
         if not create:
             raise ConfigError(f"no template key: {KEY_ENV} is unset and {path} does not exist; set {KEY_ENV} or enrol a user first")

@@ -457,15 +457,15 @@ class Store:
     def rotate_key(self, new: bytes | None = None) -> bytes:
         """Re-encrypt every template under a new key (one transaction); returns the new key.
 
-        With a key file the new key replaces it (via ``template.key.new`` so a crash never
-        strands a template). With ``$LIPAUTH_KEY`` the caller must set the variable to the
+        With a key file the new key replaces it (via ``template.key.new-<key id>``, so a
+        crash never strands a template; see :mod:`lipauth.store.crypto`). With ``$LIPAUTH_KEY`` the caller must set the variable to the
         returned key (base64) afterwards.
         """
         ring = self.keyring
         key = new or new_key()
         pending: Path | None = None
         if ring.source != "env":
-            pending = Path(ring.source).with_name(KEY_FILE + ".new")
+            pending = Path(ring.source).with_name(f"{KEY_FILE}.new-{key_id(key).hex()}")
             write_key_file(pending, key)
         new_ring = KeyRing(current=key, others=(ring.current, *ring.others), source=ring.source)
         with self._session() as s:
@@ -478,6 +478,8 @@ class Store:
             self._audit(s, "rotate_key", "", templates=n, key_id=key_id(key).hex())
         if pending is not None:
             os.replace(pending, Path(ring.source))
+            for stale in Path(ring.source).parent.glob(KEY_FILE + ".new-*"):  # every template uses the new key now
+                stale.unlink()
         self._keyring = KeyRing(current=key, source=ring.source) if pending is not None else new_ring
         log.info("re-encrypted %d template(s) under key %s", n, key_id(key).hex())
         if ring.source == "env":
