@@ -23,9 +23,11 @@ from lipauth.features.sequence import utterance_sequence
 
 pytestmark = pytest.mark.realdata
 
-#: measured with the default thresholds (see README); floors a few points below
-OPEN_SET_REJECT_FLOOR = 0.0
-OPEN_SET_ACCEPT_FLOOR = 0.0
+#: enrolment on takes 1-3, phrases 04-06 left out in turn, default thresholds: measured
+#: 66.7 % of the left-out takes answered "none", 70.5 % of the others answered right
+#: (the benchmark's 30 random splits: 80 % / 80 %); floors a few points below
+OPEN_SET_REJECT_FLOOR = 0.6
+OPEN_SET_ACCEPT_FLOOR = 0.65
 
 PHRASES = range(1, 7)
 REPS = range(1, 11)
