@@ -182,3 +182,45 @@ def test_cli_enrol_recognise_listen(long_clip, tmp_path) -> None:
     assert plot.stat().st_size > 10_000
     res = runner.invoke(cli, ["commands", "listen", "f01", "--video", long_clip[0], *store])
     assert res.exit_code == 0 and len(res.output.strip().splitlines()) == 3 and " s  " in res.output
+
+
+@pytest.fixture(scope="module")
+def miracl_micro(miracl: dict) -> dict[str, dict]:
+    """The same takes with the labial motion attenuated (magnify_labial factor 0.3, which
+    measures ~0.65x on the tracked opening range) and re-tracked (~20 s)."""
+    import dataclasses
+
+    from lipauth.features import extract_lip_features
+    from lipauth.features.appearance import labial_crops
+    from lipauth.features.magnify import magnify_labial
+    from lipauth.tracking import track_lips
+
+    out = {}
+    for name, d in miracl.items():
+        frames = np.stack(list(magnify_labial(d["video"], d["track"], factor=0.3)))
+        video = dataclasses.replace(d["video"], frames=frames)
+        track = track_lips(video)
+        feats = extract_lip_features(track, video)
+        # a take whose lips no longer move enough still enrols; as a query it answers "no utterance"
+        out[name] = {"sequence": utterance_sequence(track, feats, labial_crops(video, track)), "moving": has_utterance(feats)}
+    return out
+
+
+def test_micro_movement_costs_at_most_a_few_points(miracl: dict, miracl_micro: dict) -> None:
+    full = _closed_set(miracl, 3, 4)
+    rng = np.random.default_rng(1)
+    accs = []
+    for _ in range(4):
+        chosen = {p: sorted(rng.choice(list(REPS), 3, replace=False).tolist()) for p in PHRASES}
+        vocab = _vocab(miracl_micro, chosen)
+        for p in PHRASES:
+            for r in REPS:
+                if r in chosen[p]:
+                    continue
+                d = miracl_micro[_name(p, r)]
+                res = recognise(vocab, d["sequence"] if d["moving"] else None)
+                accs.append(bool(res.ranking) and res.ranking[0][0] == f"phrase{p:02d}")
+    micro = float(np.mean(accs))
+    # benchmark, 30 splits: 95.7 % -> 87.5 % (8 points; the issue allows 10); 4 splits are noisier
+    assert micro >= full - 0.13, (full, micro)
+    assert micro >= 0.82
