@@ -90,8 +90,10 @@ class CommandsConfig:
         Face units (outer-eye-corner distance): a clip or movement segment whose inner-lip
         opening never varies by this much (peak to peak) has no utterance. The opening, not
         the width: the tracker settles over the first frames, which moves the width of a
-        still face by ~0.02. Measured: still synthetic face 0.0008; MIRACL F01 takes
-        0.021-0.25 (5th percentile 0.022 after ``magnify_labial(factor=0.3)``).
+        still face by ~0.02. Measured: still synthetic face 0.0008; the still leading
+        silences of GRID s1 clips 50-69 0.0016 (2 of 19; in the others the speaker already
+        moves, 0.02-0.12); MIRACL F01 takes 0.021-0.25 (5th percentile 0.022 after
+        ``magnify_labial(factor=0.3)``).
 
     ``reject_spread`` and ``reject_ratio`` were tuned on MIRACL F01 (3 enrolment takes)
     with phrases 01-03 left out of the vocabulary in turn (``benchmarks/accuracy_commands.py
