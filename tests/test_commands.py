@@ -150,3 +150,24 @@ def test_cli_enrol_refuses_still_takes(tmp_path, still_clip: str) -> None:
 
     res = CliRunner().invoke(cli, ["commands", "enrol", "v", "--store", str(tmp_path), "--word", "yes"] + [still_clip] * 3)
     assert isinstance(res.exception, InsufficientDataError) and "do not move" in str(res.exception)
+
+
+def test_listener_on_a_still_face_emits_nothing_and_keeps_a_short_buffer(vocab: Vocabulary, still_clip: str) -> None:
+    from lipauth.checks.commands import CommandListener
+    from lipauth.io import load_video
+
+    video = load_video(still_clip)
+    listener = CommandListener(vocab, hop_s=0.1)
+    out = []
+    for _ in range(3):  # 4.5 s of a still face
+        for t_s, frame in video.iter_frames():
+            out += listener.update(frame, t_s + _ * video.duration_s)
+    assert out == [] and len(listener._frames) <= 20
+    assert listener.finish() == []
+
+
+def test_listener_needs_words() -> None:
+    from lipauth.checks.commands import CommandListener
+
+    with pytest.raises(InputError, match="is empty"):
+        CommandListener(Vocabulary("empty"))

@@ -513,10 +513,15 @@ def listen_clip(
     *,
     config: CommandsConfig | None = None,
     backend: Any = None,
-) -> list[CommandResult]:
+    return_features: bool = False,
+) -> Any:
     """Cut a long clip into utterances (movement segments) and recognise each, in order.
 
-    Returns an empty list when the lips never move.
+    Returns
+    -------
+    list of CommandResult
+        One per utterance, in time order; empty when the lips never move. With
+        ``return_features=True`` a pair ``(results, LipFeatures)`` (for plotting).
     """
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
@@ -531,7 +536,8 @@ def listen_clip(
     track = track_lips(video, backend=backend)
     features = extract_lip_features(track, video)
     crops = labial_crops(video, track) if vocabulary.sequence_config.needs_crops else None
-    return _segment_results(vocabulary, track, features, crops, features.segments, cfg)
+    results = _segment_results(vocabulary, track, features, crops, features.segments, cfg)
+    return (results, features) if return_features else results
 
 
 class CommandListener:
@@ -632,6 +638,10 @@ class CommandListener:
         wait_s = FeatureConfig().min_gap_s + self.vocabulary.sequence_config.margin_s
         done = [s for s in features.segments if final or s[1] + wait_s <= t_now]
         if not done:
+            if not features.segments:  # nothing moving: keep only a short tail (bounded memory and work)
+                keep = int(np.searchsorted(track.timestamps_s, t_now - 2.0 * wait_s))
+                self._frames = self._frames[keep:]
+                self._crops = self._crops[keep:]
             return []
         crops = np.stack(self._crops)
         out = _segment_results(self.vocabulary, track, features, crops, done, self.config)

@@ -120,12 +120,9 @@ def listen(vocab: str, video: str, store_dir: str | None, plot: str | None, as_j
     from lipauth.checks.commands import listen_clip
 
     vocabulary = _store(store_dir).load(vocab)
-    results = listen_clip(vocabulary, video)
+    results, features = listen_clip(vocabulary, video, return_features=True)
     if plot:
-        from lipauth.features import extract_lip_features
-        from lipauth.tracking import track_lips
-
-        _plot(results, extract_lip_features(track_lips(video)), plot, f"{Path(video).name}: {len(results)} utterance(s)")
+        _plot(results, features, plot, f"{Path(video).name}: {len(results)} utterance(s)")
     if as_json:
         for r in results:
             _echo_json(r.to_dict())
