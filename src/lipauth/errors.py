@@ -40,6 +40,8 @@ __all__ = [
     "UserExistsError",
     "UnknownUserError",
     "EnrolmentError",
+    "InconsistentTakesError",
+    "UnknownVocabularyError",
 ]
 
 
@@ -207,3 +209,18 @@ class EnrolmentError(InputError):
     """Enrolment takes are unusable: too few, too little lip motion, or inconsistent."""
 
     code = "bad_enrolment"
+
+
+class InconsistentTakesError(EnrolmentError):
+    """Takes of one command word disagree strongly with each other (the message names them)."""
+
+    code = "inconsistent_takes"
+
+
+class UnknownVocabularyError(StoreError, KeyError):
+    """No command vocabulary of that name is stored."""
+
+    code = "unknown_vocabulary"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from lipauth.config import check_range, data_dir
-from lipauth.errors import InputError, InsufficientDataError, LipAuthError
+from lipauth.errors import InconsistentTakesError, InputError, InsufficientDataError, UnknownVocabularyError
 from lipauth.features.sequence import SequenceConfig, dtw_distance, utterance_frames, utterance_sequence
 from lipauth.types import CheckResult, LipFeatures, LipTrack, Video
 
@@ -52,21 +52,6 @@ log = logging.getLogger(__name__)
 #: fewest takes per word
 MIN_TAKES = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class InconsistentTakesError(InputError):
-    """Takes of one word disagree strongly with each other."""
-
-    code = "inconsistent_takes"
-
-
-class UnknownVocabularyError(LipAuthError, KeyError):
-    """No vocabulary of that name in the store."""
-
-    code = "unknown_vocabulary"
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
