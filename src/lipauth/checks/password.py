@@ -40,6 +40,7 @@ from lipauth.errors import (
 from lipauth.features.sequence import (
     SequenceConfig,
     dtw_distance,
+    dtw_path,
     normalise_channel,
     utterance_frames,
     utterance_sequence,
@@ -144,38 +145,6 @@ def load_metric() -> PasswordMetric:
     if not path.exists():
         raise BackendUnavailableError(f"{path} is missing (broken install); reinstall lipauth or set PasswordConfig(metric=None)")
     return PasswordMetric.load(path)
-
-
-def dtw_path(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
-    """The optimal unconstrained DTW alignment path between two sequences.
-
-    (Written here for the metric training; it could move to ``features.sequence``.)
-
-    Parameters
-    ----------
-    a : np.ndarray [shape=(n, d)]
-    b : np.ndarray [shape=(m, d)]
-
-    Returns
-    -------
-    list of (i, j)
-        Index pairs from ``(0, 0)`` to ``(n - 1, m - 1)``.
-    """
-    x = np.asarray(a, dtype=np.float64)
-    y = np.asarray(b, dtype=np.float64)
-    n, m = len(x), len(y)
-    cost = np.maximum((x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2.0 * x @ y.T, 0.0)
-    acc = np.full((n + 1, m + 1), np.inf)
-    acc[0, 0] = 0.0
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j], acc[i, j - 1], acc[i - 1, j - 1])
-    i, j, path = n, m, []
-    while i > 0 and j > 0:
-        path.append((i - 1, j - 1))
-        step = int(np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]]))
-        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
-    return path[::-1]
 
 
 def train_metric(

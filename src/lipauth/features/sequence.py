@@ -40,6 +40,7 @@ from lipauth.errors import InputError, InsufficientDataError
 from lipauth.types import LipFeatures, LipTrack
 
 __all__ = [
+    "dtw_path",
     "SequenceConfig",
     "robust_zscore",
     "normalise_channel",
@@ -274,6 +275,44 @@ def _check_seq(x: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
+def _frame_costs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distance of every frame of ``x`` to every frame of ``y`` [(n, m)]."""
+    cost = (x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2.0 * x @ y.T
+    return np.maximum(cost, 0.0, out=cost)
+
+
+def dtw_path(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """The optimal unconstrained DTW alignment path between two sequences.
+
+    Used to pair frames of takes of the same movement (e.g. to train the password metric).
+
+    Parameters
+    ----------
+    a : np.ndarray [shape=(n, d)]
+    b : np.ndarray [shape=(m, d)]
+
+    Returns
+    -------
+    list of (i, j)
+        Index pairs from ``(0, 0)`` to ``(n - 1, m - 1)``.
+    """
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    n, m = len(x), len(y)
+    cost = _frame_costs(x, y)
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j], acc[i, j - 1], acc[i - 1, j - 1])
+    i, j, path = n, m, []
+    while i > 0 and j > 0:
+        path.append((i - 1, j - 1))
+        step = int(np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]]))
+        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
+    return path[::-1]
+
+
 def dtw_distance(a: np.ndarray, b: np.ndarray, *, band: float = 0.5, open_end: float = 0.0) -> float:
     """Length-normalised DTW distance between two sequences.
 
@@ -308,8 +347,7 @@ def dtw_distance(a: np.ndarray, b: np.ndarray, *, band: float = 0.5, open_end: f
     check_range("dtw_distance", "band", band, 0.0, 1.0)
     check_range("dtw_distance", "open_end", open_end, 0.0, 0.45)
     n, m = x.shape[0], y.shape[0]
-    cost = (x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2.0 * x @ y.T
-    np.maximum(cost, 0.0, out=cost)
+    cost = _frame_costs(x, y)
     fi = np.arange(n)[:, None] / max(n - 1, 1)
     fj = np.arange(m)[None, :] / max(m - 1, 1)
     slack = 1.0 / max(min(n, m) - 1, 1)
