@@ -42,6 +42,16 @@ __all__ = [
     "EnrolmentError",
     "InconsistentTakesError",
     "UnknownVocabularyError",
+    "ChallengeSubjectError",
+    "UploadTooLargeError",
+    "ClipTooLongError",
+    "UnsupportedMediaTypeError",
+    "ServiceError",
+    "UnauthorizedError",
+    "RateLimitedError",
+    "OverloadedError",
+    "AnalysisFailedError",
+    "AnalysisTimeoutError",
 ]
 
 
@@ -224,3 +234,74 @@ class UnknownVocabularyError(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class ChallengeSubjectError(ChallengeError):
+    """The challenge was issued for another user (its signed ``subject`` differs)."""
+
+    code = "challenge_subject"
+
+
+class UploadTooLargeError(InputError):
+    """An upload is larger than the allowed number of bytes (checked while it streams in)."""
+
+    code = "upload_too_large"
+
+
+class ClipTooLongError(InputError):
+    """A clip lasts longer than the allowed number of seconds."""
+
+    code = "clip_too_long"
+
+
+class UnsupportedMediaTypeError(InputError):
+    """An upload declares a content type that is not a video (e.g. text/plain, image/png)."""
+
+    code = "unsupported_media_type"
+
+
+class ServiceError(LipAuthError):
+    """The HTTP service refuses or cannot finish a request (not the input's fault)."""
+
+    code = "service_error"
+
+
+class UnauthorizedError(ServiceError):
+    """The request carries no API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class RateLimitedError(ServiceError):
+    """Too many requests for this API key or user in the last minute.
+
+    ``retry_after_s`` says when the next request will be admitted.
+    """
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float = 60.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = float(retry_after_s)
+
+
+class OverloadedError(ServiceError):
+    """Every analysis worker is busy and the waiting queue is full."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = float(retry_after_s)
+
+
+class AnalysisFailedError(ServiceError):
+    """The analysis worker process died (crash, out of memory); the pool was rebuilt."""
+
+    code = "analysis_failed"
+
+
+class AnalysisTimeoutError(ServiceError):
+    """The analysis took longer than the service's time limit; its worker was replaced."""
+
+    code = "analysis_timeout"
