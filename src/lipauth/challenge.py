@@ -31,6 +31,7 @@ from lipauth.config import data_dir
 from lipauth.errors import (
     ChallengeExpiredError,
     ChallengeReusedError,
+    ChallengeSubjectError,
     ChallengeTamperedError,
     ConfigError,
 )
@@ -78,6 +79,9 @@ class Challenge:
         Unix times in seconds.
     signature : str
         Hex HMAC-SHA256 of :meth:`canonical` under the server key ("" when unsigned).
+    subject : str
+        The user the challenge was issued for ("" = not bound to a user). Covered by the
+        signature only when non-empty, so signatures of unbound challenges stay as they were.
     """
 
     kind: str
@@ -87,10 +91,11 @@ class Challenge:
     issued_at: float
     expires_at: float
     signature: str = ""
+    subject: str = ""
 
     def content(self) -> dict[str, Any]:
         """Everything the signature covers (all fields but ``signature``)."""
-        return {
+        out = {
             "version": _VERSION,
             "kind": self.kind,
             "windows": [[round(float(a), 3), round(float(b), 3), str(p)] for a, b, p in self.windows],
@@ -99,6 +104,9 @@ class Challenge:
             "issued_at": round(float(self.issued_at), 3),
             "expires_at": round(float(self.expires_at), 3),
         }
+        if self.subject:
+            out["subject"] = self.subject
+        return out
 
     def canonical(self) -> bytes:
         """Canonical JSON of :meth:`content` (sorted keys, no spaces, UTF-8)."""
@@ -124,6 +132,7 @@ class Challenge:
                 issued_at=float(data["issued_at"]),
                 expires_at=float(data["expires_at"]),
                 signature=str(data.get("signature", "")),
+                subject=str(data.get("subject", "") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ChallengeTamperedError(
@@ -230,6 +239,7 @@ def new_challenge(
     key: bytes | str | None = None,
     now_s: float | None = None,
     ttl_s: float = 120.0,
+    subject: str = "",
 ) -> Challenge:
     """Make a random, signed challenge schedule.
 
@@ -249,6 +259,9 @@ def new_challenge(
         Issue time (Unix seconds); default now.
     ttl_s : float
         Seconds until it expires (5 to 86400).
+    subject : str, optional
+        Bind the challenge to this user name (signed); :func:`verify_challenge` with
+        ``subject=`` then refuses it for anyone else.
 
     Returns
     -------
@@ -268,7 +281,7 @@ def new_challenge(
     now = time.time() if now_s is None else float(now_s)
     ch = Challenge(
         kind=kind, windows=windows, duration_s=duration, nonce=secrets.token_hex(16),
-        issued_at=now, expires_at=now + float(ttl_s),
+        issued_at=now, expires_at=now + float(ttl_s), subject=str(subject),
     )
     return Challenge(**{**ch.__dict__, "signature": sign_challenge(ch, key=key)})
 
@@ -279,16 +292,21 @@ def verify_challenge(
     key: bytes | str | None = None,
     now_s: float | None = None,
     nonce_store: NonceStore | None = None,
+    subject: str | None = None,
 ) -> Challenge:
-    """Check signature, expiry and single use; return the parsed challenge.
+    """Check signature, subject, expiry and single use; return the parsed challenge.
 
     The nonce is consumed in ``nonce_store`` only when signature and expiry are fine.
     Without a store the single-use check is skipped (e.g. to re-score a stored session).
+    With ``subject`` (a user name) the challenge must have been issued for that user
+    (an unbound challenge, subject "", matches only ``subject=""``); None skips the check.
 
     Raises
     ------
     ChallengeTamperedError
         Malformed, or the signature does not match the content (any field changed).
+    ChallengeSubjectError
+        ``subject`` is given and differs from the challenge's signed subject.
     ChallengeExpiredError
         ``now_s`` is past ``expires_at``.
     ChallengeReusedError
@@ -302,6 +320,10 @@ def verify_challenge(
         raise ChallengeTamperedError(
             f"challenge {ch.nonce[:8]}...: signature does not match its content (altered or signed with another key); "
             "request a new challenge"
+        )
+    if subject is not None and not hmac.compare_digest(ch.subject.encode("utf-8"), str(subject).encode("utf-8")):
+        raise ChallengeSubjectError(
+            f"challenge {ch.nonce[:8]}... was issued for another user, not {subject!r}; request a challenge for this user"
         )
     now = time.time() if now_s is None else float(now_s)
     if now > ch.expires_at:
