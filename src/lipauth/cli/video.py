@@ -11,7 +11,6 @@ import click
 import numpy as np
 
 from lipauth.cli._app import EXIT_ERROR, _echo_json, _track_file, cli, track_summary
-from lipauth.errors import LipAuthError
 from lipauth.types import LipTrack, QualityFlag
 
 
@@ -122,23 +121,42 @@ def _round_or_none(arr: np.ndarray, digits: int = 2) -> Any:
 @click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="JSON Lines file: one line per frame.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary per clip instead of text.")
-def annotate(videos: tuple[str, ...], out: str, as_json: bool) -> None:
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool over the cores; ray: tasks on a Ray cluster (pip install 'lipauth[ray]').")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Parallel workers (default: the cores, at most one per clip).")
+@click.option("--address", help="Ray cluster address (e.g. auto, ray://host:10001); with --engine ray.")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Skip clips already tracked in OUT.batch.jsonl by an interrupted run with the same settings.")
+def annotate(videos: tuple[str, ...], out: str, as_json: bool, engine: str, workers: int | None,
+             address: str | None, resume: bool) -> None:
     """Write per-frame face box, labial box, lip landmarks, pose and quality of VIDEOS.
 
-    A clip that fails is recorded as one error line in the output and reported on
-    stderr; the others go on. Exit code 2 if any clip failed.
+    Clips are tracked in parallel (``--engine``/``--workers``); each finished clip is
+    recorded in OUT.batch.jsonl, so a rerun after an interruption skips it. A clip that
+    fails is recorded as one error line in the output and reported on stderr; the others
+    go on. Exit code 2 if any clip failed.
     """
+    from lipauth import __version__
+    from lipauth.batch import run_batch
+    from lipauth.batch.tasks import annotate_clip, init_worker
+
+    keys = list(dict.fromkeys(str(v) for v in videos))
+    summary_run = run_batch(
+        [(k, k) for k in keys], annotate_clip, engine=engine, workers=workers, address=address,  # type: ignore[arg-type]
+        out=f"{out}.batch.jsonl", resume=resume, settings={"task": "annotate", "lipauth": __version__, "backend": "mediapipe"},
+        initializer=init_worker, progress=not as_json, description="tracking",
+    )
     failed = 0
     with open(out, "w", encoding="utf-8") as fh:
-        for video in videos:
-            name = str(video)
-            try:
-                _, result = _track_file(video, quiet=as_json)
-            except LipAuthError as exc:
+        for name in keys:
+            rec = summary_run.results[name]
+            if rec["status"] == "error":
                 failed += 1
-                fh.write(json.dumps({"video": name, "error": exc.code, "message": str(exc)}) + "\n")
-                click.echo(f"lipauth: error: {exc}", err=True)
+                err = rec["error"]
+                fh.write(json.dumps({"video": name, "error": err["code"], "message": err["message"]}) + "\n")
+                click.echo(f"lipauth: error: {err['message']}", err=True)
                 continue
+            result = LipTrack.from_dict(rec["result"])
             for row in _annotation_rows(name, result):
                 fh.write(json.dumps(row, separators=(",", ":")) + "\n")
             summary = {"video": name, "n_frames": result.n_frames, "detection_rate": result.detection_rate}
@@ -147,7 +165,8 @@ def annotate(videos: tuple[str, ...], out: str, as_json: bool) -> None:
             else:
                 click.echo(f"{name}: {result.n_frames} frames, face in {100 * result.detection_rate:.1f}%")
     if not as_json:
-        click.echo(f"annotations written to {out} ({len(videos) - failed} clips, {failed} failed)")
+        resumed = f", {summary_run.n_skipped} resumed" if summary_run.n_skipped else ""
+        click.echo(f"annotations written to {out} ({len(keys) - failed} clips, {failed} failed{resumed})")
     if failed:
         sys.exit(EXIT_ERROR)
 
