@@ -42,7 +42,7 @@ from lipauth.errors import ConfigError, InputError
 from lipauth.store import SqlNonceStore, Store
 from lipauth.types import Audio, CheckResult, Video
 
-__all__ = ["AuthConfig", "AuthResult", "Authenticator"]
+__all__ = ["AuthConfig", "AuthResult", "Authenticator", "LivenessReport", "check_liveness"]
 
 log = logging.getLogger(__name__)
 Clip = str | PathLike | bytes | Video
@@ -94,6 +94,8 @@ class AuthResult:
     decision: Decision
     checks: tuple[CheckResult, ...] = ()
     retry_after_s: float = 0.0
+    #: the clip's LipFeatures (for plots; never in :meth:`to_dict`)
+    features: Any = field(default=None, repr=False, compare=False)
 
     @property
     def accepted(self) -> bool:
@@ -134,11 +136,16 @@ class Authenticator:
     config : AuthConfig, optional
     store : Store, optional
         Default ``Store()``: ``$LIPAUTH_STORE_URL`` or SQLite in ``$LIPAUTH_DATA_DIR``.
+    challenge_key : bytes or str, optional
+        Key that signed the challenges (default :func:`lipauth.challenge.challenge_key`).
     """
 
-    def __init__(self, config: AuthConfig | None = None, store: Store | None = None) -> None:
+    def __init__(
+        self, config: AuthConfig | None = None, store: Store | None = None, *, challenge_key: bytes | str | None = None
+    ) -> None:
         self.config = config or AuthConfig()
         self.store = store if store is not None else Store()
+        self.challenge_key = challenge_key
 
     # ------------------------------------------------------------------ helpers
 
@@ -184,7 +191,7 @@ class Authenticator:
         pairs = np.zeros(n_takes * (n_takes - 1) // 2)
         return PasswordTemplate(sequences=seqs, pair_distances=pairs, config=cfg, label=label)
 
-    def _liveness(self, prep: _Prepared, challenge: Challenge | dict | None) -> list[CheckResult]:
+    def _liveness(self, prep: _Prepared, challenge: Challenge | dict | None, user: str | None = None) -> list[CheckResult]:
         pol = self.config.policy
         out: list[CheckResult] = []
         if "sync" in pol.checks:
@@ -202,7 +209,10 @@ class Authenticator:
                 return out
             from lipauth.challenge import verify_challenge
 
-            ch = verify_challenge(challenge, nonce_store=SqlNonceStore(self.store))
+            ch = Challenge.from_dict(challenge) if isinstance(challenge, dict) else challenge
+            # a challenge bound to a user answers only for that user
+            subject = user if (user is not None and ch.subject) else None
+            ch = verify_challenge(ch, key=self.challenge_key, nonce_store=SqlNonceStore(self.store), subject=subject)
             if "challenge" in pol.checks:
                 out.append(CheckResult(check="challenge", score=1.0, threshold=1.0, accepted=True))
             if ch.kind == "blow" and "blow" in pol.checks:
@@ -238,7 +248,9 @@ class Authenticator:
         log.info("enrolled %r (%s) from %d takes", user, label, len(prepared))
         return template
 
-    def verify(self, user: str, clip: Clip, challenge: Challenge | dict | None = None, *, label: str | None = None) -> AuthResult:
+    def verify(
+        self, user: str, clip: Clip, challenge: Challenge | dict | None = None, *, label: str | None = None, sensors: Any = None
+    ) -> AuthResult:
         """Verify ``clip`` as ``user``'s lip password (and the liveness checks the policy requires).
 
         Parameters
@@ -250,6 +262,9 @@ class Authenticator:
             consumed in the store.
         label : str, optional
             Which of the user's passwords; default: the best match over all of them.
+        sensors : SensorSamples, optional
+            Device-motion samples recorded with the clip; the ``sensors`` check runs and
+            is reported (the policy decides whether it is required).
 
         Returns
         -------
@@ -267,14 +282,19 @@ class Authenticator:
         try:
             stored = self.store.templates(user)
             results.append(self._match(prep, stored, label))
-            results.extend(self._liveness(prep, challenge))
+            results.extend(self._liveness(prep, challenge, user))
+            if sensors is not None:
+                from lipauth.checks.sensors import check_sensors
+
+                results.append(check_sensors(sensors))
             decision = decide(results, self.config.policy)
             if stored is None:  # not enrolled: always the answer of a wrong password
                 decision = Decision(False, ("PASSWORD:MISMATCH",), decision.scores)
         finally:  # also on errors (bad template, reused challenge): the attempt stays a failure
             score = results[0].score if results and math.isfinite(results[0].score) else None
             end = self.store.finish_attempt(user, accepted=decision.accepted, score=score, reasons=decision.reasons)
-        return AuthResult(user=user, decision=decision, checks=tuple(results), retry_after_s=end.retry_after_s)
+        return AuthResult(user=user, decision=decision, checks=tuple(results), retry_after_s=end.retry_after_s,
+                          features=prep.features)
 
     def _match(self, prep: _Prepared, stored: dict[str, tuple[str, bytes]] | None, label: str | None) -> PasswordResult:
         templates = {}
@@ -314,3 +334,161 @@ class Authenticator:
     def delete(self, user: str) -> None:
         """Delete ``user`` and erase their templates (:class:`UnknownUserError` when absent)."""
         self.store.delete_user(user)
+
+
+@dataclass(frozen=True)
+class LivenessReport:
+    """Outcome of :func:`check_liveness`.
+
+    Attributes
+    ----------
+    accepted : bool
+        The challenge check passed, and the sensors check too when it had data.
+    reasons : tuple of str
+        ``"BLOW:..."``/``"SPEECH:..."``/``"SENSORS:..."`` codes; empty when accepted.
+    challenge : Challenge
+        The verified challenge.
+    result : CheckResult
+        The blow or timed-speech check (a :class:`lipauth.checks.blow.BlowResult`).
+    sensors : CheckResult
+        The sensors check (``available=False`` without samples).
+    timeline_png : bytes or None
+        The PNG of :func:`lipauth.viz.plot_timeline` when ``plot=True``.
+    """
+
+    accepted: bool
+    reasons: tuple[str, ...]
+    challenge: Challenge
+    result: CheckResult
+    sensors: CheckResult
+    timeline_png: bytes | None = field(default=None, repr=False)
+    features: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def checks(self) -> tuple[CheckResult, ...]:
+        return (self.result, self.sensors)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the per-frame arrays are left out)."""
+        return {
+            "accepted": self.accepted,
+            "reasons": list(self.reasons),
+            "challenge": public_check_dict(self.result),
+            "sensors": public_check_dict(self.sensors),
+        }
+
+
+#: per-frame arrays a check result carries for plots (too long for an answer)
+_FRAME_ARRAYS = ("timestamps_s", "audio_activity", "mouth_state", "lags_ms", "correlations", "window_times_s", "window_agreement")
+
+
+def public_check_dict(result: CheckResult) -> dict[str, Any]:
+    """``result.to_dict()`` without the per-frame arrays (the shape an API answer carries)."""
+    out = result.to_dict()
+    for k in _FRAME_ARRAYS:
+        out.pop(k, None)
+    return out
+
+
+def check_liveness(
+    clip: Clip,
+    *,
+    challenge: Challenge | dict[str, Any],
+    sensors: Any = None,
+    nonce_store: Any = None,
+    plot: bool = False,
+    key: bytes | str | None = None,
+    subject: str | None = None,
+) -> LivenessReport:
+    """Check a recorded answer to a challenge: signature, expiry, schedule (blow or speech), sensors.
+
+    Decode -> track -> lip features -> the blow or timed-speech check against the
+    challenge's windows, plus the device-motion check when samples are given.
+
+    Parameters
+    ----------
+    clip : path, bytes or Video
+        The recorded answer (with its audio track).
+    challenge : Challenge or dict
+        The signed challenge the clip answers.
+    sensors : SensorSamples or JSON text/list, optional
+        Device-motion samples recorded with the clip (:func:`lipauth.checks.sensors.parse_sensor_json`).
+    nonce_store : NonceStore, optional
+        Consume the challenge's nonce here (single use); None skips the replay check.
+    plot : bool
+        Render the timeline PNG into ``timeline_png``.
+    key : bytes or str, optional
+        Challenge signing key (default :func:`lipauth.challenge.challenge_key`).
+    subject : str, optional
+        The user the challenge must have been issued for (None: not checked).
+
+    Returns
+    -------
+    LivenessReport
+
+    Raises
+    ------
+    ChallengeError
+        Tampered, expired, reused or for another user (checked before the clip is decoded).
+    SensorDataError
+        Malformed device-motion samples.
+    InputError, NoFaceError
+        The clip cannot be used.
+    """
+    from lipauth.challenge import verify_challenge
+    from lipauth.checks.sensors import SensorSamples, check_sensors, parse_sensor_json
+
+    ch = verify_challenge(challenge, key=key, subject=subject)  # cheap checks first, nonce not yet used
+    samples = None
+    if sensors is not None:
+        samples = sensors if isinstance(sensors, SensorSamples) else parse_sensor_json(sensors)
+    features, audio = _clip_features(clip)
+    if nonce_store is not None:
+        ch = verify_challenge(ch, key=key, subject=subject, nonce_store=nonce_store)
+    if ch.kind == "blow":
+        from lipauth.checks.blow import check_blow
+
+        result = check_blow(features, audio, ch)
+    else:
+        from lipauth.checks.speech import check_speech_challenge
+
+        result = check_speech_challenge(features, audio, ch)
+    sens = check_sensors(samples)
+    accepted = bool(result.accepted and (sens.accepted or not sens.available))
+    reasons = [f"{result.check.upper()}:{c}" for c in result.reasons] if not result.accepted else []
+    if sens.available and not sens.accepted:
+        reasons += [f"SENSORS:{c}" for c in sens.reasons]
+    png = None
+    if plot:
+        import io
+
+        from lipauth.viz import plot_timeline
+
+        buf = io.BytesIO()
+        plot_timeline(result, buf)
+        png = buf.getvalue()
+    return LivenessReport(accepted=accepted, reasons=tuple(reasons), challenge=ch, result=result, sensors=sens,
+                          timeline_png=png, features=features)
+
+
+def _clip_features(clip: Clip) -> tuple[Any, Audio | None]:
+    """Lip features and audio (None when the clip has no audio stream) of a clip."""
+    from lipauth.errors import NoAudioStreamError
+    from lipauth.features import extract_lip_features
+    from lipauth.io import load_audio, load_video
+    from lipauth.tracking import track_lips
+
+    if isinstance(clip, Video):
+        video, src = clip, None
+    elif isinstance(clip, (str, PathLike, bytes)):
+        video, src = load_video(clip), clip
+    else:
+        raise InputError(f"clip is a {type(clip).__name__}; pass a file path, bytes or a Video")
+    audio = None
+    if src is not None:
+        try:
+            audio = load_audio(src)
+        except NoAudioStreamError:
+            audio = None
+    track = track_lips(video)
+    return extract_lip_features(track, video), audio

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lipauth.types import LIP_GROUPS, Audio, CheckResult, LipFeatures, LipTrack, QualityFlag, Video
 
-__all__ = ["plot_track", "plot_features", "draw_overlay", "overlay_frames", "plot_sync"]
+__all__ = ["plot_track", "plot_features", "draw_overlay", "overlay_frames", "plot_sync", "plot_timeline"]
 
 _FLAG_ROWS = (
     QualityFlag.NO_FACE,
@@ -220,3 +221,93 @@ def plot_sync(features: LipFeatures, audio: Audio, result: CheckResult, path: st
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_timeline(
+    result: CheckResult | None,
+    path_or_buffer: str | Path | Any,
+    *,
+    sync: CheckResult | None = None,
+    features: LipFeatures | None = None,
+    title: str | None = None,
+) -> None:
+    """Write a PNG of a liveness answer on one time axis: prompts, audio, mouth, lip motion vs audio.
+
+    Rows: the challenge's prompt windows (shaded) over the blow probability or voice
+    activity per frame; the mouth state per frame (neutral / blow / open); and, when
+    ``sync`` is given, the correlation of lip motion and audio per agreement window
+    (else the lip opening from ``features`` when given).
+
+    Parameters
+    ----------
+    result : BlowResult or None
+        From :func:`lipauth.checks.blow.check_blow` or the timed-speech check
+        (``timestamps_s``, ``audio_activity``, ``mouth_state``, ``windows``); None when no
+        challenge was answered (then ``sync`` or ``features`` must be given).
+    path_or_buffer : str, Path or binary file object
+        Where the PNG goes (e.g. an ``io.BytesIO``).
+    sync : SyncResult, optional
+        From :func:`lipauth.checks.check_sync` (``window_times_s``, ``window_agreement``).
+    features : LipFeatures, optional
+        Lip features of the clip (the ``opening`` column is drawn when there is no sync).
+    title : str, optional
+
+    Raises
+    ------
+    ConfigError
+        Nothing to draw (no result, no sync, no features).
+    """
+    from lipauth.errors import ConfigError
+
+    if result is None and sync is None and features is None:
+        raise ConfigError("plot_timeline() got nothing to draw; pass a challenge result, a sync result or features")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.asarray(getattr(result, "timestamps_s", np.zeros(0)), dtype=np.float64)
+    windows = tuple(getattr(result, "windows", ()) or ())
+    rows = []
+    if t.size:
+        rows += ["audio", "mouth"]
+    has_sync = sync is not None and np.asarray(getattr(sync, "window_times_s", np.zeros(0))).size > 0
+    if has_sync or features is not None:
+        rows.append("lips")
+    if not rows:  # a sync result without windows and nothing else: one empty row with the verdict
+        rows.append("lips")
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.9 * len(rows) + 0.6), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    for ax, row in zip(axes, rows, strict=True):
+        for k, (a, b, prompt) in enumerate(windows):
+            ax.axvspan(a, b, color="tab:orange", alpha=0.2, label=f"prompt: {prompt}" if k == 0 else None)
+        if row == "audio":
+            ax.plot(t, np.asarray(result.audio_activity, dtype=np.float64), color="tab:blue")
+            ax.set_ylabel("blow prob." if result.check == "blow" else "voice")
+            ax.set_ylim(-0.05, 1.05)
+            if windows:
+                ax.legend(loc="upper right", fontsize=8)
+        elif row == "mouth":
+            ax.step(t, np.asarray(result.mouth_state), where="post", color="tab:green")
+            ax.set_yticks([0, 1, 2], ["neutral", "blow", "open"])
+            ax.set_ylabel("mouth")
+        else:
+            if has_sync:
+                wt = np.asarray(sync.window_times_s, dtype=np.float64)
+                wa = np.asarray(sync.window_agreement, dtype=np.float64)
+                ax.plot(wt, wa, "o-", color="tab:purple")
+                ax.axhline(0.0, color="grey", lw=0.5)
+                ax.set_ylabel("lips vs audio\n(correlation)")
+            elif features is not None:
+                ax.plot(features.timestamps_s, features.column("opening"), color="tab:red")
+                ax.set_ylabel("lip opening")
+    axes[-1].set_xlabel("time (s)")
+    parts = []
+    for r in (result, sync):
+        if r is not None:
+            verdict = "accepted" if r.accepted else "rejected " + " ".join(r.reasons)
+            parts.append(f"{r.check}: {r.score:.2f} (thr {r.threshold:.2f}) {verdict}")
+    fig.suptitle((title + ": " if title else "") + ("; ".join(parts) or "lip motion"), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path_or_buffer, dpi=90, format="png")
+    plt.close(fig)
