@@ -37,7 +37,7 @@ from lipauth.store.crypto import (
     new_key,
     write_key_file,
 )
-from lipauth.store.models import Attempt, AuditEvent, Lockout, Nonce, Template, User
+from lipauth.store.models import ApiKey, Attempt, AuditEvent, Lockout, Nonce, Template, User
 
 __all__ = ["URL_ENV", "DB_FILE", "default_url", "LockoutPolicy", "LockState", "UserInfo", "Store"]
 
@@ -485,3 +485,60 @@ class Store:
         if ring.source == "env":
             log.warning("set %s to the new key before the next run", KEY_ENV)
         return key
+
+    # ---------------------------------------------------------------- API keys
+
+    @staticmethod
+    def hash_api_key(key: str) -> str:
+        """Hex SHA-256 of an API key (what the store keeps)."""
+        import hashlib
+
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+    def create_api_key(self, name: str) -> str:
+        """Create an API key for client app ``name``; returns the key (shown once, stored hashed).
+
+        Raises
+        ------
+        UserExistsError
+            A key of that name exists (revoked ones too: names are never reused).
+        """
+        import secrets
+
+        if not name or len(name) > 200:
+            raise ConfigError(f"API key name {name!r} must be 1 to 200 characters")
+        key = "lk_" + secrets.token_urlsafe(32)
+        try:
+            with self._session() as s:
+                if s.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none() is not None:
+                    raise UserExistsError(f"API key {name!r} exists; pick another name or revoke it")
+                s.add(ApiKey(name=name, key_hash=self.hash_api_key(key), created_at=time.time()))
+                s.flush()
+                self._audit(s, "apikey_create", "", key_name=name)
+        except IntegrityError:
+            raise UserExistsError(f"API key {name!r} was created concurrently; pick another name") from None
+        return key
+
+    def revoke_api_key(self, name: str) -> None:
+        """Revoke the API key ``name`` (:class:`UnknownUserError` when there is none)."""
+        with self._session() as s:
+            row = s.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none()
+            if row is None:
+                raise UnknownUserError(f"no API key named {name!r}; lipauth apikeys list shows them")
+            if row.revoked_at is None:
+                row.revoked_at = time.time()
+            self._audit(s, "apikey_revoke", "", key_name=name)
+
+    def api_keys(self) -> list[dict[str, Any]]:
+        """Every API key as ``{name, created_at, revoked_at}`` (never the key or its hash)."""
+        with self._session() as s:
+            return [{"name": k.name, "created_at": k.created_at, "revoked_at": k.revoked_at}
+                    for k in s.scalars(select(ApiKey).order_by(ApiKey.name))]
+
+    def api_key_name(self, key: str) -> str | None:
+        """The name of the active API key ``key``; None when unknown or revoked."""
+        if not key:
+            return None
+        with self._session() as s:
+            row = s.scalars(select(ApiKey).where(ApiKey.key_hash == self.hash_api_key(key))).one_or_none()
+            return row.name if row is not None and row.revoked_at is None else None
