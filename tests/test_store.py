@@ -142,9 +142,9 @@ def _raw(url: str, sql: str, **params) -> list:
 
 
 def test_migrates_to_head_and_reopens(store: Store, url: str, ring: KeyRing) -> None:
-    assert store.schema_revision() == "0001"
+    assert store.schema_revision() == "0002"
     Store(url, keyring=ring).close()  # idempotent
-    assert store.schema_revision() == "0001"
+    assert store.schema_revision() == "0002"
 
 
 def test_round_trip_is_exact_and_encrypted(store: Store, url: str) -> None:
