@@ -448,6 +448,11 @@ class Store:
             return False
         return True
 
+    def nonce_used(self, nonce: str) -> bool:
+        """Whether ``nonce`` was used already (read only: nothing is written)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(Nonce.nonce).where(Nonce.nonce == nonce)).first() is not None
+
     def nonce_count(self) -> int:
         with self._session() as s:
             return int(s.scalar(select(func.count()).select_from(Nonce)) or 0)
