@@ -1,0 +1,300 @@
+"""End-to-end: the browser page in a real headless Chromium with a fake camera and microphone.
+
+The service runs as ``lipauth serve`` in a subprocess on a free loopback port with its own
+temporary data directory (its own SQLite store and keys); on loopback it gives the page an
+in-memory API key, so the page works as a person would see it. Playwright only drives the
+browser: it launches the system ``/usr/bin/chromium`` (apt ``chromium``), never a
+downloaded one. Chromium reads the fake camera from a Y4M file and the fake microphone from
+a WAV file and loops both; the files are made by :mod:`lipauth.synth` in a temporary
+directory.
+
+Why any take cut from the loop is a valid take of the same lip password: Chromium starts
+the files when the camera opens, not when the page starts recording, so a take begins at an
+unknown point of the loop. The synthetic mouth therefore repeats ONE short phrase (two
+syllables of different height and vowel width) with a period of exactly
+``PERIOD_FRAMES`` frames (1 s), with no rest between repeats, and the loop holds a whole
+number of periods, so the video is periodic across the loop seam as well. A 3-s take
+recorded at any moment is then three repeats of the phrase starting at some phase, and the
+lip password (DTW over the utterance, cut from the first to the last lip movement) matches
+any other phase: the phase shift only changes a partial syllable at each end. This was
+checked on the library directly (three enrolment phases 0, 0.37, 0.71; verify phases 0.15,
+0.5, 0.9 all accepted with score ~0.95 against threshold 0.69). The fake microphone plays
+the synthetic syllable sound of the same clip (the default policy, ``password``, does not
+need it).
+
+Skips with the reason when ``/usr/bin/chromium`` or the ``playwright`` package is missing.
+The screenshot of the verified result is saved under ``tests/artifacts/`` (git-ignored by
+a ``.gitignore`` the test writes there) and its path printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+FPS = 25
+PERIOD_FRAMES = 25  # one repeat of the phrase: 1 s
+LOOP_PERIODS = 4  # the fake camera loops every 4 s
+SIZE = (320, 240)
+ARTIFACTS = Path(__file__).parent / "artifacts"
+#: (phase in the period, opening height, vowel width) of each syllable of the phrase
+PHRASE = ((0.25, 0.9, 0.6), (0.62, 0.5, -0.8))
+
+
+def _need_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the playwright package is missing: pip install -e '.[test]' (never run `playwright install`)")
+
+
+def phrase_control(n_frames: int, *, start_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mouth opening in [0, 1] and width in [-1, 1] of the repeating phrase, per frame.
+
+    Periodic with ``PERIOD_FRAMES``: frame ``k`` has phase ``((start_frame + k) %
+    PERIOD_FRAMES) / PERIOD_FRAMES``; each syllable is a Gaussian bump (sd 0.08 period)
+    measured on the circle, so the signal is smooth across period boundaries.
+    """
+    u = ((start_frame + np.arange(n_frames)) % PERIOD_FRAMES) / PERIOD_FRAMES
+    opening = np.zeros(n_frames)
+    width = np.zeros(n_frames)
+    for centre, height, vowel in PHRASE:
+        d = np.minimum(np.abs(u - centre), 1.0 - np.abs(u - centre))
+        bump = np.exp(-0.5 * (d / 0.08) ** 2)
+        opening = np.maximum(opening, height * bump)
+        width += vowel * bump
+    return np.clip(opening, 0.0, 1.0), np.clip(width, -1.0, 1.0)
+
+
+def write_y4m(path: Path, frames: np.ndarray, *, fps: int) -> Path:
+    """Write RGB frames ``(n, h, w, 3) uint8`` as a Y4M (4:2:0) file, Chromium's fake-camera format."""
+    import cv2
+
+    n, h, w, _ = frames.shape
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def make_fake_media(directory: Path) -> tuple[Path, Path]:
+    """The looping fake camera (Y4M) and microphone (WAV) files; see the module docstring."""
+    from lipauth.io import write_audio
+    from lipauth.synth import make_talking_clip
+
+    n = PERIOD_FRAMES * LOOP_PERIODS
+    opening, width = phrase_control(n)
+    clip = make_talking_clip(
+        None, duration_s=n / FPS, fps=float(FPS), size=SIZE, face_width_px=120.0, opening=opening, width=width,
+        noise_std=2.0, audio="syllables", sample_rate=48000, seed=3,
+    )
+    assert clip.n_frames == n
+    video = write_y4m(directory / "camera.y4m", clip.frames, fps=FPS)
+    audio = write_audio(directory / "microphone.wav", clip.audio)
+    return video, audio
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``lipauth serve`` on a free loopback port with a fresh data directory; yields the base URL."""
+    service = pytest.importorskip("lipauth.service", reason="lipauth.service is not built yet")
+    if not hasattr(service, "create_app"):
+        pytest.skip("lipauth.service.create_app is not built yet")
+    data = tmp_path_factory.mktemp("service")
+    port = _free_port()
+    env = {**os.environ, "LIPAUTH_DATA_DIR": str(data), "LIPAUTH_WORKERS": "1", "GLOG_minloglevel": "2"}
+    env.pop("LIPAUTH_STORE_URL", None)
+    log = open(data / "server.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lipauth.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"lipauth serve exited with {proc.returncode}: {(data / 'server.log').read_text()[-2000:]}")
+            try:
+                status, body = _get(f"{base}/v1/health")
+                if status == 200 and json.loads(body)["status"] == "ok":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"lipauth serve did not answer /v1/health in 90 s: {(data / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        print(f"service log: {data / 'server.log'}")
+
+
+@pytest.fixture(scope="module")
+def fake_media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_fake_media(tmp_path_factory.mktemp("fake_media"))
+
+
+def _launch(p, args: list[str]):
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", *args])
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    ignore = ARTIFACTS / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    return ARTIFACTS / name
+
+
+def test_fake_camera_loop_is_periodic() -> None:
+    """The phrase repeats exactly: any take cut from the loop is a phase shift of any other."""
+    o, w = phrase_control(PERIOD_FRAMES * LOOP_PERIODS)
+    assert np.allclose(o[:PERIOD_FRAMES], o[PERIOD_FRAMES : 2 * PERIOD_FRAMES])
+    o2, w2 = phrase_control(10, start_frame=PERIOD_FRAMES * LOOP_PERIODS - 5)
+    assert np.allclose(o2[5:], o[:5]) and np.allclose(w2[:5], w[-5:])
+    assert o.max() > 0.85 and o.min() < 0.05  # the mouth opens and closes within each repeat
+
+
+def test_enrol_then_verify_in_chromium(server: str, fake_media: tuple[Path, Path]) -> None:
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    video, audio = fake_media
+    console: list[str] = []
+    with sync_playwright() as p:
+        browser = _launch(p, [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+            f"--use-file-for-fake-audio-capture={audio}",
+            "--autoplay-policy=no-user-gesture-required",
+        ])
+        try:
+            page = browser.new_page(viewport={"width": 420, "height": 900})  # a phone-sized screen
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.goto(server + "/")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            assert page.locator("#key-panel").is_hidden(), "the service should give a loopback page its key"
+            page.click("#camera-btn")
+            expect(page.locator("#start-btn")).to_be_enabled(timeout=15_000)
+
+            # enrol: 3 takes of take_s seconds, uploaded together
+            page.check('input[name="mode"][value="enrol"]')
+            page.fill("#user", "alice")
+            page.click("#start-btn")
+            expect(page.locator("#prompt")).to_have_text("SPEAK NOW", timeout=10_000)
+            expect(page.locator("#verdict")).to_contain_text("Enrolled: alice", timeout=120_000)
+            expect(page.locator("#error")).to_be_hidden()
+            assert page.locator("#upload-progress").evaluate("e => e.value") == 100
+
+            # verify with the lip password only (the default policy), with the timeline plot
+            page.check('input[name="mode"][value="verify"]')
+            page.select_option("#kind", "")
+            page.click("#start-btn")
+            expect(page.locator("#verdict")).to_have_text("Accepted", timeout=120_000)
+            expect(page.locator("#verdict")).to_have_class("verdict accepted")
+            img = page.locator("#timeline")
+            expect(img).to_be_visible()
+            assert img.evaluate("e => e.complete && e.naturalWidth") > 100
+            expect(page.locator("#scores tbody tr").first).to_contain_text("password")
+            shot = _artifact("browser_verify_accepted.png")
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        finally:
+            if console:
+                print("browser console:\n" + "\n".join(console[-30:]))
+            browser.close()
+    assert shot.stat().st_size > 10_000
+
+
+def test_denied_camera_permission_message(server: str, fake_media: tuple[Path, Path]) -> None:
+    """Without the fake-UI flag the headless browser denies the camera: the page says so in words."""
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    video, audio = fake_media
+    with sync_playwright() as p:
+        browser = _launch(p, [
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+            f"--use-file-for-fake-audio-capture={audio}",
+            "--deny-permission-prompts",
+        ])
+        try:
+            context = browser.new_context()
+            context.clear_permissions()
+            page = context.new_page()
+            page.goto(server + "/")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            page.click("#camera-btn")
+            err = page.locator("#error")
+            expect(err).to_be_visible(timeout=15_000)
+            expect(err).to_have_text(
+                "Camera permission denied: allow the camera and microphone for this page (the camera icon in the "
+                "address bar), then press Start camera again."
+            )
+            expect(page.locator("#start-btn")).to_be_disabled()
+            page.screenshot(path=str(_artifact("browser_camera_denied.png")))
+        finally:
+            browser.close()
+
+
+def test_page_is_served_with_its_key_and_static_files(server: str) -> None:
+    """``GET /`` fills the key placeholder; the page's script and style come from the service, nothing from outside."""
+    status, body = _get(server + "/")
+    html = body.decode()
+    assert status == 200 and "__LIPAUTH_PAGE_KEY__" not in html
+    assert 'name="lipauth-api-key"' in html
+    for ref in ("/static/app.js", "/static/style.css"):
+        assert ref in html
+        assert _get(server + ref)[0] == 200
+    static = Path(__file__).parents[1] / "src" / "lipauth" / "service" / "static"
+    for f in static.iterdir():
+        text = f.read_text()
+        assert "http://" not in text and "https://" not in text, f"{f.name} must not fetch anything from the internet"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (syntax check of app.js)")
+def test_app_js_parses() -> None:
+    js = Path(__file__).parents[1] / "src" / "lipauth" / "service" / "static" / "app.js"
+    subprocess.run(["node", "--check", str(js)], check=True)
