@@ -52,6 +52,8 @@ __all__ = [
     "OverloadedError",
     "AnalysisFailedError",
     "AnalysisTimeoutError",
+    "TooFewTakesError",
+    "BadUserNameError",
 ]
 
 
@@ -305,3 +307,15 @@ class AnalysisTimeoutError(ServiceError):
     """The analysis took longer than the service's time limit; its worker was replaced."""
 
     code = "analysis_timeout"
+
+
+class TooFewTakesError(EnrolmentError):
+    """Fewer enrolment clips than needed (the message names the minimum)."""
+
+    code = "too_few_takes"
+
+
+class BadUserNameError(ConfigError):
+    """A user name outside the allowed length or characters."""
+
+    code = "bad_user_name"
