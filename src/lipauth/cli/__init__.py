@@ -19,5 +19,6 @@ from lipauth.cli import sync  # noqa: F401,E402  (registers `lipauth sync`)
 from lipauth.cli import liveness  # noqa: F401,E402  (challenge new, liveness)
 from lipauth.cli import commands  # noqa: F401,E402  (lipauth commands enrol/recognise/listen)
 from lipauth.cli import users  # noqa: F401,E402  (enrol, verify, users list|delete|unlock, keys rotate)
+from lipauth.cli import evaluate  # noqa: F401,E402  (lipauth eval)
 
 __all__ = ["cli", "main"]

@@ -1,0 +1,161 @@
+"""Evaluation dataset files: one CSV row per clip.
+
+Columns (header required, any order, extra columns ignored)::
+
+    path,label,user,phrase,challenge
+
+``path`` is relative to the CSV's folder, or to ``root`` when given (absolute paths are
+kept). ``label`` is ``bona_fide`` or an attack type (:data:`ATTACK_TYPES`). ``user`` and
+``phrase`` name who says what (the lip password uses rows that have both); ``challenge``
+is free text kept in the report. Missing clips are listed, not fatal; a malformed file is
+refused with an :class:`~lipauth.errors.InputError` that names the row.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lipauth.errors import InputError, MediaNotFoundError
+
+__all__ = ["ATTACK_TYPES", "BONA_FIDE", "COLUMNS", "ClipRow", "Dataset", "load_dataset", "split_rows"]
+
+BONA_FIDE = "bona_fide"
+#: attack types a dataset row may carry (``shift``/``swap``/``still``/``replay`` are also generated)
+ATTACK_TYPES = ("shift", "swap", "still", "replay", "photo", "silence", "screen", "mask", "deepfake", "other")
+COLUMNS = ("path", "label", "user", "phrase", "challenge")
+
+
+@dataclass(frozen=True)
+class ClipRow:
+    """One clip of the dataset.
+
+    Attributes
+    ----------
+    line : int
+        Line number in the CSV (the header is line 1).
+    path : str
+        As written in the CSV.
+    abs_path : Path
+        Resolved against the root.
+    label : str
+        ``bona_fide`` or an attack type.
+    user, phrase, challenge : str
+        Empty when not given.
+    """
+
+    line: int
+    path: str
+    abs_path: Path
+    label: str
+    user: str
+    phrase: str
+    challenge: str
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the clip (its path as written)."""
+        return self.path
+
+    @property
+    def bona_fide(self) -> bool:
+        return self.label == BONA_FIDE
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A parsed dataset file: rows whose clip exists, and the missing ones."""
+
+    source: Path
+    root: Path
+    rows: tuple[ClipRow, ...]
+    missing: tuple[ClipRow, ...]
+
+
+def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset:
+    """Read and validate a dataset CSV.
+
+    Raises
+    ------
+    MediaNotFoundError
+        The CSV itself does not exist.
+    InputError
+        Missing columns, an empty ``path``, an unknown label, or a clip listed twice
+        (the message names the rows).
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise MediaNotFoundError(f"{src}: dataset file not found; pass a CSV with columns {','.join(COLUMNS)}")
+    base = Path(root) if root is not None else src.parent
+    if root is not None and not base.is_dir():
+        raise MediaNotFoundError(f"{base}: --root is not a folder; pass the folder the CSV paths are relative to")
+    with open(src, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing_cols = [c for c in COLUMNS if c not in header]
+        if missing_cols:
+            raise InputError(
+                f"{src}: missing column(s) {', '.join(missing_cols)} (header is {','.join(header) or 'empty'}); "
+                f"the header must hold {','.join(COLUMNS)}"
+            )
+        reader.fieldnames = header
+        rows: list[ClipRow] = []
+        seen: dict[str, int] = {}
+        for rec in reader:
+            line = reader.line_num
+            vals = {c: (rec.get(c) or "").strip() for c in COLUMNS}
+            if not any(vals.values()):
+                continue
+            if not vals["path"]:
+                raise InputError(f"{src}: row at line {line} has an empty path; give every row a clip path")
+            label = vals["label"].lower()
+            if label != BONA_FIDE and label not in ATTACK_TYPES:
+                raise InputError(
+                    f"{src}: row at line {line} ({vals['path']}) has unknown label {vals['label']!r}; "
+                    f"use {BONA_FIDE} or one of {', '.join(ATTACK_TYPES)}"
+                )
+            if vals["path"] in seen:
+                raise InputError(
+                    f"{src}: row at line {line} duplicates line {seen[vals['path']]} ({vals['path']}); list each clip once"
+                )
+            seen[vals["path"]] = line
+            p = Path(vals["path"])
+            rows.append(ClipRow(line=line, path=vals["path"], abs_path=p if p.is_absolute() else base / p, label=label,
+                                user=vals["user"], phrase=vals["phrase"], challenge=vals["challenge"]))
+    if not rows:
+        raise InputError(f"{src}: no rows; list at least one clip under the header {','.join(COLUMNS)}")
+    present = tuple(r for r in rows if r.abs_path.is_file())
+    missing = tuple(r for r in rows if not r.abs_path.is_file())
+    return Dataset(source=src, root=base, rows=present, missing=missing)
+
+
+def split_rows(rows: tuple[ClipRow, ...] | list[ClipRow], *, tune_fraction: float = 0.5, seed: int = 0) -> dict[str, str]:
+    """Seeded split of clips (takes) into ``"tune"`` and ``"test"``.
+
+    Stratified by (label, user, phrase), so every phrase has enrolment takes in the tuning
+    split and test takes; a group of one clip goes to ``test``. Generated attacks follow
+    the split of the bona fide clip they are made from.
+
+    Returns
+    -------
+    dict
+        clip key -> ``"tune"`` or ``"test"``.
+    """
+    if not 0.0 < tune_fraction < 1.0:
+        raise InputError(f"tune_fraction={tune_fraction!r}; pass a fraction strictly between 0 and 1")
+    rng = np.random.default_rng(seed)
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for r in sorted(rows, key=lambda r: r.key):
+        groups.setdefault((r.label, r.user, r.phrase), []).append(r.key)
+    split: dict[str, str] = {}
+    for gkey in sorted(groups):
+        keys = groups[gkey]
+        order = rng.permutation(len(keys))
+        n_tune = int(round(tune_fraction * len(keys))) if len(keys) > 1 else 0
+        n_tune = min(n_tune, len(keys) - 1)
+        for rank, idx in enumerate(order):
+            split[keys[idx]] = "tune" if rank < n_tune else "test"
+    return split
