@@ -1,0 +1,176 @@
+"""Batch engine: local vs Ray identical outputs, resume after a kill, settings guard, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lipauth.batch import read_results, run_batch
+from lipauth.errors import ConfigError
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'lipauth[ray]'")
+
+
+def square(x: int) -> dict:
+    if x == 3:
+        raise ValueError("three is broken")
+    return {"value": x * x}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    # workers import this module's item functions by name
+    env = {"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    from lipauth.synth import make_talking_clip
+
+    d = tmp_path_factory.mktemp("batch_clips")
+    paths = []
+    for seed in range(3):
+        p = d / f"clip{seed}.mp4"
+        make_talking_clip(p, duration_s=1.0, fps=20.0, size=(240, 180), face_width_px=110, audio=None, seed=seed)
+        paths.append(str(p))
+    bad = d / "broken.mp4"
+    bad.write_bytes(b"\x00" * 500)
+    paths.append(str(bad))
+    return paths
+
+
+def test_failing_item_is_recorded_and_output_sorted(tmp_path: Path) -> None:
+    out = tmp_path / "b.jsonl"
+    s = run_batch([(f"k{i}", i) for i in (5, 3, 1)], square, workers=1, out=out, settings={"a": 1}, progress=False)
+    assert (s.n_items, s.n_done, s.n_failed) == (3, 3, 1)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert lines[0]["batch"] == "lipauth" and lines[0]["settings"] == {"a": 1}
+    assert [r["key"] for r in lines[1:]] == ["k1", "k3", "k5"]
+    err = lines[2]
+    assert err["status"] == "error" and err["error"]["code"] == "internal_error" and "three is broken" in err["error"]["message"]
+    assert lines[3]["result"] == {"value": 25}
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "b.jsonl"
+    run_batch([("a", 1)], square, workers=1, out=out, settings={"fps": 25}, progress=False)
+    with pytest.raises(ConfigError, match=r"other settings \(changed: fps\)"):
+        run_batch([("a", 1), ("b", 2)], square, workers=1, out=out, settings={"fps": 30}, progress=False)
+    s = run_batch([("a", 1), ("b", 2)], square, workers=1, out=out, settings={"fps": 30}, resume=False, progress=False)
+    assert s.n_done == 2 and s.n_skipped == 0
+
+
+def test_bad_options_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="engine='spark'"):
+        run_batch([("a", 1)], square, engine="spark", out=tmp_path / "x.jsonl")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unique; duplicated: a"):
+        run_batch([("a", 1), ("a", 2)], square, out=tmp_path / "x.jsonl")
+    with pytest.raises(ConfigError, match="workers=0"):
+        run_batch([("a", 1)], square, workers=0, out=tmp_path / "x.jsonl")
+    with pytest.raises(ConfigError, match="only used with engine='ray'"):
+        run_batch([("a", 1)], square, address="auto", out=tmp_path / "x.jsonl")
+
+
+_SLOW_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from lipauth.batch import run_batch
+
+    LOG = sys.argv[2]
+
+    def slow(x):
+        with open(LOG, "a") as fh:
+            fh.write(f"{x}\\n")
+        time.sleep(0.3)
+        return {"x": x}
+
+    if __name__ == "__main__":
+        run_batch([(f"item{i:02d}", i) for i in range(10)], slow, workers=int(sys.argv[3]), out=sys.argv[1],
+                  settings={"task": "slow"}, progress=False)
+    """
+)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_run_resumes_without_redoing_finished_items(tmp_path: Path, workers: int) -> None:
+    script = tmp_path / "slow_batch.py"
+    script.write_text(_SLOW_SCRIPT)
+    out, log = tmp_path / "out.jsonl", tmp_path / "calls.log"
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(log), str(workers)], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if out.exists() and len(out.read_text().splitlines()) >= 1 + 3:  # header + 3 items
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, 9)
+    proc.wait()
+    _, done = read_results(out)
+    assert 3 <= len(done) < 10, len(done)
+    n_calls_first = len(log.read_text().splitlines())
+    subprocess.run([sys.executable, str(script), str(out), str(log), str(workers)], check=True, timeout=120)
+    calls = log.read_text().splitlines()
+    redo = calls[n_calls_first:]
+    # nothing already written is computed again; items in flight at the kill may be
+    assert not set(redo) & {str(int(k[4:])) for k in done}
+    assert len(redo) == 10 - len(done)
+    _, final = read_results(out)
+    assert sorted(final) == [f"item{i:02d}" for i in range(10)]
+
+
+def _annotate(videos: list[str], out: Path, *extra: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from lipauth.cli import cli
+
+    res = CliRunner().invoke(cli, ["annotate", *videos, "--out", str(out), *extra])
+    return res.exit_code, res.output
+
+
+def test_ray_and_local_give_identical_outputs(local_ray, clips: list[str], tmp_path: Path) -> None:
+    out_local, out_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    code_local, _ = _annotate(clips, out_local, "--engine", "local", "--workers", "2")
+    code_ray, _ = _annotate(clips, out_ray, "--engine", "ray")
+    assert code_local == code_ray == 2  # the broken clip
+    assert out_local.read_bytes() == out_ray.read_bytes()
+    batch_local = Path(f"{out_local}.batch.jsonl").read_bytes()
+    assert batch_local == Path(f"{out_ray}.batch.jsonl").read_bytes()
+    rows = [json.loads(x) for x in out_local.read_text().splitlines()]
+    assert sum(1 for r in rows if r.get("error") == "corrupt_media") == 1
+    assert sum(1 for r in rows if r["video"] == clips[0] and "frame" in r) == 20
+    # a rerun resumes: nothing tracked again
+    code, output = _annotate(clips, out_local, "--engine", "local")
+    assert code == 2 and "4 resumed" in output
+    assert out_local.read_bytes() == out_ray.read_bytes()
+
+
+def test_workers_load_mediapipe_once(local_ray, clips: list[str], tmp_path: Path) -> None:
+    """Each Ray worker builds its MediaPipe backend once, however many clips it tracks."""
+    s = run_batch([(f"{c}#{k}", c) for k in range(3) for c in clips[:3]], _count_loads, engine="ray", out=tmp_path / "l.jsonl", progress=False,
+                  initializer=_init)
+    per_pid: dict[int, set[int]] = {}
+    for rec in s.results.values():
+        per_pid.setdefault(rec["result"]["pid"], set()).add(rec["result"]["loads"])
+    assert all(v == {1} for v in per_pid.values()), per_pid
+
+
+def _init() -> None:
+    from lipauth.batch.tasks import init_worker
+
+    init_worker()
+
+
+def _count_loads(path: str) -> dict:
+    from lipauth.batch import tasks
+
+    tasks.annotate_clip(path)
+    return {"pid": os.getpid(), "loads": tasks.BACKEND_LOADS}
