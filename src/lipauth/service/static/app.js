@@ -112,8 +112,10 @@
     if (status === 423 || code === "LOCKED_OUT") return "Locked out after too many failed attempts." + retry;
     if (status === 429) return "Too many attempts: rate limited." + retry;
     if (status === 503) return "The server is busy (overloaded)." + retry;
-    if (code === "NO_FACE" || /no face/i.test(detail)) return "No face was found in the recording: place your face inside the oval, in good light. (" + detail + ")";
+    if (code === "NO_FACE" || code === "TOO_FEW_FACE_FRAMES" || /no face/i.test(detail)) return "No face was found in the recording: place your face inside the oval, in good light. (" + detail + ")";
     if (status === 413) return "The recording is too large or too long. (" + detail + ")";
+    if (status === 415 || code === "CORRUPT_MEDIA") return "This browser's recording could not be read by the server. (" + detail + ")";
+    if (status === 504) return "The analysis took too long: try again with a shorter, steadier recording. (" + detail + ")";
     if (status === 410) return "The prompt expired before the upload finished: try again. (" + detail + ")";
     if (status === 409) return detail || "Conflict.";
     if (status >= 500) return "The server failed to analyse the recording." + (detail ? " (" + detail + ")" : "");
