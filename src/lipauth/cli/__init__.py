@@ -20,5 +20,6 @@ from lipauth.cli import liveness  # noqa: F401,E402  (challenge new, liveness)
 from lipauth.cli import commands  # noqa: F401,E402  (lipauth commands enrol/recognise/listen)
 from lipauth.cli import users  # noqa: F401,E402  (enrol, verify, users list|delete|unlock, keys rotate)
 from lipauth.cli import evaluate  # noqa: F401,E402  (lipauth eval)
+from lipauth.cli import serve  # noqa: F401,E402  (serve, apikeys create|revoke|list)
 
 __all__ = ["cli", "main"]

@@ -1,0 +1,103 @@
+"""The app factory: settings, store, API keys, rate limits, the analysis pool, routes, handlers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from lipauth import __version__
+from lipauth.service.errors import install_error_handlers
+from lipauth.service.metrics import Metrics, MetricsMiddleware
+from lipauth.service.pool import AnalysisPool
+from lipauth.service.security import KeyChecker, RateLimiter
+from lipauth.service.settings import Settings
+from lipauth.service.uploads import BodyLimitMiddleware
+
+__all__ = ["create_app", "AppState"]
+
+log = logging.getLogger("lipauth.service")
+
+DESCRIPTION = """Liveness and lip-password authentication over HTTP.
+
+Send `X-API-Key` on every `/v1` route except health and config. Clips are multipart
+uploads (webm from browsers, mp4, ...). Errors are `{"detail": "<stable sentence>",
+"code": "<UPPER_CASE>"}`; the table is in `lipauth/service/API.md`.
+"""
+
+
+@dataclass
+class AppState:
+    """Everything the routes share (``app.state.lipauth``)."""
+
+    settings: Settings
+    store: Any
+    keys: KeyChecker
+    key_rate: RateLimiter
+    user_rate: RateLimiter
+    pool: AnalysisPool
+    metrics: Metrics
+    challenge_key: bytes
+
+
+def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastAPI:
+    """Build the FastAPI app.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Default :meth:`Settings.from_env`.
+    warm : bool
+        Wait at start-up until every analysis worker has loaded its models (else they
+        warm up in the background).
+
+    Raises
+    ------
+    ConfigError
+        A setting is invalid; StoreUnavailableError: the store cannot be opened.
+    """
+    from lipauth.store import KeyRing, Store
+
+    s = settings or Settings.from_env()
+    wc = s.worker_config()
+    store = Store(wc.store_url, keyring=KeyRing(current=wc.template_key, others=wc.other_keys, source="service"))
+    metrics = Metrics()
+    pool = AnalysisPool(wc, workers=s.workers, queue=s.queue, timeout_s=s.analysis_timeout_s,
+                        on_change=metrics.in_flight.set)
+    state = AppState(settings=s, store=store, keys=KeyChecker(store, page_key=s.page_key),
+                     key_rate=RateLimiter(s.rate_per_min), user_rate=RateLimiter(s.user_rate_per_min),
+                     pool=pool, metrics=metrics, challenge_key=wc.challenge_key)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        if warm:
+            import asyncio
+
+            await asyncio.get_running_loop().run_in_executor(None, pool.warm)
+        else:
+            pool.start()
+        log.info("lipauth service ready: %d workers, queue %d, store %s", s.workers, s.queue, wc.store_url.split("://")[0])
+        try:
+            yield
+        finally:
+            pool.close()
+            store.close()
+
+    app = FastAPI(title="lipauth", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.lipauth = state
+    install_error_handlers(app)
+    from lipauth.service.routes import analysis, challenges, system, users
+
+    for module in (system, challenges, users, analysis):
+        app.include_router(module.router)
+    app.mount("/static", system.static_files(), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=s.max_upload_bytes)
+    if s.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(s.cors_origins), allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["X-API-Key", "Content-Type"], expose_headers=["Retry-After"], max_age=600)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,83 @@
+"""``/v1/users/{user}``: enrolments, verifications, delete."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from lipauth.errors import TooFewTakesError
+from lipauth.service import work
+from lipauth.service.errors import error_responses
+from lipauth.service.models import EnrolmentOut, VerificationOut
+from lipauth.service.routes._common import parse_challenge, parse_sensors, run_analysis, state_of, test_hook
+from lipauth.service.routes.system import ENROL_TAKES
+from lipauth.service.security import check_user_name, require_key
+from lipauth.service.uploads import save_upload, temp_dir
+
+router = APIRouter(tags=["users"])
+_ANALYSIS_ERRORS = (400, 401, 403, 409, 410, 413, 415, 422, 429, 500, 503, 504)
+
+
+@router.post("/v1/users/{user}/enrolments", status_code=201, response_model=EnrolmentOut, summary="Enrol a lip password",
+             responses=error_responses(*_ANALYSIS_ERRORS))
+async def enrol(
+    user: str,
+    request: Request,
+    clips: Annotated[list[UploadFile], File(description="3 or more takes of the same lip movement (webm, mp4, ...).")],
+    label: Annotated[str, Form(max_length=200, description="Password label (a user may have several).")] = "default",
+    _key: str = Depends(require_key),
+) -> JSONResponse:
+    """Enrol ``user`` (or add a password ``label``) from 3 or more takes."""
+    st = state_of(request)
+    check_user_name(user)
+    st.user_rate.hit("user:" + user)
+    if len(clips) < ENROL_TAKES:
+        raise TooFewTakesError(f"{len(clips)} clips; enrolment needs at least {ENROL_TAKES}")
+    with temp_dir() as tmp:
+        paths = [save_upload(c, tmp, max_bytes=st.settings.max_upload_bytes, index=i) for i, c in enumerate(clips)]
+        out = await run_analysis(st, work.enrol, user, paths, label or "default", test_hook(request))
+    return JSONResponse(out, status_code=201)
+
+
+@router.post("/v1/users/{user}/verifications", response_model=VerificationOut, summary="Verify a lip password",
+             responses=error_responses(*_ANALYSIS_ERRORS))
+async def verify(
+    user: str,
+    request: Request,
+    clip: Annotated[UploadFile, File(description="The recorded attempt (webm, mp4, ...).")],
+    challenge: Annotated[str | None, Form(description="JSON text of the challenge object from POST /v1/challenges.")] = None,
+    sensors: Annotated[str | None, Form(description="JSON list of DeviceMotion samples {t_ms, ax, ay, az, alpha, beta, gamma}.")] = None,
+    plot: Annotated[str | None, Form(description="'true' adds timeline_png (base64 PNG).")] = None,
+    _key: str = Depends(require_key),
+) -> JSONResponse:
+    """Verify ``clip`` as ``user``'s lip password (and the challenge's check when one is sent).
+
+    An unknown user gets the same answer as a wrong password. A lock-out is a 200 answer
+    with reasons ``["LOCKOUT:LOCKED"]``, ``retry_after_s`` and a ``Retry-After`` header.
+    """
+    st = state_of(request)
+    check_user_name(user)
+    st.user_rate.hit("user:" + user)
+    with temp_dir() as tmp:
+        path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
+        sensor_text = parse_sensors(sensors)
+        ch = parse_challenge(st, challenge, user=user)
+        out = await run_analysis(st, work.verify, user, path, ch, sensor_text, _true(plot), test_hook(request))
+    headers = {"Retry-After": str(max(1, math.ceil(out["retry_after_s"])))} if out.get("retry_after_s") else None
+    return JSONResponse(out, headers=headers)
+
+
+@router.delete("/v1/users/{user}", status_code=204, summary="Delete a user and their templates",
+               responses=error_responses(401, 404, 422, 429))
+def delete_user(user: str, request: Request, _key: str = Depends(require_key)) -> Response:
+    st = state_of(request)
+    check_user_name(user)
+    st.store.delete_user(user)
+    return Response(status_code=204)
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")

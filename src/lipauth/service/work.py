@@ -1,0 +1,193 @@
+"""What runs inside an analysis worker process: decode, track, features, checks, store writes.
+
+Each worker opens its own :class:`lipauth.store.Store` once (SQLite in WAL mode with a busy
+timeout, or PostgreSQL) and loads MediaPipe once (:func:`init_worker`). Every function
+takes file paths of uploads the server wrote and returns plain JSON-ready dicts; errors
+are :class:`lipauth.errors.LipAuthError` subclasses, mapped to HTTP by the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import math
+import os
+import time
+from typing import Any
+
+from lipauth.errors import ClipTooLongError, ConfigError
+from lipauth.service.settings import WorkerConfig
+
+__all__ = ["init_worker", "ping", "enrol", "verify", "liveness", "sync"]
+
+log = logging.getLogger("lipauth.service.worker")
+_CFG: WorkerConfig | None = None
+_STORE: Any = None
+
+
+def init_worker(cfg: WorkerConfig) -> None:
+    """Worker initializer: remember the config, open the store, load MediaPipe once (warm-up)."""
+    global _CFG, _STORE
+    from lipauth.store import KeyRing, Store
+
+    _CFG = cfg
+    _STORE = Store(cfg.store_url, keyring=KeyRing(current=cfg.template_key, others=cfg.other_keys, source="service"))
+    try:
+        from lipauth.tracking import LipTracker
+
+        LipTracker().close()  # loads the face-mesh graph: the first request does not pay for it
+    except ImportError as exc:  # mediapipe missing: requests will say so
+        log.warning("worker warm-up: %s", exc)
+
+
+def ping() -> int:
+    """A no-op job (warms a worker up; returns its pid)."""
+    return os.getpid()
+
+
+def _cfg() -> WorkerConfig:
+    if _CFG is None:
+        raise ConfigError("analysis worker used before init_worker(); create it through AnalysisPool")
+    return _CFG
+
+
+def _hook(hook: str) -> None:
+    """Test hooks (only when the server enabled them): ``crash`` kills the worker, ``sleep=S`` hangs."""
+    if not hook or not _cfg().test_hooks:
+        return
+    if hook == "crash":
+        os._exit(3)
+    if hook.startswith("sleep="):
+        time.sleep(float(hook.split("=", 1)[1]))
+
+
+def _check_length(path: str) -> None:
+    """:class:`ClipTooLongError` when the clip lasts longer than ``max_clip_s`` (demuxed, not decoded)."""
+    from lipauth.io import load_video
+
+    video = load_video(path, lazy=True)
+    limit = _cfg().max_clip_s
+    if video.duration_s > limit:
+        raise ClipTooLongError(f"clip lasts {video.duration_s:.1f} s; the limit is {limit:g} s")
+
+
+def _png(draw: Any) -> str:
+    buf = io.BytesIO()
+    draw(buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, tuples -> lists."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
+
+
+def _authenticator(policy: tuple[str, ...], optional: tuple[str, ...] = ()) -> Any:
+    from lipauth.auth import AuthConfig, Authenticator
+    from lipauth.decision import Policy
+
+    required = tuple(dict.fromkeys(policy))
+    optional = tuple(c for c in optional if c not in required)
+    return Authenticator(AuthConfig(policy=Policy(required=required, optional=optional)), _STORE,
+                         challenge_key=_cfg().challenge_key)
+
+
+def enrol(user: str, paths: list[str], label: str, hook: str = "") -> dict[str, Any]:
+    """Enrol ``user``'s lip password ``label`` from the clips at ``paths``."""
+    _hook(hook)
+    for p in paths:
+        _check_length(p)
+    template = _authenticator(("password",)).enrol(user, list(paths), label=label)
+    return {"user": user, "label": label, "takes": int(template.n_takes)}
+
+
+def verify(user: str, path: str, challenge: dict | None, sensors: str | None, plot: bool, hook: str = "") -> dict[str, Any]:
+    """Verify ``path`` as ``user``'s password (+ the challenge's check, + sensors)."""
+    from lipauth.auth import public_check_dict
+    from lipauth.challenge import Challenge
+
+    _hook(hook)
+    _check_length(path)
+    cfg = _cfg()
+    policy = cfg.policy
+    ch = None
+    if challenge is not None:
+        ch = Challenge.from_dict(challenge)
+        policy = (*policy, ch.kind)
+    samples = None
+    if sensors is not None:
+        from lipauth.checks.sensors import parse_sensor_json
+
+        samples = parse_sensor_json(sensors)
+    auth = _authenticator(policy, ("sensors",) if samples is not None else ())
+    res = auth.verify(user, path, ch, sensors=samples)
+    out = res.to_dict()
+    out["checks"] = [public_check_dict(c) for c in res.checks]
+    out = _clean(out)
+    if plot:
+        from lipauth.viz import plot_timeline
+
+        live = next((c for c in res.checks if c.check in ("blow", "speech")), None)
+        sync_res = next((c for c in res.checks if c.check == "sync"), None)
+        if live is not None or sync_res is not None or res.features is not None:
+            out["timeline_png"] = _png(lambda buf: plot_timeline(live, buf, sync=sync_res, features=res.features, title=user))
+    return out
+
+
+def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: str = "") -> dict[str, Any]:
+    """Check the answer ``path`` to ``challenge`` (nonce consumed in the store)."""
+    from lipauth.auth import check_liveness, public_check_dict
+    from lipauth.store import SqlNonceStore
+
+    _hook(hook)
+    _check_length(path)
+    rep = check_liveness(path, challenge=challenge, sensors=sensors, nonce_store=SqlNonceStore(_STORE), plot=plot,
+                         key=_cfg().challenge_key)
+    out: dict[str, Any] = _clean({"accepted": rep.accepted, "reasons": list(rep.reasons),
+                                  "checks": [public_check_dict(c) for c in rep.checks]})
+    if plot and rep.timeline_png is not None:
+        out["timeline_png"] = base64.b64encode(rep.timeline_png).decode("ascii")
+    return out
+
+
+def sync(path: str, plot: bool, hook: str = "") -> dict[str, Any]:
+    """Audio-visual sync of ``path``: offset, confidence, score."""
+    from lipauth.checks.sync import check_sync
+    from lipauth.features import extract_lip_features
+    from lipauth.io import load_audio, load_video
+    from lipauth.tracking import track_lips
+
+    _hook(hook)
+    _check_length(path)
+    video = load_video(path)
+    audio = load_audio(path)  # NoAudioStreamError -> 422 NO_AUDIO
+    feats = extract_lip_features(track_lips(video), video)
+    res = check_sync(feats, audio)
+    out: dict[str, Any] = {
+        "accepted": bool(res.accepted),
+        "offset_ms": _num(res.offset_ms),
+        "confidence": _num(res.confidence),
+        "score": _num(res.score),
+        "threshold": _num(res.threshold),
+        "reasons": list(res.reasons),
+    }
+    if plot:
+        from lipauth.viz import plot_timeline
+
+        out["timeline_png"] = _png(lambda buf: plot_timeline(None, buf, sync=res, features=feats))
+    return out
