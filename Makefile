@@ -1,4 +1,5 @@
-# make run  : create .venv, install lipauth, run the main job on the embedded defaults
+# make run  : create .venv, install lipauth, serve the API and page on http://127.0.0.1:8000/ (embedded SQLite store)
+#             (the offline demo is still 'lipauth demo --out-dir out')
 # make test : install test extras, run the whole suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -25,8 +26,7 @@ $(VENV)/.installed: pyproject.toml $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
-	@mkdir -p $(OUT)
-	$(BIN)/lipauth demo --out-dir $(OUT)
+	$(BIN)/lipauth serve
 
 test: install
 	$(BIN)/python -m pytest -q
