@@ -31,8 +31,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# every benchmarks/bench_*.py, then one table of their BENCH lines (stage, time, ratio, memory)
 bench: install
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

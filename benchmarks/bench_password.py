@@ -85,6 +85,11 @@ def main() -> None:
           f"all password work/tracking = {extra / t_track:.3f} (target <= 0.10: {'ok' if extra / t_track <= 0.10 else 'MISSED'})")
     print(f"latency: Authenticator.enrol (3 takes) {t_enrol:.2f} s, Authenticator.verify {t_verify:.2f} s "
           f"(clip length 3.0 s: {3.0 / t_verify:.1f}x real time)")
+    import json
+    import resource
+
+    print("BENCH " + json.dumps({"stage": "password work (3-s clip)", "time_s": round(extra, 4),
+                                 "baseline_s": round(t_track, 4), "ratio": round(extra / t_track, 3), "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)}))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,11 @@ def main() -> None:
         print(f"{name:<34}{sec * 1000:>10.1f}{sec / t_track:>12.3f}")
     ratio = best_sync / t_track
     print(f"ratio sync/tracking = {ratio:.3f} (target <= 0.10: {'ok' if ratio <= 0.10 else 'MISSED'})")
+    import json
+    import resource
+
+    print("BENCH " + json.dumps({"stage": "check_sync (3-s clip)", "time_s": round(best_sync, 4),
+                                 "baseline_s": round(t_track, 4), "ratio": round(ratio, 3), "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)}))
 
 
 if __name__ == "__main__":

@@ -186,6 +186,10 @@ def main() -> None:
     w = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{w}}  {v}")
+    import json
+
+    print("BENCH " + json.dumps({"stage": "track_lips (vs bare FaceMesh)", "time_s": round(t_full, 4),
+                                 "baseline_s": round(t_bare, 4), "ratio": round(t_full / t_bare, 3), "rss_mb": round(rss_mb, 1)}))
 
 
 if __name__ == "__main__":
