@@ -247,6 +247,102 @@ def test_enrol_then_verify_in_chromium(server: str, fake_media: tuple[Path, Path
     assert shot.stat().st_size > 10_000
 
 
+def test_liveness_mode_shows_prompts_and_the_answer(server: str, fake_media: tuple[Path, Path]) -> None:
+    """Liveness only: the page fetches a blow challenge, shows REST / BLOW NOW on its schedule and the verdict.
+
+    The fake camera never blows, so the service rejects; the page must say so with reasons and the timeline.
+    """
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    video, audio = fake_media
+    with sync_playwright() as p:
+        browser = _launch(p, [
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}", f"--use-file-for-fake-audio-capture={audio}",
+        ])
+        try:
+            page = browser.new_page()
+            page.goto(server + "/")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            page.click("#camera-btn")
+            expect(page.locator("#start-btn")).to_be_enabled(timeout=15_000)
+            page.check('input[name="mode"][value="liveness"]')
+            assert page.locator('#kind option[value=""]').is_disabled()  # liveness needs a prompt
+            page.select_option("#kind", "blow")
+            page.click("#start-btn")
+            expect(page.locator("#prompt")).to_have_text("REST", timeout=15_000)
+            expect(page.locator("#prompt")).to_have_class("prompt prompt-rest")
+            expect(page.locator("#prompt")).to_have_text("BLOW NOW", timeout=15_000)
+            expect(page.locator("#prompt")).to_have_class("prompt prompt-blow")
+            expect(page.locator("#verdict")).to_have_text("Rejected", timeout=120_000)
+            assert page.locator("#reasons li").count() >= 1
+            assert page.locator("#reasons li").first.inner_text().strip()
+            expect(page.locator("#timeline")).to_be_visible()
+            page.screenshot(path=str(_artifact("browser_liveness_rejected.png")), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_too_dark_warning(tmp_path: Path) -> None:
+    """A dark camera image raises the "too dark" warning (mean preview brightness); no service needed."""
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from lipauth.synth import make_talking_clip
+
+    clip = make_talking_clip(None, duration_s=1.0, fps=float(FPS), size=SIZE, audio=None, seed=1)
+    dark = write_y4m(tmp_path / "dark.y4m", (clip.frames * 0.08).astype(np.uint8), fps=FPS)
+    page_html = (Path(__file__).parents[1] / "src" / "lipauth" / "service" / "static" / "index.html").read_text()
+    static = Path(__file__).parents[1] / "src" / "lipauth" / "service" / "static"
+    with sync_playwright() as p:
+        browser = _launch(p, [
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={dark}",
+        ])
+        try:
+            page = browser.new_page()
+
+            def serve(route) -> None:  # the page's own files, without a service (config is answered too)
+                path = route.request.url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+                if path in ("", "index.html"):
+                    route.fulfill(body=page_html.replace("__LIPAUTH_PAGE_KEY__", "k"), content_type="text/html")
+                elif path.startswith("static/"):
+                    name = path.removeprefix("static/")
+                    ctype = "text/css" if name.endswith(".css") else "text/javascript"
+                    route.fulfill(body=(static / name).read_text(), content_type=ctype)
+                elif path == "v1/config":
+                    route.fulfill(json={"version": "0", "policy": ["password"], "challenge_kinds": ["blow", "speech"],
+                                        "enrol_takes": 3, "take_s": 3.0, "max_upload_bytes": 1, "max_clip_s": 20})
+                else:
+                    route.fulfill(status=404, body="")
+
+            page.route("http://127.0.0.1/**", serve)
+            page.goto("http://127.0.0.1/")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            expect(page.locator("#dark-warning")).to_be_hidden()
+            page.click("#camera-btn")
+            expect(page.locator("#dark-warning")).to_be_visible(timeout=10_000)
+            assert float(page.locator("#stage").get_attribute("data-luma")) < 45
+            # the words for the service's answers the page cannot provoke here
+            words = page.evaluate("""() => [
+                lipauthPage.httpErrorText(422, {detail: 'no face found in the clip', code: 'NO_FACE'}, ''),
+                lipauthPage.httpErrorText(429, {detail: 'too many requests; retry later', code: 'RATE_LIMITED'}, ' Try again in 7 s.'),
+                lipauthPage.httpErrorText(503, {detail: 'server is busy; retry later', code: 'OVERLOADED'}, ' Try again in 2 s.'),
+                lipauthPage.reasonWords('LOCKOUT:LOCKED'),
+                lipauthPage.reasonWords('BLOW:NO_BLOW_HEARD'),
+            ]""")
+            assert words == [
+                "No face was found in the recording: place your face inside the oval, in good light. (no face found in the clip)",
+                "Too many attempts: rate limited. Try again in 7 s.",
+                "The server is busy (overloaded). Try again in 2 s.",
+                "Too many failed attempts: this account is locked for a while.",
+                "blow: No blow was heard: blow into the microphone when asked.",
+            ]
+        finally:
+            browser.close()
+
+
 def test_denied_camera_permission_message(server: str, fake_media: tuple[Path, Path]) -> None:
     """Without the fake-UI flag the headless browser denies the camera: the page says so in words."""
     _need_browser()

@@ -466,7 +466,7 @@
     const form = new FormData();
     blobs.forEach((b, i) => form.append("clips", b, fileName(b, "take" + (i + 1))));
     const body = await upload("/v1/users/" + encodeURIComponent(user) + "/enrolments", form);
-    setStatus("Enrolled.");
+    setStatus("Enrolled. Choose Verify (unlock) and press Start to try your lip password.");
     showResult(body, "enrol");
   }
 
