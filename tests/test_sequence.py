@@ -100,3 +100,34 @@ def test_open_end_matches_a_take_cut_early() -> None:
     assert dtw_distance(full, cut, open_end=0.25) == pytest.approx(dtw_distance(cut, full, open_end=0.25))
     with pytest.raises(ConfigError, match="open_end"):
         dtw_distance(full, cut, open_end=0.6)
+
+
+def _reference_dtw(a: np.ndarray, b: np.ndarray, band: float, open_end: float) -> float:
+    """Plain double-loop DTW with the same band, open ends and span normalisation."""
+    n, m = len(a), len(b)
+    cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    slack = 1.0 / max(min(n, m) - 1, 1)
+    acc = np.full((n + 1, m + 1), np.inf)
+    start = np.zeros((n + 1, m + 1))
+    skip_n, skip_m = int(open_end * n), int(open_end * m)
+    for i in range(skip_n + 1):
+        acc[i, 0], start[i, 0] = 0.0, i
+    for j in range(skip_m + 1):
+        acc[0, j], start[0, j] = 0.0, j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            inside = abs((i - 1) / max(n - 1, 1) - (j - 1) / max(m - 1, 1)) <= band + slack
+            prev = [(acc[i - 1, j - 1], start[i - 1, j - 1]), (acc[i - 1, j], start[i - 1, j]), (acc[i, j - 1], start[i, j - 1])]
+            best, s = min(prev, key=lambda p: p[0])
+            acc[i, j] = best + (cost[i - 1, j - 1] if inside else np.inf)
+            start[i, j] = s
+    ends = [(n, j) for j in range(m - skip_m, m + 1)] + [(i, m) for i in range(n - skip_n, n)]
+    return min(acc[i, j] / max(i + j - start[i, j], 1.0) for i, j in ends)
+
+
+@pytest.mark.parametrize("n,m", [(1, 4), (4, 1), (2, 2), (7, 12), (23, 17)])
+@pytest.mark.parametrize("band,open_end", [(0.05, 0.0), (0.5, 0.0), (1.0, 0.0), (0.5, 0.2), (0.3, 0.45)])
+def test_dtw_matches_a_plain_double_loop(n: int, m: int, band: float, open_end: float) -> None:
+    rng = np.random.default_rng(n * 100 + m)
+    a, b = rng.normal(size=(n, 5)), rng.normal(size=(m, 5))
+    assert dtw_distance(a, b, band=band, open_end=open_end) == pytest.approx(_reference_dtw(a, b, band, open_end), rel=1e-9)
