@@ -112,7 +112,15 @@ def enrol(user: str, paths: list[str], label: str, hook: str = "") -> dict[str, 
     _hook(hook)
     for p in paths:
         _check_length(p)
-    template = _authenticator(("password",)).enrol(user, list(paths), label=label)
+    from lipauth.errors import EnrolmentError, InconsistentTakesError
+
+    try:
+        template = _authenticator(("password",)).enrol(user, list(paths), label=label)
+    except EnrolmentError as exc:
+        # checks.password raises the base class for a take unlike the others; name it
+        if not isinstance(exc, InconsistentTakesError) and "does not match the other takes" in str(exc):
+            raise InconsistentTakesError(str(exc)) from None
+        raise
     return {"user": user, "label": label, "takes": int(template.n_takes)}
 
 
@@ -129,6 +137,9 @@ def verify(user: str, path: str, challenge: dict | None, sensors: str | None, pl
     if challenge is not None:
         ch = Challenge.from_dict(challenge)
         policy = (*policy, ch.kind)
+        from lipauth.io import load_audio
+
+        load_audio(path)  # a challenge needs the audio: NoAudioStreamError before anything is stored
     samples = None
     if sensors is not None:
         from lipauth.checks.sensors import parse_sensor_json

@@ -1,0 +1,463 @@
+"""HTTP API: every route, every bad input (detail checked word for word), nothing stored on bad input,
+no user enumeration, rate limits, key revocation, CORS, OpenAPI completeness.
+
+Clips come from ``lipauth.synth`` (password takes of tests/password_synth.py), so nothing
+here needs ../shared. One app (one analysis worker) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+from password_synth import render_take  # noqa: E402
+
+from lipauth.challenge import new_challenge  # noqa: E402
+from lipauth.service import Settings, create_app  # noqa: E402
+from lipauth.store import new_key  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+MAX_CLIP_S = 6.0
+MAX_UPLOAD_MB = 1.0
+
+
+def _err(r, status: int, code: str, detail: str) -> None:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.json() == {"detail": detail, "code": code}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    from lipauth.io import write_audio
+    from lipauth.synth import make_talking_clip
+
+    d = tmp_path_factory.mktemp("clips")
+    out = {}
+    for i, (seed, speed) in enumerate(((0, 0.95), (1, 1.0), (2, 1.05))):
+        out[f"a{i}"] = render_take("A", speed=speed, seed=seed, path=str(d / f"a{i}.mp4")).path
+    out["ok"] = render_take("A", speed=1.25, seed=6, path=str(d / "ok.mp4")).path
+    out["wrong"] = render_take("B", seed=9, path=str(d / "wrong.mp4")).path
+    out["b1"] = render_take("B", seed=10, speed=0.8, path=str(d / "b1.mp4")).path
+    out["speech"] = make_talking_clip(d / "speech.mp4", duration_s=3.0, fps=25, size=(320, 240), face_width_px=150,
+                                      audio="syllables", speech_intervals_s=[(0.5, 2.5)], seed=3).path
+    out["noface"] = make_talking_clip(d / "noface.mp4", duration_s=1.5, fps=25, size=(320, 240), show_face=False, background="plain",
+                                      audio=None, seed=4).path
+    out["long"] = make_talking_clip(d / "long.mp4", duration_s=MAX_CLIP_S + 1.5, fps=25, size=(160, 120), face_width_px=80,
+                                    audio=None, seed=5).path
+    import numpy as np
+
+    from lipauth.types import Audio
+
+    write_audio(d / "voice.wav", Audio(samples=np.zeros(16000, np.float32) + 0.01, sample_rate=16000))
+    out["wav"] = d / "voice.wav"
+    return {k: Path(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory):
+    d = tmp_path_factory.mktemp("svc")
+    settings = Settings(data_dir=str(d), key=base64.b64encode(new_key()).decode(), workers=1, queue=4,
+                        max_clip_s=MAX_CLIP_S, max_upload_mb=MAX_UPLOAD_MB, rate_per_min=10_000, user_rate_per_min=10_000,
+                        cors_origins=("http://app.example",), page_key="page-key-123456")
+    app = create_app(settings, warm=True)
+    with TestClient(app) as client:
+        key = app.state.lipauth.store.create_api_key("tests")
+        client.headers["X-API-Key"] = key
+        yield app, client
+
+
+@pytest.fixture(scope="module")
+def client(app_client):
+    return app_client[1]
+
+
+@pytest.fixture(scope="module")
+def store(app_client):
+    return app_client[0].state.lipauth.store
+
+
+@pytest.fixture(scope="module")
+def ckey(app_client) -> bytes:
+    return app_client[0].state.lipauth.challenge_key
+
+
+def _file(path: Path, ctype: str = "video/mp4", name: str | None = None):
+    return (name or path.name, path.read_bytes(), ctype)
+
+
+@pytest.fixture(scope="module")
+def enrolled(client, clips) -> str:
+    r = client.post("/v1/users/alice/enrolments", files=[("clips", _file(clips[f"a{i}"])) for i in range(3)],
+                    data={"label": "default"})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"user": "alice", "label": "default", "takes": 3}
+    return "alice"
+
+
+def _snapshot(store) -> dict:
+    users = [u.to_dict() for u in store.users()]
+    return {"users": users, "attempts": {u["name"]: store.attempts(u["name"]) for u in users} | {
+        n: store.attempts(n) for n in ("alice", "bob", "nobody")}, "nonces": store.nonce_count(), "audit": len(store.audit())}
+
+
+# --------------------------------------------------------------------------------------
+# open routes
+
+
+def test_health_config_metrics(client) -> None:
+    r = client.get("/v1/health", headers={"X-API-Key": ""})
+    assert r.status_code == 200 and r.json() == {"status": "ok", "version": "0.1.0", "store": "ok"}
+    cfg = client.get("/v1/config").json()
+    assert cfg == {"version": "0.1.0", "policy": ["password"], "challenge_kinds": ["blow", "speech"], "enrol_takes": 3,
+                   "take_s": 3.0, "max_upload_bytes": int(MAX_UPLOAD_MB * 1024 * 1024), "max_clip_s": MAX_CLIP_S}
+    text = client.get("/metrics").text
+    assert 'lipauth_requests_total{method="GET",route="/v1/config",status="200"}' in text
+    for name in ("lipauth_request_seconds_bucket", "lipauth_analyses_in_flight", "lipauth_overload_rejections_total"):
+        assert name in text
+
+
+def test_page_serves_index_with_page_key(client, tmp_path, monkeypatch) -> None:
+    from lipauth.service.routes import system
+
+    monkeypatch.setattr(system, "STATIC_DIR", tmp_path)
+    r = client.get("/")
+    assert r.status_code == 200 and "page is not built yet" in r.text
+    (tmp_path / "index.html").write_text("<script>const KEY = '__LIPAUTH_PAGE_KEY__';</script>")
+    r = client.get("/")
+    assert r.text == "<script>const KEY = 'page-key-123456';</script>"
+    # the page key works as an API key; a wrong one does not
+    assert client.post("/v1/challenges", json={"kind": "blow"}, headers={"X-API-Key": "page-key-123456"}).status_code == 201
+    _err(client.post("/v1/challenges", json={"kind": "blow"}, headers={"X-API-Key": "page-key-12345"}),
+         401, "UNAUTHORIZED", "missing or invalid API key")
+
+
+def test_openapi_has_every_route_with_examples(client) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    expected = {("/v1/health", "get"), ("/v1/config", "get"), ("/metrics", "get"), ("/v1/challenges", "post"),
+                ("/v1/users/{user}/enrolments", "post"), ("/v1/users/{user}/verifications", "post"),
+                ("/v1/liveness", "post"), ("/v1/sync", "post"), ("/v1/users/{user}", "delete")}
+    assert expected <= {(p, m) for p, ops in paths.items() for m in ops}
+    comps = schema["components"]["schemas"]
+    for model in ("HealthOut", "ConfigOut", "ChallengeIn", "ChallengeOut", "EnrolmentOut", "VerificationOut",
+                  "LivenessOut", "SyncOut"):
+        assert comps[model].get("examples"), model
+    for p, m in expected - {("/v1/health", "get"), ("/v1/config", "get"), ("/metrics", "get")}:
+        resp = paths[p][m]["responses"]
+        assert "401" in resp and resp["401"]["content"]["application/json"]["examples"], (p, m)
+
+
+# --------------------------------------------------------------------------------------
+# keys, rate limits, CORS
+
+
+def test_missing_invalid_and_revoked_keys(app_client, client) -> None:
+    app, _ = app_client
+    for headers in ({"X-API-Key": ""}, {"X-API-Key": "lk_nope"}):
+        _err(client.post("/v1/challenges", json={"kind": "blow"}, headers=headers), 401, "UNAUTHORIZED",
+             "missing or invalid API key")
+    store = app.state.lipauth.store
+    key = store.create_api_key("revoke-me")
+    assert client.post("/v1/challenges", json={"kind": "speech"}, headers={"X-API-Key": key}).status_code == 201
+    store.revoke_api_key("revoke-me")
+    app.state.lipauth.keys.forget()  # the 2-s cache
+    _err(client.post("/v1/challenges", json={"kind": "speech"}, headers={"X-API-Key": key}), 401, "UNAUTHORIZED",
+         "missing or invalid API key")
+    _err(client.delete("/v1/users/alice", headers={"X-API-Key": key}), 401, "UNAUTHORIZED", "missing or invalid API key")
+
+
+def test_apikeys_cli(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from lipauth.cli import cli
+    from lipauth.store import Store
+
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["apikeys", "create", "app1", "--store", url])
+    assert res.exit_code == 0, res.output
+    key = res.output.strip()
+    with Store(url) as s:
+        assert s.api_key_name(key) == "app1"
+        assert key not in json.dumps([dict(r) for r in s.api_keys()])
+    res = runner.invoke(cli, ["apikeys", "list", "--store", url, "--json"])
+    assert json.loads(res.output)[0]["name"] == "app1" and json.loads(res.output)[0]["revoked_at"] is None
+    assert runner.invoke(cli, ["apikeys", "revoke", "app1", "--store", url]).exit_code == 0
+    with Store(url) as s:
+        assert s.api_key_name(key) is None
+    res = runner.invoke(cli, ["apikeys", "revoke", "nope", "--store", url])
+    assert res.exit_code != 0 and "no API key named 'nope'" in str(res.exception)
+
+
+@pytest.fixture
+def light_app(tmp_path):
+    """An app whose analysis pool is never started (routes that need no worker)."""
+
+    def make(**kw):
+        s = Settings(data_dir=str(tmp_path), key=base64.b64encode(new_key()).decode(), workers=1, **kw)
+        app = create_app(s)
+        client = TestClient(app)  # no lifespan: the pool stays unstarted
+        client.headers["X-API-Key"] = app.state.lipauth.store.create_api_key("k")
+        return app, client
+
+    return make
+
+
+def test_rate_limits_per_key_and_user(light_app) -> None:
+    _, c = light_app(rate_per_min=3, user_rate_per_min=2)
+    for _ in range(2):
+        assert c.post("/v1/challenges", json={"kind": "blow", "user": "u1"}).status_code == 201
+    r = c.post("/v1/challenges", json={"kind": "blow", "user": "u1"})
+    _err(r, 429, "RATE_LIMITED", "too many requests; retry later")
+    assert int(r.headers["Retry-After"]) >= 1
+    # another user is fine until the key's own limit (3 a minute) is used up
+    r = c.post("/v1/challenges", json={"kind": "blow", "user": "u2"})
+    _err(r, 429, "RATE_LIMITED", "too many requests; retry later")
+
+
+def test_cors_header(light_app) -> None:
+    _, c = light_app(cors_origins=("http://app.example",))
+    r = c.options("/v1/challenges", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+                                             "Access-Control-Request-Headers": "x-api-key"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://app.example"
+    r = c.get("/v1/config", headers={"Origin": "http://app.example"})
+    assert r.headers["access-control-allow-origin"] == "http://app.example"
+    r = c.get("/v1/config", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_settings_from_env_are_validated() -> None:
+    from lipauth.errors import ConfigError
+
+    s = Settings.from_env({"LIPAUTH_WORKERS": "3", "LIPAUTH_POLICY": "password,sync", "LIPAUTH_CORS_ORIGINS": "https://a.b, http://c:8000"})
+    assert s.workers == 3 and s.queue == 6 and s.policy == ("password", "sync") and s.cors_origins == ("https://a.b", "http://c:8000")
+    with pytest.raises(ConfigError, match="LIPAUTH_MAX_UPLOAD_MB='big' is not a number"):
+        Settings.from_env({"LIPAUTH_MAX_UPLOAD_MB": "big"})
+    with pytest.raises(ConfigError, match="LIPAUTH_WORKERS='0' is out of range"):
+        Settings.from_env({"LIPAUTH_WORKERS": "0"})
+    with pytest.raises(ConfigError, match=r"LIPAUTH_POLICY names \['face'\]"):
+        Settings.from_env({"LIPAUTH_POLICY": "password,face"})
+    with pytest.raises(ConfigError, match="LIPAUTH_KEY is not base64 of 32 bytes"):
+        Settings.from_env({"LIPAUTH_KEY": "short"})
+    with pytest.raises(ConfigError, match="LIPAUTH_CORS_ORIGINS has 'app.example/x'"):
+        Settings.from_env({"LIPAUTH_CORS_ORIGINS": "app.example/x"})
+
+
+# --------------------------------------------------------------------------------------
+# challenges, enrol, verify, delete
+
+
+def test_challenge_route(client, ckey) -> None:
+    r = client.post("/v1/challenges", json={"kind": "speech", "user": "alice"})
+    assert r.status_code == 201
+    body = r.json()
+    assert set(body) == {"challenge", "windows", "duration_s", "expires_at"}
+    ch = body["challenge"]
+    assert ch["kind"] == "speech" and ch["subject"] == "alice" and body["windows"] == ch["windows"]
+    assert all(w[2] == "speak" for w in body["windows"]) and body["expires_at"] > time.time()
+    from lipauth.challenge import verify_challenge
+
+    verify_challenge(ch, key=ckey, subject="alice")
+    _err(client.post("/v1/challenges", json={"kind": "dance"}), 422, "INVALID_REQUEST",
+         "request is missing a field or has a malformed one")
+    _err(client.post("/v1/challenges", json={"kind": "blow", "user": "bad name!"}), 422, "BAD_USER_NAME",
+         "user name must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
+
+
+def test_enrol_verify_delete(client, clips, enrolled, store) -> None:
+    r = client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["ok"])}, data={"plot": "true"})
+    assert r.status_code == 200, r.text
+    ok = r.json()
+    assert ok["user"] == "alice" and ok["accepted"] and ok["reasons"] == [] and ok["retry_after_s"] == 0
+    assert ok["scores"]["password"]["score"] >= ok["scores"]["password"]["threshold"]
+    assert ok["checks"][0]["check"] == "password"
+    png = base64.b64decode(ok["timeline_png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    r = client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["wrong"])})
+    assert r.status_code == 200 and not r.json()["accepted"] and r.json()["reasons"] == ["PASSWORD:MISMATCH"]
+    assert "timeline_png" not in r.json()
+    _err(client.post("/v1/users/alice/enrolments", files=[("clips", _file(clips[f"a{i}"])) for i in range(3)]),
+         409, "USER_EXISTS", "user already has a password with this label")
+    # a second user, deleted again
+    r = client.post("/v1/users/dave/enrolments", files=[("clips", _file(clips[f"a{i}"])) for i in range(3)])
+    assert r.status_code == 201
+    assert client.delete("/v1/users/dave").status_code == 204
+    assert "dave" not in [u.name for u in store.users()]
+    _err(client.delete("/v1/users/dave"), 404, "UNKNOWN_USER", "user is not enrolled")
+
+
+def test_no_user_enumeration(client, clips, enrolled) -> None:
+    def timed(user: str):
+        t0 = time.perf_counter()
+        r = client.post(f"/v1/users/{user}/verifications", files={"clip": _file(clips["wrong"])})
+        return r, time.perf_counter() - t0
+
+    runs = [(timed(enrolled), timed("mallory")) for _ in range(2)]  # alternating; min of each against noise
+    (wrong, _), (unknown, _) = runs[0]
+    t_wrong = min(w[1] for w, _ in runs)
+    t_unknown = min(u[1] for _, u in runs)
+    assert client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["ok"])}).json()["accepted"]
+    assert wrong.status_code == unknown.status_code == 200
+    a, b = wrong.json(), unknown.json()
+
+    def shape(d):
+        if isinstance(d, dict):
+            return {k: shape(v) for k, v in d.items() if k != "user"}
+        if isinstance(d, list):
+            return [shape(v) for v in d]
+        return type(d).__name__
+
+    assert shape(a) == shape(b) and a["reasons"] == b["reasons"] == ["PASSWORD:MISMATCH"]
+    assert abs(t_wrong - t_unknown) < max(0.5, 0.5 * t_wrong)
+
+
+def test_lockout_is_a_200_with_retry_after(client, clips) -> None:
+    for _ in range(5):
+        r = client.post("/v1/users/carol/verifications", files={"clip": _file(clips["wrong"])})
+        assert r.status_code == 200 and not r.json()["accepted"]
+    r = client.post("/v1/users/carol/verifications", files={"clip": _file(clips["wrong"])})
+    body = r.json()
+    assert r.status_code == 200 and body["reasons"] == ["LOCKOUT:LOCKED"] and body["retry_after_s"] > 0
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_verify_with_challenge_and_sensors(client, clips, enrolled, ckey, store) -> None:
+    ch = client.post("/v1/challenges", json={"kind": "speech", "user": enrolled}).json()["challenge"]
+    sensors = [{"t_ms": 20.0 * i, "ax": 0.01 * (i % 3), "ay": 0.0, "az": 9.81, "alpha": 0.0, "beta": 0.0, "gamma": 0.0}
+               for i in range(100)]
+    before = _snapshot(store)
+    # a clip without audio cannot answer a challenge: refused before anything is stored
+    _err(client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["ok"])},
+                     data={"challenge": json.dumps(ch)}), 422, "NO_AUDIO", "clip has no audio stream")
+    assert _snapshot(store) == before
+    r = client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["speech"])},
+                    data={"challenge": json.dumps(ch), "sensors": json.dumps(sensors)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {c["check"] for c in body["checks"]} == {"password", "speech", "sensors"}
+    assert "speech" in body["scores"] and not body["accepted"]  # another lip movement than alice's password
+    assert store.nonce_count() == before["nonces"] + 1
+    _err(client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["speech"])},
+                     data={"challenge": json.dumps(ch)}), 409, "CHALLENGE_REUSED", "challenge was already used")
+
+
+def test_liveness_and_sync_routes(client, clips) -> None:
+    ch = client.post("/v1/challenges", json={"kind": "speech"}).json()["challenge"]
+    r = client.post("/v1/liveness", files={"clip": _file(clips["speech"])}, data={"challenge": json.dumps(ch), "plot": "true"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"accepted", "reasons", "checks", "timeline_png"}
+    assert [c["check"] for c in body["checks"]] == ["speech", "sensors"] and isinstance(body["accepted"], bool)
+    assert base64.b64decode(body["timeline_png"])[:4] == b"\x89PNG"
+    r = client.post("/v1/sync", files={"clip": _file(clips["speech"])}, data={"plot": "true"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"accepted", "offset_ms", "confidence", "score", "threshold", "reasons", "timeline_png"}
+    assert isinstance(body["accepted"], bool) and isinstance(body["threshold"], float)
+    _err(client.post("/v1/sync", files={"clip": _file(clips["ok"])}), 422, "NO_AUDIO", "clip has no audio stream")
+    _err(client.post("/v1/liveness", files={"clip": _file(clips["speech"])}), 422, "INVALID_REQUEST",
+         "request is missing a field or has a malformed one")
+
+
+# --------------------------------------------------------------------------------------
+# bad input: a specific status and stable detail, and nothing stored
+
+
+def test_bad_uploads(client, clips, enrolled, store) -> None:
+    before = _snapshot(store)
+    url = f"/v1/users/{enrolled}/verifications"
+    good = clips["ok"].read_bytes()
+    _err(client.post(url, files={"clip": ("e.mp4", b"", "video/mp4")}), 400, "EMPTY_UPLOAD", "uploaded clip is empty")
+    _err(client.post(url, files={"clip": ("x.mp4", b"hello, not a video" * 50, "video/mp4")}), 422, "CORRUPT_MEDIA",
+         "clip is not a readable video (not media, truncated or corrupt)")
+    _err(client.post(url, files={"clip": ("t.mp4", good[: len(good) // 2], "video/mp4")}), 422, "CORRUPT_MEDIA",
+         "clip is not a readable video (not media, truncated or corrupt)")
+    _err(client.post(url, files={"clip": ("x.txt", good, "text/plain")}), 415, "UNSUPPORTED_MEDIA_TYPE",
+         "clip must be a video (video/* or application/octet-stream)")
+    _err(client.post(url, files={"clip": _file(clips["wav"], "application/octet-stream")}), 422, "NO_VIDEO_STREAM",
+         "clip has no video stream")
+    _err(client.post(url, files={"clip": _file(clips["noface"])}), 422, "NO_FACE", "no face found in the clip")
+    _err(client.post(url, files={"clip": _file(clips["long"])}), 413, "CLIP_TOO_LONG", "clip is longer than max_clip_s")
+    big = b"\0" * int((MAX_UPLOAD_MB + 0.5) * 1024 * 1024)
+    _err(client.post(url, files={"clip": ("big.mp4", big, "video/mp4")}), 413, "UPLOAD_TOO_LARGE",
+         "upload is larger than max_upload_bytes")
+    _err(client.post(url, files={"clip": ("c.mp4", b"x", "video/mp4")}, data={"sensors": "[{\"t_ms\": "}), 422,
+         "BAD_SENSOR_DATA", "sensors is not valid device-motion JSON")
+    _err(client.post(url, data={"plot": "true"}), 422, "INVALID_REQUEST", "request is missing a field or has a malformed one")
+    _err(client.post("/v1/users/bad%20name/verifications", files={"clip": _file(clips["ok"])}), 422, "BAD_USER_NAME",
+         "user name must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
+    assert _snapshot(store) == before
+
+
+def test_upload_limit_is_checked_while_streaming(client, enrolled, store) -> None:
+    """No Content-Length (chunked): the body is counted as it arrives and refused past the limit."""
+    boundary = "lipauthboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clip\"; filename=\"big.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode()
+    sent = []
+
+    def body():
+        yield head
+        for _ in range(40):  # 40 x 64 KB = 2.5 MB > 1 MB + form room
+            sent.append(1)
+            yield b"\0" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    before = _snapshot(store)
+    r = client.post(f"/v1/users/{enrolled}/verifications", content=body(),
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    _err(r, 413, "UPLOAD_TOO_LARGE", "upload is larger than max_upload_bytes")
+    assert _snapshot(store) == before
+
+
+def test_bad_challenges(client, clips, enrolled, ckey, store) -> None:
+    url = f"/v1/users/{enrolled}/verifications"
+    good = client.post("/v1/challenges", json={"kind": "blow", "user": enrolled}).json()["challenge"]
+    before = _snapshot(store)
+
+    def post(ch):
+        text = ch if isinstance(ch, str) else json.dumps(ch)
+        return client.post(url, files={"clip": _file(clips["ok"])}, data={"challenge": text})
+
+    _err(post("{not json"), 422, "BAD_CHALLENGE", "challenge is not valid challenge JSON")
+    _err(post({"kind": "blow"}), 422, "BAD_CHALLENGE", "challenge is not valid challenge JSON")
+    _err(post(dict(good, windows=[[1.0, 2.0, "blow"]])), 403, "CHALLENGE_TAMPERED", "challenge signature does not match its content")
+    bobs = client.post("/v1/challenges", json={"kind": "blow", "user": "bob"}).json()["challenge"]
+    _err(post(bobs), 403, "CHALLENGE_OTHER_USER", "challenge was issued for another user")
+    unbound = client.post("/v1/challenges", json={"kind": "blow"}).json()["challenge"]
+    _err(post(unbound), 403, "CHALLENGE_OTHER_USER", "challenge was issued for another user")
+    old = new_challenge("blow", key=ckey, now_s=time.time() - 600, ttl_s=60, subject=enrolled).to_dict()
+    _err(post(old), 410, "CHALLENGE_EXPIRED", "challenge has expired")
+    assert _snapshot(store) == before
+    # replay: a used nonce is refused before anything is written
+    assert store.use_nonce(good["nonce"], expires_at=good["expires_at"])
+    before = _snapshot(store)
+    _err(post(good), 409, "CHALLENGE_REUSED", "challenge was already used")
+    _err(client.post("/v1/liveness", files={"clip": _file(clips["speech"])}, data={"challenge": json.dumps(good)}),
+         409, "CHALLENGE_REUSED", "challenge was already used")
+    assert _snapshot(store) == before
+
+
+def test_bad_enrolments(client, clips, store) -> None:
+    before = _snapshot(store)
+    url = "/v1/users/erin/enrolments"
+    _err(client.post(url, files=[("clips", _file(clips[f"a{i}"])) for i in range(2)]), 422, "TOO_FEW_TAKES",
+         "enrolment needs at least 3 clips")
+    _err(client.post(url, files=[("clips", _file(clips["a0"])), ("clips", _file(clips["a1"])), ("clips", _file(clips["b1"])),
+                                 ("clips", _file(clips["a2"]))]),
+         422, "INCONSISTENT_TAKES", "enrolment takes do not match each other")
+    _err(client.post(url, files=[("clips", _file(clips["a0"])), ("clips", _file(clips["noface"])), ("clips", _file(clips["a2"]))]),
+         422, "NO_FACE", "no face found in the clip")
+    _err(client.post(url, files=[("clips", _file(clips["a0"])), ("clips", ("e.mp4", b"", "video/mp4")),
+                                 ("clips", _file(clips["a2"]))]), 400, "EMPTY_UPLOAD", "uploaded clip is empty")
+    assert _snapshot(store) == before
