@@ -140,12 +140,15 @@ def make_session(
     size: tuple[int, int] = (320, 240),
     face_width_px: float = 150,
     extra_s: float = 0.4,
+    always: bool = False,
 ):
     """A synth clip answering ``challenge``.
 
     mouth : "blow" (pursed in the windows), "still" (neutral throughout), "speak"
         (random syllables instead of blowing), "photo" (a still image).
     sound : "breath" (real exhale bursts in the windows), "silence", "speech" (voiced syllables).
+    always : blow (mouth and sound) from 0.3 s to the end instead of in the windows.
+    extra_s : seconds of rest after the schedule (a replayed answer is padded this way).
     """
     from lipauth.synth import make_talking_clip
     from lipauth.synth.clip import make_still_clip
@@ -154,6 +157,8 @@ def make_session(
     rng = np.random.default_rng(seed)
     windows = challenge.prompt_windows("blow") or challenge.prompt_windows()
     duration = challenge.duration_s + extra_s
+    if always:
+        windows = [(0.3, duration - 0.1)]
     n = int(round(duration * fps))
     t = np.arange(n) / fps
     if sound == "breath":
@@ -213,3 +218,36 @@ def motion_trace(kind: str, *, seed: int = 0, duration_s: float = 6.0, rate_hz: 
          "alpha": 10.0, "beta": float(beta[i]), "gamma": float(gamma[i])}
         for i in range(n)
     ]
+
+
+def make_speech_session(challenge: Challenge, *, seed: int = 0, extra_s: float = 0.4, mouth: str = "speak",
+                        sound: str = "syllables", lag_s: float | None = None):
+    """A synth face answering a speech challenge: voiced syllables with matching lip motion in
+    the speak windows (0.1-0.25 s late), resting between them.
+
+    mouth : "speak" (on schedule), "always" (speaking throughout), "still" (neutral mouth).
+    sound : "syllables" (the synth voice following the lips) or "silence".
+    """
+    from lipauth.synth import make_talking_clip
+    from lipauth.synth.control import random_syllable_schedule
+
+    rng = np.random.default_rng(seed)
+    fps, dur = 25.0, challenge.duration_s + extra_s
+    t = np.arange(int(dur * fps)) / fps
+    lag = float(rng.uniform(0.1, 0.25)) if lag_s is None else lag_s
+    on = np.zeros(t.size, bool)
+    if mouth == "always":
+        on[t >= 0.3] = True
+    else:
+        for a, b in challenge.prompt_windows("speak"):
+            on |= (t >= a + lag) & (t < b + lag - 0.1)
+    opening = random_syllable_schedule(dur, seed=seed).opening_at(t) * on
+    if mouth == "still":
+        opening = np.zeros(t.size)
+    audio = "syllables" if sound == "syllables" else "silence"
+    if mouth == "still" and sound == "syllables":  # voice on schedule, mouth still
+        from lipauth.synth.voice import voice_from_opening
+
+        audio = voice_from_opening(random_syllable_schedule(dur, seed=seed).opening_at(t) * on, t, duration_s=dur, sample_rate=SR)
+    return make_talking_clip(opening=opening, audio=audio, duration_s=dur, fps=fps, size=(320, 240),
+                             face_width_px=150, seed=seed, noise_std=2.0)

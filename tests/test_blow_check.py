@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from liveness_sessions import make_session
 
 from lipauth.challenge import new_challenge
-from lipauth.checks.blow import MOUTH_BLOW, BlowResult, check_blow, mouth_states
+from lipauth.checks.blow import MOUTH_BLOW, BlowResult, check_blow, mouth_states, schedule_timing
 from lipauth.checks.speech import check_speech_challenge
 from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.features import extract_lip_features
@@ -60,8 +61,33 @@ def test_attacks_rejected(sessions, name: str, reason: str) -> None:
 
 def test_replay_against_new_challenge(sessions) -> None:
     clip, feats = sessions["genuine"]
-    r = check_blow(feats, clip.audio, OTHER)
-    assert not r.accepted and r.reasons and r.score < check_blow(feats, clip.audio, CH).score
+    own = check_blow(feats, clip.audio, CH)
+    assert own.details["mouth_timing"]["spread_s"] <= 0.2 and own.score >= own.threshold + 0.2, own.details
+    for seed in range(100, 160):  # the answer replayed against 60 fresh challenges (padded: never too short)
+        other = dataclasses.replace(new_challenge("blow", rng=seed, key=KEY), duration_s=CH.duration_s)
+        r = check_blow(feats, clip.audio, other)
+        assert not r.accepted and r.reasons and r.score < own.threshold, (seed, r.details)
+
+
+def test_blowing_all_the_time_rejected() -> None:
+    clip = make_session(CH, (), seed=5, always=True)
+    r = check_blow(_features(clip), clip.audio, CH)
+    # the mouth is pursed from the start, so the calibration takes it as neutral: never "blowing"
+    assert not r.accepted and r.score < r.threshold and "BLOW_OUTSIDE_PROMPT" in r.reasons, r.details
+    assert {"MOUTH_NOT_BLOWING", "MOUTH_OFF_SCHEDULE"} & set(r.reasons), r.reasons
+
+
+def test_schedule_timing_edges() -> None:
+    t = np.arange(0, 10, 0.04)
+    windows = [(1.0, 2.0), (3.0, 4.5)]
+    on = ((t >= 1.2) & (t < 2.2)) | ((t >= 3.2) & (t < 4.7))
+    tm = schedule_timing(t, on, windows)
+    assert tm.spread_s < 0.05 and abs(tm.lag_s - 0.2) < 0.03 and tm.stray_runs == 0
+    late_end = ((t >= 1.2) & (t < 2.8)) | ((t >= 3.2) & (t < 4.7)) | ((t >= 6.0) & (t < 7.0))
+    tm = schedule_timing(t, late_end, windows)
+    assert tm.spread_s > 0.5 and tm.stray_runs == 1
+    one_run = (t >= 1.2) & (t < 4.7)  # one run across both windows answers neither properly
+    assert schedule_timing(t, one_run, windows).spread_s == float("inf")
 
 
 def test_mouth_states_calibrated(sessions) -> None:
@@ -81,8 +107,6 @@ def test_result_round_trip_and_expired_short(sessions) -> None:
     late = check_blow(feats, clip.audio, CH, now_s=CH.expires_at + 1)
     assert late.reasons == ("CHALLENGE_EXPIRED",) and not late.accepted
     long_ch = new_challenge("blow", rng=7, key=KEY)
-    import dataclasses
-
     long_ch = dataclasses.replace(long_ch, duration_s=20.0)
     short = check_blow(feats, clip.audio, long_ch)
     assert short.reasons == ("CLIP_TOO_SHORT",)
@@ -99,24 +123,19 @@ def test_bad_input(sessions) -> None:
 
 
 def test_speech_challenge() -> None:
-    from lipauth.synth import make_talking_clip
-    from lipauth.synth.control import random_syllable_schedule
+    from liveness_sessions import make_speech_session
 
-    ch = new_challenge("speech", rng=5, key=KEY)
-    fps, dur = 25.0, ch.duration_s + 0.4
-    t = np.arange(int(dur * fps)) / fps
-    on = np.zeros(t.size, bool)
-    for a, b in ch.prompt_windows("speak"):
-        on |= (t >= a + 0.15) & (t < b)
-    opening = random_syllable_schedule(dur, seed=4).opening_at(t) * on
-    clip = make_talking_clip(opening=opening, audio="syllables", duration_s=dur, fps=fps, size=(320, 240),
-                             face_width_px=150, seed=4, noise_std=2.0)
+    ch = new_challenge("speech", rng=1005, key=KEY)
+    clip = make_speech_session(ch, seed=1005, extra_s=18.5 - ch.duration_s)
     feats = _features(clip)
     r = check_speech_challenge(feats, clip.audio, ch, use_sync=False)
     assert r.accepted, r.details
-    other = check_speech_challenge(feats, clip.audio, new_challenge("speech", rng=6, key=KEY), use_sync=False)
-    assert not other.accepted and other.score < r.score
-    assert "SPEECH_OUTSIDE_PROMPT" in other.reasons or "NO_SPEECH_HEARD" in other.reasons
+    for seed in range(200, 230):
+        other = check_speech_challenge(feats, clip.audio, new_challenge("speech", rng=seed, key=KEY), use_sync=False)
+        assert not other.accepted and other.score < r.score, other.details
+    always = make_speech_session(ch, seed=3, mouth="always")
+    res = check_speech_challenge(_features(always), always.audio, ch, use_sync=False)
+    assert not res.accepted and "SPEECH_OUTSIDE_PROMPT" in res.reasons, res.details
     with_sync = check_speech_challenge(feats, clip.audio, ch)
     assert {"score", "threshold", "accepted"} <= set(with_sync.details["sync"])
 

@@ -17,23 +17,48 @@ KEY = "test-key-0123456789abcdef"
 @pytest.mark.parametrize("seed", range(20))
 def test_blow_schedule_shape(seed: int) -> None:
     ch = new_challenge("blow", rng=seed, key=KEY, now_s=1000.0)
-    assert 6.0 <= ch.duration_s <= 8.0
-    assert 2 <= len(ch.windows) <= 3
+    assert 7.4 - 1e-6 <= ch.duration_s <= 17.6
+    assert len(ch.windows) == 4
     prev_end = 0.0
     for a, b, prompt in ch.windows:
         assert prompt == "blow"
-        assert 0.8 - 1e-6 <= b - a <= 2.0 + 1e-6
-        assert a >= 1.2 - 1e-6 and b <= ch.duration_s
-        assert a - prev_end >= (0.9 - 0.011 if prev_end else 0.0)
+        assert round(b - a, 2) in (0.8, 1.3, 1.8, 2.3)
+        assert a >= 1.2 - 1e-6 and b <= ch.duration_s - 0.6 + 1e-6
+        if prev_end:
+            assert round(a - prev_end, 2) in (0.8, 1.3, 1.8, 2.3)
+        else:
+            assert 1.2 - 1e-6 <= a <= 2.0 + 1e-6
         prev_end = b
+
+
+def _intervals(ch) -> tuple[float, ...]:
+    out = []
+    for i, (a, b, _) in enumerate(ch.windows):
+        if i:
+            out.append(round(a - ch.windows[i - 1][1], 2))
+        out.append(round(b - a, 2))
+    return tuple(out)
 
 
 def test_speech_schedule_and_randomness() -> None:
     ch = new_challenge("speech", rng=1, key=KEY)
-    assert {p for _, _, p in ch.windows} == {"speak"}
+    assert {p for _, _, p in ch.windows} == {"speak"} and len(ch.windows) == 4
+    assert all(round(b - a, 2) in (1.0, 1.5, 2.0, 2.5) for a, b, _ in ch.windows)
     schedules = {new_challenge("blow", rng=s, key=KEY).windows for s in range(30)}
     assert len(schedules) == 30
     assert new_challenge("blow", rng=5, key=KEY).nonce != new_challenge("blow", rng=5, key=KEY).nonce
+
+
+def test_two_schedules_differ_by_half_a_second_somewhere() -> None:
+    """Any two schedules either share all 7 intervals or differ in one by >= 0.5 s; sharing
+    all of them has probability 4**-7 (the replay defence of lipauth.checks.blow)."""
+    codes = [_intervals(new_challenge("blow", rng=s, key=KEY)) for s in range(2000)]
+    for i in range(0, 2000, 7):
+        for j in range(i + 1, min(i + 40, 2000)):
+            diff = max(abs(x - y) for x, y in zip(codes[i], codes[j]))
+            assert diff == 0.0 or diff >= 0.5 - 1e-9
+    same = sum(codes[i] == codes[i + 1] for i in range(0, 1999))
+    assert same <= 2, same  # expected 1999 / 16384 = 0.12
 
 
 def test_round_trip_and_verify() -> None:

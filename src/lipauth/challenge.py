@@ -52,12 +52,24 @@ CHALLENGE_KINDS: dict[str, tuple[str, ...]] = {"blow": ("blow",), "speech": ("sp
 KEY_ENV = "LIPAUTH_CHALLENGE_KEY"
 KEY_FILE = "challenge.key"
 _VERSION = 1
-#: lead-in before the first window: the mouth-shape check calibrates on these neutral frames
+#: shortest lead-in before the first window: the mouth-shape check calibrates on these
+#: neutral frames; each challenge adds a random 0-0.8 s to it
 LEAD_IN_S = 1.2
+LEAD_IN_EXTRA_S = 0.8
 #: shortest pause between two windows (so a window's edges are unambiguous)
-MIN_GAP_S = 0.9
-#: share of the schedule's free room the windows may fill (the rest is random slack)
-FILL = 0.6
+MIN_GAP_S = 0.8
+#: rest after the last window, seconds
+TAIL_S = 0.6
+#: window lengths and rests are drawn from these levels (seconds), 0.5 s apart: two
+#: schedules that differ in any interval differ there by >= 0.5 s, beyond the 0.3-s spread
+#: of edge timings the checks allow around one reaction lag
+#: (lipauth.checks.blow.MAX_EDGE_SPREAD_S), so an answer to one schedule fits another only
+#: when all 2n - 1 intervals are equal: 4 ** -7 = 1/16384 for n = 4 windows (even for an
+#: attacker who shifts the recording in time), before the random lead-in
+WINDOW_LEVELS_S: dict[str, tuple[float, ...]] = {"blow": (0.8, 1.3, 1.8, 2.3), "speech": (1.0, 1.5, 2.0, 2.5)}
+REST_LEVELS_S: tuple[float, ...] = (0.8, 1.3, 1.8, 2.3)
+#: windows per challenge
+N_WINDOWS = 4
 
 
 @dataclass(frozen=True)
@@ -209,27 +221,22 @@ def sign_challenge(challenge: Challenge, *, key: bytes | str | None = None) -> s
 
 
 def _random_windows(
-    rng: np.random.Generator, n: int, duration_s: float, len_lo: float, len_hi: float, prompt: str
-) -> tuple[tuple[float, float, str], ...]:
-    """``n`` windows of ``len_lo..len_hi`` s in ``[LEAD_IN_S, duration_s - 0.6]``, gaps >= MIN_GAP_S."""
-    # windows may fill at most 60 % of the room: the rest is random slack, without which
-    # every schedule would look alike and an old answer could fit a new challenge
-    while n > 1 and FILL * (duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)) / n < len_lo:
-        n -= 1
-    room = duration_s - 0.6 - LEAD_IN_S - MIN_GAP_S * (n - 1)
-    lengths = rng.uniform(len_lo, max(len_lo, min(len_hi, FILL * room / n)), size=n)
-    free = max(room - lengths.sum(), 0.0)
-    # split the free time at random among the n + 1 gaps
-    cuts = np.sort(rng.uniform(0.0, free, size=n))
-    gaps = np.diff(np.concatenate([[0.0], cuts]))
+    rng: np.random.Generator, n: int, lengths_s: tuple[float, ...], rests_s: tuple[float, ...], prompt: str
+) -> tuple[tuple[tuple[float, float, str], ...], float]:
+    """``n`` windows after a random lead-in, lengths and rests drawn from the given levels.
+
+    Returns the windows and the schedule's duration (last window end + ``TAIL_S``).
+    """
+    t = LEAD_IN_S + float(rng.uniform(0.0, LEAD_IN_EXTRA_S))
     out = []
-    t = LEAD_IN_S
     for i in range(n):
-        t += gaps[i] + (MIN_GAP_S if i else 0.0)
-        start = round(float(t), 2)
-        out.append((start, round(start + round(float(lengths[i]), 2), 2), prompt))
-        t += lengths[i]
-    return tuple(out)
+        if i:
+            t += float(rng.choice(rests_s))
+        length = float(rng.choice(lengths_s))
+        start = round(t, 2)
+        out.append((start, round(start + length, 2), prompt))
+        t = start + length
+    return tuple(out), round(t + TAIL_S, 2)
 
 
 def new_challenge(
@@ -246,11 +253,12 @@ def new_challenge(
     Parameters
     ----------
     kind : {"blow", "speech"}
-        ``"blow"``: 2-3 blow windows of 0.8-2 s within a 6-8 s schedule (3 only when
-        they leave 40 % of the free room as random slack).
-        ``"speech"``: 2-3 speak windows of 1.0-2.0 s within 6-8 s; rest between them.
-        Every schedule starts with a rest of at least 1.2 s (calibration of the neutral
-        mouth) and keeps at least 0.9 s between windows.
+        ``"blow"``: 4 blow windows of 0.8, 1.3, 1.8 or 2.3 s; ``"speech"``: 4 speak windows
+        of 1.0, 1.5, 2.0 or 2.5 s. Rests between windows of 0.8, 1.3, 1.8 or 2.3 s; a random
+        lead-in of 1.2-2.0 s (calibration of the neutral mouth) and a 0.6-s tail: 7.4-18 s
+        in all (blow about 13 s on average, speech about 14 s). Lengths and rests come from
+        levels 0.6 s apart so that two schedules are either identical in an interval or
+        differ there by more than the checks' timing tolerance (see ``WINDOW_LEVELS_S``).
     rng : numpy Generator or int seed, optional
         Randomness for the schedule (the nonce always comes from ``secrets``).
     key : bytes or str, optional
@@ -272,12 +280,8 @@ def new_challenge(
     if not (5.0 <= float(ttl_s) <= 86400.0):
         raise ConfigError(f"ttl_s={ttl_s!r} is out of range; allowed 5 to 86400 seconds")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    duration = round(float(gen.uniform(6.0, 8.0)), 2)
-    n = int(gen.integers(2, 4))
-    if kind == "blow":
-        windows = _random_windows(gen, n, duration, 0.8, 2.0, "blow")
-    else:
-        windows = _random_windows(gen, n, duration, 1.0, 2.0, "speak")
+    prompt = CHALLENGE_KINDS[kind][0]
+    windows, duration = _random_windows(gen, N_WINDOWS, WINDOW_LEVELS_S[kind], REST_LEVELS_S, prompt)
     now = time.time() if now_s is None else float(now_s)
     ch = Challenge(
         kind=kind, windows=windows, duration_s=duration, nonce=secrets.token_hex(16),

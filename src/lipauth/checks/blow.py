@@ -6,13 +6,17 @@ the neutral frames before the first prompt. :func:`check_blow` measures how well
 heard in the audio (:mod:`lipauth.features.breath`) and the blowing mouth cover each
 prompted window and stay away from the rest of the clip.
 
-Score: ``min over windows of (min(audio coverage, mouth coverage) - mouth edge error)
-- 2 * max(audio blow share outside, mouth blow share outside)``.
-Coverage is measured in each window's core (from ``lag_s`` after its start to its end: the
-person reacts late); the edge error (seconds) is how far the answering pursed-lips run starts or
-stops outside :data:`ONSET_RANGE_S` / :data:`OFFSET_RANGE_S` of the window, so an answer to
-another schedule that merely overlaps the window fails; "outside" excludes 0.15 s before
-and 0.45 s after every window.
+Score: ``min(min over windows of min(audio coverage, mouth coverage), timing) - 2 * max(audio
+blow share outside, mouth blow share outside)`` with ``timing = 1 - 0.5 * spread /
+MAX_EDGE_SPREAD_S`` (0.5, the threshold, at the limit). Coverage is measured in each
+window's core (from ``lag_s`` after its start to its end: the person reacts late).
+Window-level timing (:func:`schedule_timing`): each window must be answered by its own run of
+pursed lips; the onset and offset delays of those runs (run start - window start, run end -
+window end) must agree with one common reaction lag within :data:`REACTION_LAG_S`: their
+spread (max - min over all 2n edges) at most :data:`MAX_EDGE_SPREAD_S`. An answer to another
+schedule differs from this one by >= 0.5 s in some interval (the schedule levels of
+:mod:`lipauth.challenge`), so at least one of its edges is off by that much. "Outside"
+excludes 0.15 s before and 0.45 s after every window.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.features.breath import blow_probability, breath_frames
 from lipauth.types import Audio, CheckResult, LipFeatures
 
-__all__ = ["MOUTH_BLOW", "MOUTH_NEUTRAL", "MOUTH_OPEN", "BlowResult", "check_blow", "mouth_states", "window_masks"]
+__all__ = [
+    "MOUTH_BLOW", "MOUTH_NEUTRAL", "MOUTH_OPEN", "BlowResult", "ScheduleTiming", "check_blow", "mouth_states",
+    "schedule_timing", "window_masks",
+]
 
 MOUTH_NEUTRAL, MOUTH_BLOW, MOUTH_OPEN = 0, 1, 2
 #: default score threshold; tuned on synthetic sessions (synth face, real exhale bursts
@@ -36,39 +43,116 @@ MOUTH_NEUTRAL, MOUTH_BLOW, MOUTH_OPEN = 0, 1, 2
 #: benchmarks/accuracy_liveness.py
 BLOW_THRESHOLD = 0.5
 _MIN_COVERAGE = 0.5
-#: allowed onset - start and offset - end of the answer to a window, seconds (human lag,
-#: detector smoothing); tuned on the synthetic sessions (lag 0.1-0.3 s)
-ONSET_RANGE_S = (-0.15, 0.6)
-OFFSET_RANGE_S = (-0.3, 0.55)
+#: allowed common reaction lag (run edge - window edge, seconds): a person answers a prompt
+#: late, a detector's smoothing shifts edges a little either way
+REACTION_LAG_S = (-0.15, 0.7)
+#: largest spread (max - min) of the 2n edge delays of one answer, seconds. Tuned on
+#: synthetic sessions (benchmarks/accuracy_liveness.py, tune seeds: spread 0.08-0.12 s); an
+#: answer to another schedule is off by >= 0.5 s (lipauth.challenge.WINDOW_LEVELS_S)
+#: minus its own spread
+MAX_EDGE_SPREAD_S = 0.3
 
 
 def _cover(mask: np.ndarray, masks: list[np.ndarray]) -> list[float]:
     return [float(mask[m].mean()) if m.any() else 0.0 for m in masks]
 
 
-def _edge_error(t: np.ndarray, on: np.ndarray, start_s: float, end_s: float) -> float:
-    """How far (seconds) the run of ``on`` answering a window starts/stops outside the allowed ranges.
+@dataclass(frozen=True)
+class ScheduleTiming:
+    """How the runs of an activity (pursed lips, speech) line up with a schedule's windows.
 
-    The answering run is the one overlapping ``[start_s, end_s)`` most, searched within
-    ``[start_s - 1, end_s + 1]``; 0 when both edges are in range, 1 when no run overlaps.
+    Attributes
+    ----------
+    onset_delay_s, offset_delay_s : tuple of float
+        Per window: start of its answering run - window start, end of that run - window
+        end (NaN when no run overlaps the window).
+    lag_s : float
+        Common reaction lag (mid-range of all delays; NaN when a window is unanswered).
+    spread_s : float
+        Max - min of all delays (inf when a window is unanswered or two windows share a run).
+    stray_runs : int
+        Runs that overlap no window (activity outside the prompts).
     """
+
+    onset_delay_s: tuple[float, ...]
+    offset_delay_s: tuple[float, ...]
+    lag_s: float
+    spread_s: float
+    stray_runs: int
+
+    def on_schedule(self, *, max_spread_s: float, lag_range_s: tuple[float, float]) -> bool:
+        return bool(self.spread_s <= max_spread_s and lag_range_s[0] <= self.lag_s <= lag_range_s[1])
+
+    def score(self, *, max_spread_s: float, lag_range_s: tuple[float, float]) -> float:
+        """``1 - 0.5 * spread / max_spread`` minus how far (s) the lag leaves its range; 0.5 at the limits."""
+        if not np.isfinite(self.spread_s):
+            return 0.0
+        out_of_range = max(0.0, lag_range_s[0] - self.lag_s, self.lag_s - lag_range_s[1])
+        return 1.0 - 0.5 * self.spread_s / max_spread_s - out_of_range
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"onset_delay_s": list(self.onset_delay_s), "offset_delay_s": list(self.offset_delay_s),
+                "lag_s": self.lag_s, "spread_s": self.spread_s, "stray_runs": self.stray_runs}
+
+
+def _runs(t: np.ndarray, on: np.ndarray, *, merge_gap_s: float, min_run_s: float) -> list[tuple[float, float]]:
+    """``(start_s, end_s)`` runs of ``on``, gaps up to ``merge_gap_s`` bridged, runs under ``min_run_s`` dropped."""
     step = float(np.median(np.diff(t))) if t.size > 1 else 0.04
-    near = (t >= start_s - 1.0) & (t < end_s + 1.0)
-    idx = np.flatnonzero(on & near)
+    idx = np.flatnonzero(on)
     if idx.size == 0:
-        return 1.0
-    splits = np.flatnonzero(np.diff(idx) > 1) + 1
-    best, best_overlap = None, 0.0
-    for run in np.split(idx, splits):
+        return []
+    runs: list[list[float]] = []
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
         lo, hi = float(t[run[0]]), float(t[run[-1]] + step)
-        overlap = max(0.0, min(hi, end_s) - max(lo, start_s))
-        if overlap > best_overlap:
-            best, best_overlap = (lo, hi), overlap
-    if best is None:
-        return 1.0
-    d_on, d_off = best[0] - start_s, best[1] - end_s
-    err = max(0.0, ONSET_RANGE_S[0] - d_on, d_on - ONSET_RANGE_S[1])
-    return err + max(0.0, OFFSET_RANGE_S[0] - d_off, d_off - OFFSET_RANGE_S[1])
+        if runs and lo - runs[-1][1] <= merge_gap_s + 1e-9:
+            runs[-1][1] = hi
+        else:
+            runs.append([lo, hi])
+    return [(lo, hi) for lo, hi in runs if hi - lo >= min_run_s - 1e-9]
+
+
+def schedule_timing(
+    t: np.ndarray,
+    on: np.ndarray,
+    windows: list[tuple[float, float]],
+    *,
+    merge_gap_s: float = 0.12,
+    min_run_s: float = 0.2,
+) -> ScheduleTiming:
+    """Match runs of ``on`` to ``windows`` (the run overlapping each window most) and time their edges.
+
+    Parameters
+    ----------
+    t : np.ndarray [shape=(n_frames,), float64]
+        Frame times, seconds.
+    on : np.ndarray [shape=(n_frames,), bool]
+        Activity per frame (pursed lips, voice, lip motion).
+    windows : list of (start_s, end_s)
+    merge_gap_s, min_run_s : float
+        Runs separated by at most ``merge_gap_s`` are joined; shorter than ``min_run_s`` dropped.
+    """
+    runs = _runs(t, np.asarray(on, dtype=bool), merge_gap_s=merge_gap_s, min_run_s=min_run_s)
+    used: list[int] = []
+    on_d, off_d = [], []
+    for a, b in windows:
+        overlaps = [max(0.0, min(hi, b) - max(lo, a)) for lo, hi in runs]
+        if not overlaps or max(overlaps) <= 0.0:
+            on_d.append(float("nan"))
+            off_d.append(float("nan"))
+            continue
+        k = int(np.argmax(overlaps))
+        used.append(k)
+        on_d.append(runs[k][0] - a)
+        off_d.append(runs[k][1] - b)
+    d = np.array(on_d + off_d)
+    if np.all(np.isfinite(d)) and len(set(used)) == len(windows):
+        lag, spread = float((d.max() + d.min()) / 2), float(d.max() - d.min())
+    else:
+        lag, spread = float("nan"), float("inf")
+    stray = sum(1 for lo, hi in runs if not any(min(hi, b) > max(lo, a) for a, b in windows))
+    return ScheduleTiming(tuple(on_d), tuple(off_d), lag, spread, stray)
+
+
 _MAX_OUTSIDE = 0.1
 
 
@@ -161,6 +245,45 @@ def window_masks(
     return cores, ~near
 
 
+def heard_share(t: np.ndarray, heard: np.ndarray, windows: list[tuple[float, float]], *, after_s: float) -> list[float]:
+    """Per window: frames heard in ``[start, end + after_s)`` / frames in ``end - start - 0.3`` s, capped at 1.
+
+    The sound of an answer starts and ends late and softly (a breath fades in), so it is
+    counted anywhere from the window's start to ``after_s`` past its end; the timing of
+    the answer is judged on the mouth (:func:`schedule_timing`).
+    """
+    step = float(np.median(np.diff(t))) if t.size > 1 else 0.04
+    out = []
+    for a, b in windows:
+        n = int(heard[(t >= a) & (t < b + after_s)].sum())
+        out.append(min(1.0, n * step / max(b - a - 0.3, 2 * step)))
+    return out
+
+
+def answer_masks(
+    t: np.ndarray, windows: list[tuple[float, float]], timing: ScheduleTiming, *, lag_s: float, margin_before_s: float,
+    margin_after_s: float, trim_s: float = 0.1,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Core of each window as answered and the mask outside all windows and margins.
+
+    With a reaction lag ``L`` inside :data:`REACTION_LAG_S` (``timing.lag_s``), a window's
+    core is ``[start + L + trim_s, end + L - trim_s)`` (at least 2 frames); otherwise
+    ``[start + lag_s, end)`` (:func:`window_masks`).
+    """
+    lag = timing.lag_s
+    if not (np.isfinite(lag) and REACTION_LAG_S[0] <= lag <= REACTION_LAG_S[1]):
+        return window_masks(t, windows, lag_s=lag_s, margin_before_s=margin_before_s, margin_after_s=margin_after_s)
+    _, outside = window_masks(t, windows, lag_s=lag_s, margin_before_s=margin_before_s, margin_after_s=margin_after_s)
+    cores = []
+    for a, b in windows:
+        lo, hi = a + lag + trim_s, b + lag - trim_s
+        m = (t >= lo) & (t < hi)
+        if m.sum() < 2:
+            m = (t >= a + lag) & (t < b + lag)
+        cores.append(m)
+    return cores, outside
+
+
 def _expired(challenge: Challenge, now_s: float | None) -> bool:
     return (time.time() if now_s is None else float(now_s)) > challenge.expires_at
 
@@ -213,8 +336,8 @@ def check_blow(
     -------
     BlowResult
         Reasons: ``CHALLENGE_EXPIRED``, ``CLIP_TOO_SHORT``, ``NO_FACE``, ``NO_BLOW_HEARD``,
-        ``MOUTH_NOT_BLOWING``, ``MOUTH_OFF_SCHEDULE`` (pursing starts or stops too far from
-        a window's edges), ``BLOW_OUTSIDE_PROMPT``, ``MOUTH_BLOW_OUTSIDE_PROMPT``.
+        ``MOUTH_NOT_BLOWING``, ``MOUTH_OFF_SCHEDULE`` (the pursed-lips runs do not start and
+        stop with the windows at one reaction lag, see :func:`schedule_timing`), ``BLOW_OUTSIDE_PROMPT``, ``MOUTH_BLOW_OUTSIDE_PROMPT``.
 
     Raises
     ------
@@ -241,31 +364,32 @@ def check_blow(
     heard = prob >= 0.5
     states, ref = mouth_states(features, calibration_end_s=windows[0][0])
     pursed = states == MOUTH_BLOW
-    cores, outside = window_masks(t, windows, lag_s=lag_s, margin_before_s=0.15, margin_after_s=0.45)
-    audio_cov, mouth_cov = _cover(heard, cores), _cover(pursed, cores)
-    # the pursing that answers a window must start and stop with it (a human lag allowed);
+    # each window answered by its own pursed-lips run whose edges follow one reaction lag;
     # timed on the mouth: its edges are sharp, a breath's quiet start and end are not
-    mouth_err = [_edge_error(t, pursed, a, b) for a, b in windows]
+    timing = schedule_timing(t, pursed, windows)
+    timing_score = timing.score(max_spread_s=MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S)
+    cores, outside = answer_masks(t, windows, timing, lag_s=lag_s, margin_before_s=0.15, margin_after_s=0.45)
+    mouth_cov = _cover(pursed, cores)
+    audio_cov = heard_share(t, heard, windows, after_s=0.45)
     out_audio = float(heard[outside].mean()) if outside.any() else 0.0
     out_mouth = float(pursed[outside].mean()) if outside.any() else 0.0
     both = heard | pursed
     agreement = float((heard & pursed).sum() / both.sum()) if both.any() else 0.0
-    mouth_ok = [e == 0.0 for e in mouth_err]
-    per_window = [min(ac, mc) - me for ac, mc, me in zip(audio_cov, mouth_cov, mouth_err)]
-    score = min(per_window) - 2.0 * max(out_audio, out_mouth)
+    per_window = [min(ac, mc) for ac, mc in zip(audio_cov, mouth_cov)]
+    score = min(min(per_window), timing_score) - 2.0 * max(out_audio, out_mouth)
     reasons = []
     if min(audio_cov) < _MIN_COVERAGE:
         reasons.append("NO_BLOW_HEARD")
     if min(mouth_cov) < _MIN_COVERAGE:
         reasons.append("MOUTH_NOT_BLOWING")
-    elif not all(mouth_ok):
+    elif not timing.on_schedule(max_spread_s=MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S):
         reasons.append("MOUTH_OFF_SCHEDULE")
     if out_audio > _MAX_OUTSIDE:
         reasons.append("BLOW_OUTSIDE_PROMPT")
-    if out_mouth > _MAX_OUTSIDE:
+    if out_mouth > _MAX_OUTSIDE or timing.stray_runs:
         reasons.append("MOUTH_BLOW_OUTSIDE_PROMPT")
     details = {
-        "audio_coverage": audio_cov, "mouth_coverage": mouth_cov, "mouth_edge_error_s": mouth_err, "audio_outside": out_audio,
+        "audio_coverage": audio_cov, "mouth_coverage": mouth_cov, "mouth_timing": timing.to_dict(), "audio_outside": out_audio,
         "mouth_outside": out_mouth, "agreement": agreement, "neutral_mouth": ref, "nonce": challenge.nonce,
     }
     return BlowResult(

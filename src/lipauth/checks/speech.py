@@ -12,7 +12,18 @@ from __future__ import annotations
 import numpy as np
 
 from lipauth.challenge import Challenge
-from lipauth.checks.blow import MOUTH_NEUTRAL, MOUTH_OPEN, BlowResult, _clip_end, _expired, _unavailable, window_masks
+from lipauth.checks.blow import (
+    MOUTH_NEUTRAL,
+    MOUTH_OPEN,
+    REACTION_LAG_S,
+    BlowResult,
+    _clip_end,
+    _expired,
+    _unavailable,
+    answer_masks,
+    heard_share,
+    schedule_timing,
+)
 from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.types import Audio, LipFeatures
 
@@ -24,6 +35,14 @@ SPEECH_THRESHOLD = 0.5
 _MIN_COVERAGE = 0.25  # speech has pauses: a quarter of the window's core is enough
 _FULL_COVERAGE = 0.5  # coverage counted as complete
 _MAX_OUTSIDE = 0.08
+#: largest spread (max - min) of the 2n edge delays of the lip-motion runs answering the
+#: windows, seconds. Speech starts and stops less sharply than pursing: synthetic speech
+#: sessions (benchmarks/accuracy_liveness.py, tune seeds 0-5) spread 0.34-0.58 s, so this
+#: limit alone does not separate another schedule's answer (off by >= 0.5 s in one
+#: interval); coverage and the outside-the-windows limits do most of that work here
+SPEECH_MAX_EDGE_SPREAD_S = 0.6
+#: pauses inside one answer bridged when finding its lip-motion run, seconds
+SPEECH_MERGE_GAP_S = 0.35
 
 
 def _lip_moving(features: LipFeatures) -> np.ndarray:
@@ -47,9 +66,11 @@ def check_speech_challenge(
 ) -> BlowResult:
     """Did the person speak, visibly and audibly, in the prompted windows and only there?
 
-    Score: ``min over windows of min(1, min(voice coverage, lip-motion coverage) / 0.5)
-    - 2 * max(voice share outside, lip-motion share outside)`` (speech has pauses, so half
-    a window's core counts as full; resting outside the windows matters most); with
+    Score: ``min(min over windows of min(1, min(voice coverage, lip-motion coverage) / 0.5),
+    timing) - 2 * max(voice share outside, lip-motion share outside)`` (speech has pauses, so
+    half a window's core counts as full; resting outside the windows matters most); timing
+    as in :func:`lipauth.checks.blow.check_blow`, on the lip-motion runs (pauses up to
+    ``SPEECH_MERGE_GAP_S`` bridged; spread limit ``SPEECH_MAX_EDGE_SPREAD_S``); with
     ``use_sync`` a rejecting sync check adds ``AV_DESYNC``. Default threshold 0.5 and the
     reason limits (coverage >= 0.25, outside <= 0.08) were tuned on synthetic speech
     sessions (synth face, voiced syllables in the windows) against other challenges' schedules.
@@ -59,7 +80,7 @@ def check_speech_challenge(
     BlowResult
         ``audio_activity`` is voice activity (0/1), ``mouth_state`` 2 where the lips move.
         Reasons: ``CHALLENGE_EXPIRED``, ``CLIP_TOO_SHORT``, ``NO_FACE``, ``NO_SPEECH_HEARD``,
-        ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT``, ``LIPS_MOVE_OUTSIDE_PROMPT``, ``AV_DESYNC``.
+        ``LIPS_NOT_MOVING``, ``LIPS_OFF_SCHEDULE``, ``SPEECH_OUTSIDE_PROMPT``, ``LIPS_MOVE_OUTSIDE_PROMPT``, ``AV_DESYNC``.
     """
     from lipauth.features.audio import voice_activity
 
@@ -78,24 +99,31 @@ def check_speech_challenge(
     t = features.timestamps_s
     voice = np.asarray(voice_activity(audio, timestamps_s=t), dtype=bool)
     lips = _lip_moving(features)
-    cores, outside = window_masks(t, windows, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
-    voice_cov = [float(voice[m].mean()) if m.any() else 0.0 for m in cores]
+    # each window answered by its own run of lip motion (pauses bridged) whose onset and
+    # offset follow one reaction lag; the voice must be heard from the window's start to
+    # 0.5 s past its end and stay quiet elsewhere
+    timing = schedule_timing(t, lips, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
+    timing_score = timing.score(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S)
+    cores, outside = answer_masks(t, windows, timing, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
+    voice_cov = heard_share(t, voice, windows, after_s=0.5)
     lip_cov = [float(lips[m].mean()) if m.any() else 0.0 for m in cores]
     out_voice = float(voice[outside].mean()) if outside.any() else 0.0
     out_lips = float(lips[outside].mean()) if outside.any() else 0.0
     full = [min(1.0, min(a, b) / _FULL_COVERAGE) for a, b in zip(voice_cov, lip_cov)]
-    score = min(full) - 2.0 * max(out_voice, out_lips)
+    score = min(min(full), timing_score) - 2.0 * max(out_voice, out_lips)
     reasons = []
     if min(voice_cov) < _MIN_COVERAGE:
         reasons.append("NO_SPEECH_HEARD")
     if min(lip_cov) < _MIN_COVERAGE:
         reasons.append("LIPS_NOT_MOVING")
+    elif not timing.on_schedule(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S):
+        reasons.append("LIPS_OFF_SCHEDULE")
     if out_voice > _MAX_OUTSIDE:
         reasons.append("SPEECH_OUTSIDE_PROMPT")
     if out_lips > _MAX_OUTSIDE:
         reasons.append("LIPS_MOVE_OUTSIDE_PROMPT")
     details: dict = {"voice_coverage": voice_cov, "lip_coverage": lip_cov, "voice_outside": out_voice,
-                     "lips_outside": out_lips, "nonce": challenge.nonce}
+                     "lips_outside": out_lips, "lip_timing": timing.to_dict(), "nonce": challenge.nonce}
     if use_sync:
         from lipauth.checks.sync import check_sync
 
