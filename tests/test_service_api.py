@@ -461,3 +461,28 @@ def test_bad_enrolments(client, clips, store) -> None:
     _err(client.post(url, files=[("clips", _file(clips["a0"])), ("clips", ("e.mp4", b"", "video/mp4")),
                                  ("clips", _file(clips["a2"]))]), 400, "EMPTY_UPLOAD", "uploaded clip is empty")
     assert _snapshot(store) == before
+
+
+def test_serve_command_prints_address_and_page_key_only_on_loopback(tmp_path, monkeypatch) -> None:
+    import uvicorn
+    from click.testing import CliRunner
+
+    from lipauth.cli import cli
+    from lipauth.cli.serve import is_loopback
+
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LIPAUTH_KEY", base64.b64encode(new_key()).decode())
+    runs: list = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["serve", "--port", "8765", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == "lipauth: serving on http://127.0.0.1:8765/"
+    app, kw = runs[-1]
+    assert kw["host"] == "127.0.0.1" and kw["port"] == 8765
+    assert app.state.lipauth.settings.page_key.startswith("lkp_") and app.state.lipauth.settings.workers == 1
+    assert runner.invoke(cli, ["serve", "--no-page-key"]).exit_code == 0
+    assert runs[-1][0].state.lipauth.settings.page_key == ""
+    assert runner.invoke(cli, ["serve", "--host", "0.0.0.0"]).output.strip() == "lipauth: serving on http://0.0.0.0:8000/"
+    assert runs[-1][0].state.lipauth.settings.page_key == ""
+    assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2") and not is_loopback("10.0.0.1")
