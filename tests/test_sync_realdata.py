@@ -61,7 +61,12 @@ def test_presentation_attacks_rejected_and_genuine_accepted(report: dict) -> Non
     assert report["genuine_reject"] <= 0.05, report["genuine_reject"]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: talking heads score ~0.2 (lip opening vs loudness peaks at r 0.16-0.25, GRID 0.4-0.65)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap, a model weakness, not a real offset: talking heads score ~0.2 (lip opening vs loudness peaks at "
+    "r 0.17-0.25, GRID 0.64 median); their speech-onset events lead the mouth-opening onsets by -9/-20 ms (median), "
+    "like GRID's -20 ms, so the +140 ms estimate is not a true desync",
+)
 def test_talking_heads_accepted(report: dict) -> None:
     assert all(ok for _score, ok, _off, _conf in report["heads"].values()), report["heads"]
 
