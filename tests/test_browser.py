@@ -87,7 +87,7 @@ def write_y4m(path: Path, frames: np.ndarray, *, fps: int) -> Path:
     """Write RGB frames ``(n, h, w, 3) uint8`` as a Y4M (4:2:0) file, Chromium's fake-camera format."""
     import cv2
 
-    n, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     with open(path, "wb") as f:
         f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for frame in frames:
