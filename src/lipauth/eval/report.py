@@ -121,7 +121,7 @@ def score_everything(
                 rows.append(_row(row.key, "original", row.label, kind, sp, "sync", "", None, (), err["code"]))
             continue
         for variant, r in sorted(rec["result"]["sync"].items()):
-            label = row.label if variant == "original" else variant
+            label = row.label if variant == "original" else f"{variant} (generated)"
             vkind = kind if variant == "original" else "attack"
             if r["error"] == "no_donor":  # the attack could not be made: not a presentation
                 failures.append({"clip": row.key, "label": label, "split": sp, "stage": f"generate {variant}",
@@ -337,7 +337,8 @@ def write_report(result: EvalResult, cfg: EvalConfig, *, formats: Sequence[str] 
         f"Dataset: `{ds.source}` (paths relative to `{ds.root}`): {len(ds.rows)} clips present, {len(ds.missing)} missing.",
         f"Checks: {', '.join(cfg.checks)}. Generated attacks from bona fide clips: {', '.join(cfg.generate) or 'none'} "
         f"(shift = audio rolled {cfg.shift_ms:g} ms; swap = another bona fide clip's audio; still = frame 0 held and "
-        f"re-tracked, a photo; replay = the first {cfg.replay_period_s:g} s of lip track looped, with the live audio).",
+        f"re-tracked, a photo; replay = the first {cfg.replay_period_s:g} s of lip track looped, with the live audio); "
+        "they are labelled '<type> (generated)', apart from recorded attacks of the same type.",
         f"Split: by clip (take), seed {cfg.seed}, tune fraction {cfg.tune_fraction:g}, stratified by (label, user, phrase): "
         f"{n_tune} clips tune, {len(result.split) - n_tune} test; generated attacks follow their source clip.",
         "Thresholds: EER point of the tuning split (thresholds.json); every number below is on the test split. "

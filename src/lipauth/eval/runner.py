@@ -222,11 +222,18 @@ class EvalResult:
 
 
 def _donors(rows: Sequence[ClipRow], row: ClipRow, n: int = 20) -> list[str]:
+    """Other bona fide clips whose audio a ``swap`` attack may use: the same folder first
+    (the same corpus: same speaker, same grammar, the hard case), then the others, each in
+    sorted order starting after ``row``. The worker takes the first one that has audio.
+    """
     bona = [r for r in sorted(rows, key=lambda r: r.key) if r.bona_fide and r.abs_path.suffix.lower() not in (".jpg", ".jpeg", ".png")]
     if row not in bona:
         return []
     k = bona.index(row)
-    return [str(bona[(k + j) % len(bona)].abs_path) for j in range(1, min(n, len(bona) - 1) + 1)]
+    cyclic = [bona[(k + j) % len(bona)] for j in range(1, len(bona))]
+    same = [r for r in cyclic if r.abs_path.parent == row.abs_path.parent]
+    other = [r for r in cyclic if r.abs_path.parent != row.abs_path.parent]
+    return [str(r.abs_path) for r in (same + other)[:n]]
 
 
 def run_evaluation(
