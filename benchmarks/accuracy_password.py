@@ -11,7 +11,10 @@ GRID s1 (one clip per sentence): a password enrolled from one sentence's clip as
 (the clip at 0.9x, 1x and 1.1x speed: GRID has no repeated sentence) must reject the
 other sentences' clips: FAR at the default threshold.
 
-Usage: ``.venv/bin/python benchmarks/accuracy_password.py [--grid N]``
+Usage: ``.venv/bin/python benchmarks/accuracy_password.py [--grid N] [--metric PATH --swap]``
+
+``--metric PATH --swap``: the other fold, with a metric trained on phrases 04-06
+(``benchmarks/train_password_metric.py --phrases 4 5 6 --out PATH``), reported on 01-03.
 """
 
 from __future__ import annotations
@@ -37,12 +40,21 @@ from password_realdata import (  # noqa: E402
     take,
 )
 
-from lipauth.checks.password import DEFAULT_THRESHOLD, PasswordConfig, check_password, enrol_password  # noqa: E402
+from lipauth.checks.password import (  # noqa: E402
+    DEFAULT_THRESHOLD,
+    PasswordConfig,
+    PasswordMetric,
+    check_password,
+    enrol_password,
+)
 
 
-def miracl(config: PasswordConfig, name: str) -> None:
+def miracl(config: PasswordConfig, name: str, *, swap: bool = False) -> None:
     takes = miracl_takes(range(1, 7), config)
-    for label, phrases in (("tuning phrases 01-03", TUNE_PHRASES), ("held-out phrases 04-06", REPORT_PHRASES)):
+    folds = (("tuning phrases 01-03", TUNE_PHRASES), ("held-out phrases 04-06", REPORT_PHRASES))
+    if swap:
+        folds = (("tuning phrases 04-06", REPORT_PHRASES), ("held-out phrases 01-03", TUNE_PHRASES))
+    for label, phrases in folds:
         gen_res, imp_res, fte = split_scores(takes, phrases, config=config)
         gen = [r.score for r in gen_res]
         imp = [r.score for r in imp_res]
@@ -78,9 +90,17 @@ def grid(n: int, config: PasswordConfig) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=int, default=40, help="GRID s1 clips to use (0 skips)")
+    ap.add_argument("--metric", help="a PasswordMetric .npz to use instead of the shipped one")
+    ap.add_argument("--swap", action="store_true", help="the metric was trained on phrases 04-06: report on 01-03")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    miracl(PasswordConfig(), "learned metric")
+    if args.metric:
+        import lipauth.checks.password as password
+
+        metric = PasswordMetric.load(args.metric)
+        password.load_metric = lambda: metric  # take_from_features and the templates look it up at call time
+        print(f"metric {args.metric}: {metric.info}")
+    miracl(PasswordConfig(), "learned metric", swap=args.swap)
     miracl(PasswordConfig(use_metric=False, threshold=0.72), "raw DTW")
     if args.grid:
         grid(args.grid, PasswordConfig())

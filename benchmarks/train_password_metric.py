@@ -8,7 +8,9 @@ utterance. Metric: PCA (60) then a shrinkage LDA (0.3) that separates lip positi
 the take-to-take variation of the same position (frame differences along DTW paths
 between takes of a phrase), 40 output dimensions.
 
-Usage: ``.venv/bin/python benchmarks/train_password_metric.py [--out PATH]``
+Usage: ``.venv/bin/python benchmarks/train_password_metric.py [--out PATH] [--phrases 4 5 6]``
+(``--phrases 4 5 6 --out /tmp/metric_456.npz`` trains the other fold, for
+``benchmarks/accuracy_password.py --metric /tmp/metric_456.npz --swap``).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from lipauth.checks.password import METRIC_FILE, PasswordConfig, train_metric  #
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "src" / "lipauth" / "checks" / "models" / METRIC_FILE))
+    ap.add_argument("--phrases", type=int, nargs="+", default=list(TUNE_PHRASES), help="MIRACL F01 phrases to train on")
     args = ap.parse_args()
     t0 = time.perf_counter()
     raw = PasswordConfig(use_metric=False)
-    takes = miracl_takes(TUNE_PHRASES, raw)
-    groups = [[t.sequence for t in takes[p]] for p in TUNE_PHRASES]
-    metric = train_metric(groups, info={"data": "MIRACL-VC1 F01 phrases 01-03", "script": "benchmarks/train_password_metric.py"})
+    takes = miracl_takes(args.phrases, raw)
+    groups = [[t.sequence for t in takes[p]] for p in args.phrases]
+    data = "MIRACL-VC1 F01 phrases " + ", ".join(f"{p:02d}" for p in args.phrases)
+    metric = train_metric(groups, info={"data": data, "script": "benchmarks/train_password_metric.py"})
     metric.save(args.out)
     print(f"trained on {sum(len(g) for g in groups)} takes in {time.perf_counter() - t0:.1f} s: {metric.info}; wrote {args.out}")
 
