@@ -31,7 +31,14 @@ def worker_backend() -> Any:
 
 
 def init_worker() -> None:
-    """Process-pool / Ray worker initialiser: load the landmark model once."""
+    """Process-pool / Ray worker initialiser: load the landmark model once.
+
+    OpenCV is limited to one thread per worker: the parallelism comes from the worker
+    processes, and N workers x M OpenCV threads on N cores only adds contention.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
     worker_backend()
 
 
