@@ -233,7 +233,7 @@ def make_speech_session(challenge: Challenge, *, seed: int = 0, extra_s: float =
 
     rng = np.random.default_rng(seed)
     fps, dur = 25.0, challenge.duration_s + extra_s
-    t = np.arange(int(dur * fps)) / fps
+    t = np.arange(int(round(dur * fps))) / fps
     lag = float(rng.uniform(0.1, 0.25)) if lag_s is None else lag_s
     on = np.zeros(t.size, bool)
     if mouth == "always":

@@ -15,7 +15,6 @@ from lipauth.challenge import Challenge
 from lipauth.checks.blow import (
     MOUTH_NEUTRAL,
     MOUTH_OPEN,
-    REACTION_LAG_S,
     BlowResult,
     _clip_end,
     _expired,
@@ -68,9 +67,10 @@ def check_speech_challenge(
 
     Score: ``min(min over windows of min(1, min(voice coverage, lip-motion coverage) / 0.5),
     timing) - 2 * max(voice share outside, lip-motion share outside)`` (speech has pauses, so
-    half a window's core counts as full; resting outside the windows matters most); timing
-    as in :func:`lipauth.checks.blow.check_blow`, on the lip-motion runs (pauses up to
-    ``SPEECH_MERGE_GAP_S`` bridged; spread limit ``SPEECH_MAX_EDGE_SPREAD_S``); with
+    half a window's core counts as full; resting outside the windows matters most). The
+    edge timing of the lip-motion runs (:func:`lipauth.checks.blow.schedule_timing`, pauses
+    up to ``SPEECH_MERGE_GAP_S`` bridged) is reported in ``details["lip_timing"]`` only:
+    on synthetic syllables its spread (0.46-1.02 s) rejected half the genuine answers; with
     ``use_sync`` a rejecting sync check adds ``AV_DESYNC``. Default threshold 0.5 and the
     reason limits (coverage >= 0.25, outside <= 0.08) were tuned on synthetic speech
     sessions (synth face, voiced syllables in the windows) against other challenges' schedules.
@@ -80,7 +80,7 @@ def check_speech_challenge(
     BlowResult
         ``audio_activity`` is voice activity (0/1), ``mouth_state`` 2 where the lips move.
         Reasons: ``CHALLENGE_EXPIRED``, ``CLIP_TOO_SHORT``, ``NO_FACE``, ``NO_SPEECH_HEARD``,
-        ``LIPS_NOT_MOVING``, ``LIPS_OFF_SCHEDULE``, ``SPEECH_OUTSIDE_PROMPT``, ``LIPS_MOVE_OUTSIDE_PROMPT``, ``AV_DESYNC``.
+        ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT``, ``LIPS_MOVE_OUTSIDE_PROMPT``, ``AV_DESYNC``.
     """
     from lipauth.features.audio import voice_activity
 
@@ -103,21 +103,18 @@ def check_speech_challenge(
     # offset follow one reaction lag; the voice must be heard from the window's start to
     # 0.5 s past its end and stay quiet elsewhere
     timing = schedule_timing(t, lips, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
-    timing_score = timing.score(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S)
     cores, outside = answer_masks(t, windows, timing, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
     voice_cov = heard_share(t, voice, windows, after_s=0.5)
     lip_cov = [float(lips[m].mean()) if m.any() else 0.0 for m in cores]
     out_voice = float(voice[outside].mean()) if outside.any() else 0.0
     out_lips = float(lips[outside].mean()) if outside.any() else 0.0
     full = [min(1.0, min(a, b) / _FULL_COVERAGE) for a, b in zip(voice_cov, lip_cov)]
-    score = min(min(full), timing_score) - 2.0 * max(out_voice, out_lips)
+    score = min(full) - 2.0 * max(out_voice, out_lips)
     reasons = []
     if min(voice_cov) < _MIN_COVERAGE:
         reasons.append("NO_SPEECH_HEARD")
     if min(lip_cov) < _MIN_COVERAGE:
         reasons.append("LIPS_NOT_MOVING")
-    elif not timing.on_schedule(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S):
-        reasons.append("LIPS_OFF_SCHEDULE")
     if out_voice > _MAX_OUTSIDE:
         reasons.append("SPEECH_OUTSIDE_PROMPT")
     if out_lips > _MAX_OUTSIDE:
