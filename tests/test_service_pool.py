@@ -17,11 +17,11 @@ import pytest
 
 warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
-from password_synth import render_take  # noqa: E402
+from fastapi.testclient import TestClient
+from password_synth import render_take
 
-from lipauth.service import Settings, create_app  # noqa: E402
-from lipauth.store import new_key  # noqa: E402
+from lipauth.service import Settings, create_app
+from lipauth.store import new_key
 
 pytestmark = pytest.mark.slow
 HOOK = "X-LipAuth-Test-Hook"

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
                      pool=pool, metrics=metrics, challenge_key=wc.challenge_key)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         if warm:
             import asyncio
 

@@ -143,7 +143,7 @@ class AnalysisPool:
                 raise AnalysisFailedError("the analysis pool was broken; it was rebuilt, retry the request") from None
             try:
                 result = await asyncio.wait_for(asyncio.wrap_future(fut), timeout=self.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 fut.cancel()
                 self._rebuild(generation, f"analysis over {self.timeout_s:g} s")
                 raise AnalysisTimeoutError(f"analysis took more than {self.timeout_s:g} s; its worker was replaced") from None

@@ -67,7 +67,7 @@ class KeyChecker:
     ``cache_s`` (default 2 s).
     """
 
-    def __init__(self, store, *, page_key: str = "", cache_s: float = 2.0) -> None:  # noqa: ANN001
+    def __init__(self, store, *, page_key: str = "", cache_s: float = 2.0) -> None:
         self.store = store
         self.page_key = page_key
         self.cache_s = float(cache_s)
