@@ -64,7 +64,10 @@ def main(argv: list[str]) -> int:
                       f"{data.get('baseline_s', float('nan')):.3f}", f"{data.get('ratio', float('nan')):.3f}",
                       f"{data.get('rss_mb', float('nan')):.0f}", status)
     print()
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped (make bench | tee): do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(table)
     return 1 if failed else 0
 
 
