@@ -14,7 +14,7 @@ from lipauth import __version__
 from lipauth.service.errors import install_error_handlers
 from lipauth.service.metrics import Metrics, MetricsMiddleware
 from lipauth.service.pool import AnalysisPool
-from lipauth.service.security import KeyChecker, RateLimiter
+from lipauth.service.security import KeyChecker, KeyGateMiddleware, RateLimiter
 from lipauth.service.settings import Settings
 from lipauth.service.uploads import BodyLimitMiddleware
 
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
         app.include_router(module.router)
     app.mount("/static", system.static_files(), name="static")
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=s.max_upload_bytes)
+    app.add_middleware(KeyGateMiddleware, keys=state.keys)  # outside the body limit: 401 before any byte is read
     if s.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(s.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["X-API-Key", "Content-Type"], expose_headers=["Retry-After"], max_age=600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import re
 import threading
@@ -13,7 +14,7 @@ from fastapi import Request
 
 from lipauth.errors import BadUserNameError, RateLimitedError, UnauthorizedError
 
-__all__ = ["RateLimiter", "KeyChecker", "check_user_name", "USER_RE"]
+__all__ = ["RateLimiter", "KeyChecker", "KeyGateMiddleware", "check_user_name", "USER_RE"]
 
 USER_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 API_KEY_HEADER = "X-API-Key"
@@ -107,3 +108,38 @@ def require_key(request: Request) -> str:
     name = state.keys.name_of(request.headers.get(API_KEY_HEADER))
     state.key_rate.hit("key:" + name)
     return name
+
+
+#: routes under /v1 that need no key
+OPEN_PATHS = ("/v1/health", "/v1/config")
+
+
+class KeyGateMiddleware:
+    """ASGI middleware: refuse a ``/v1`` request without a valid ``X-API-Key`` before its body is read.
+
+    (FastAPI parses a multipart body before running dependencies; this gate keeps
+    unauthenticated clients from making the server spool uploads.) The per-key rate limit
+    stays in :func:`require_key`.
+    """
+
+    def __init__(self, app, *, keys: KeyChecker) -> None:  # noqa: ANN001
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: dict, receive, send) -> None:  # noqa: ANN001
+        path = scope.get("path", "")
+        if scope["type"] == "http" and scope.get("method") != "OPTIONS" and path.startswith("/v1/") and path not in OPEN_PATHS:
+            headers = dict(scope.get("headers") or [])
+            key = headers.get(API_KEY_HEADER.lower().encode(), b"").decode("latin-1")
+            try:
+                self.keys.name_of(key)
+            except UnauthorizedError as exc:
+                from lipauth.service.errors import error_body, status_of
+
+                status, code, detail = status_of(exc)
+                body = json.dumps(error_body(code, detail)).encode("utf-8")
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
