@@ -122,11 +122,11 @@ class KeyGateMiddleware:
     stays in :func:`require_key`.
     """
 
-    def __init__(self, app, *, keys: KeyChecker) -> None:  # noqa: ANN001
+    def __init__(self, app, *, keys: KeyChecker) -> None:
         self.app = app
         self.keys = keys
 
-    async def __call__(self, scope: dict, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope: dict, receive, send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and scope.get("method") != "OPTIONS" and path.startswith("/v1/") and path not in OPEN_PATHS:
             headers = dict(scope.get("headers") or [])
