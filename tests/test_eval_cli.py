@@ -27,7 +27,7 @@ def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> 
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lipauth.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "lipauth.cli", *args], capture_output=True, text=True, timeout=300, check=False)
 
 
 # --------------------------------------------------------------------------------------

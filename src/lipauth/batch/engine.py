@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from lipauth.errors import ConfigError, InputError, LipAuthError
 
-__all__ = ["BatchSummary", "run_batch", "read_results", "settings_hash"]
+__all__ = ["BatchSummary", "read_results", "run_batch", "settings_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _call(fn: Callable[[Any], Any], key: str, payload: Any) -> dict[str, Any]:
         result = fn(payload)
     except LipAuthError as exc:
         return {"key": key, "status": "error", "error": {"code": exc.code, "message": str(exc)}}
-    except Exception as exc:  # noqa: BLE001 - one broken item must not stop the batch; recorded with its type
+    except Exception as exc:
         log.debug("item %s failed", key, exc_info=True)
         return {"key": key, "status": "error", "error": {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}}
     return {"key": key, "status": "ok", "result": result}
@@ -129,8 +129,7 @@ def _write_sorted(path: Path, header: Mapping[str, Any], records: Mapping[str, M
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(_dump(header))
-        for key in sorted(records):
-            fh.write(_dump(records[key]))
+        fh.writelines(_dump(records[key]) for key in sorted(records))
     os.replace(tmp, path)
 
 
@@ -140,7 +139,13 @@ def _progress_bar(total: int, enabled: bool):
     if not enabled or total == 0:
         return nullcontext(None)
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["annotate_clip", "init_worker", "worker_backend", "track_clip", "BACKEND_LOADS"]
+__all__ = ["BACKEND_LOADS", "annotate_clip", "init_worker", "track_clip", "worker_backend"]
 
 log = logging.getLogger(__name__)
 

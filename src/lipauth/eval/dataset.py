@@ -154,7 +154,7 @@ def split_rows(rows: tuple[ClipRow, ...] | list[ClipRow], *, tune_fraction: floa
     for gkey in sorted(groups):
         keys = groups[gkey]
         order = rng.permutation(len(keys))
-        n_tune = int(round(tune_fraction * len(keys))) if len(keys) > 1 else 0
+        n_tune = round(tune_fraction * len(keys)) if len(keys) > 1 else 0
         n_tune = min(n_tune, len(keys) - 1)
         for rank, idx in enumerate(order):
             split[keys[idx]] = "tune" if rank < n_tune else "test"

@@ -19,7 +19,14 @@ import numpy as np
 
 from lipauth.errors import EnrolmentError, LipAuthError
 from lipauth.eval.dataset import Dataset
-from lipauth.eval.metrics import apcer_bpcer, bootstrap_ci, bpcer_at_apcer, eer, far_frr, frr_at_far
+from lipauth.eval.metrics import (
+    apcer_bpcer,
+    bootstrap_ci,
+    bpcer_at_apcer,
+    eer,
+    far_frr,
+    frr_at_far,
+)
 
 if TYPE_CHECKING:
     from lipauth.eval.runner import EvalConfig, EvalResult
@@ -49,7 +56,12 @@ def _floor_scores(rows: list[dict[str, Any]]) -> None:
 
 def _password_rows(ds: Dataset, split: Mapping[str, str], results: Mapping[str, Any],
                    failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from lipauth.checks.password import PasswordConfig, PasswordTake, check_password, enrol_password
+    from lipauth.checks.password import (
+        PasswordConfig,
+        PasswordTake,
+        check_password,
+        enrol_password,
+    )
 
     cfg = PasswordConfig()
     takes: dict[tuple[str, str], dict[str, list[tuple[str, PasswordTake]]]] = {}
@@ -180,7 +192,7 @@ def _pad(rows: list[dict[str, Any]], n_boot: int, seed: int) -> tuple[dict[str, 
     if not b.size or not attacks or thr is None:
         m["note"] = "test split lacks bona fide clips or attacks: no PAD metrics"
         return th, m
-    per_type, worst, bpcer = apcer_bpcer(b, attacks, thr)
+    per_type, worst, _bpcer = apcer_bpcer(b, attacks, thr)
     m["apcer"] = {t: _ci(lambda a, t=thr: float(np.mean(a >= t)), attacks[t], n=n_boot, seed=seed) for t in types}
     m["apcer_worst"] = [round(worst, 4), max(v[1] for v in m["apcer"].values()), max(v[2] for v in m["apcer"].values())]
     m["worst_type"] = max(per_type, key=lambda t: per_type[t])
@@ -335,17 +347,17 @@ def write_report(result: EvalResult, cfg: EvalConfig, *, formats: Sequence[str] 
     n_tune = sum(1 for v in result.split.values() if v == "tune")
     intro = [
         f"Dataset: `{ds.source}` (paths relative to `{ds.root}`): {len(ds.rows)} clips present, {len(ds.missing)} missing.",
-        f"Checks: {', '.join(cfg.checks)}. Generated attacks from bona fide clips: {', '.join(cfg.generate) or 'none'} "
+        (f"Checks: {', '.join(cfg.checks)}. Generated attacks from bona fide clips: {', '.join(cfg.generate) or 'none'} "
         f"(shift = audio rolled {cfg.shift_ms:g} ms; swap = another bona fide clip's audio; still = frame 0 held and "
         f"re-tracked, a photo; replay = the first {cfg.replay_period_s:g} s of lip track looped, with the live audio); "
-        "they are labelled '<type> (generated)', apart from recorded attacks of the same type.",
-        f"Split: by clip (take), seed {cfg.seed}, tune fraction {cfg.tune_fraction:g}, stratified by (label, user, phrase): "
-        f"{n_tune} clips tune, {len(result.split) - n_tune} test; generated attacks follow their source clip.",
+        "they are labelled '<type> (generated)', apart from recorded attacks of the same type."),
+        (f"Split: by clip (take), seed {cfg.seed}, tune fraction {cfg.tune_fraction:g}, stratified by (label, user, phrase): "
+        f"{n_tune} clips tune, {len(result.split) - n_tune} test; generated attacks follow their source clip."),
         "Thresholds: EER point of the tuning split (thresholds.json); every number below is on the test split. "
         "Intervals: percentile bootstrap, 95%, " + f"{cfg.n_bootstrap} resamples.",
-        "Failures: a clip or attack the check cannot score (undecodable, still image, no face, silent audio, or the "
+        ("Failures: a clip or attack the check cannot score (undecodable, still image, no face, silent audio, or the "
         "check's own gate such as STILL_FACE_WITH_VOICE) is counted as rejected: a detected attack, or a bona fide "
-        "rejection. Clips without audio are not scored by sync.",
+        "rejection. Clips without audio are not scored by sync."),
     ]
     tables = metric_tables(result)
     fail_rows = [[f["clip"], f["label"], f["split"], f["stage"], f["error"], f["message"][:160]] for f in result.failures]
