@@ -419,3 +419,16 @@ def test_mediapipe_native_log_lines_go_to_logging_not_stderr(capfd, caplog) -> N
             backend.close()
     assert capfd.readouterr().err == ""
     assert any(r.message.startswith("mediapipe: ") for r in caplog.records)  # routed, not lost
+
+
+def test_mediapipe_accepts_non_contiguous_frames(mediapipe_backend) -> None:  # noqa: ANN001
+    """A still-photo attack (one frame broadcast over time) and a strided view are tracked, not refused."""
+    from lipauth.synth import make_talking_clip
+
+    clip = make_talking_clip(None, duration_s=1.0, fps=15.0, size=(320, 240), face_width_px=120, audio=None, seed=2)
+    still = np.broadcast_to(clip.frames[0], clip.frames.shape)
+    assert not still.flags.c_contiguous
+    video = Video(frames=still, timestamps_s=clip.timestamps_s, width=320, height=240, source="still.mp4")
+    track = track_lips(video, backend=mediapipe_backend)
+    assert track.detected.all()
+    assert np.nanstd(track.inner_opening()) < 1e-3  # a still face barely moves (mesh jitter only)

@@ -236,6 +236,8 @@ class MediaPipeBackend:
         Faces the detector saw at its last run but the mesh does not track come back as
         observations without landmarks (only while the mesh tracks at least one face).
         """
+        # MediaPipe needs C-contiguous uint8 pixels (a broadcast still frame or a crop is not)
+        frame_rgb = np.ascontiguousarray(frame_rgb, dtype=np.uint8)
         if self.detector_interval_frames and self._frame_index % self.detector_interval_frames == 0:
             boxes = self._detect_boxes(frame_rgb)
             n_mesh = min(max(len(boxes), 1), self.max_faces)
