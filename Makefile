@@ -18,9 +18,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# the service needs only the default install; the test extras (Ray, Playwright, pyarrow,
+# psycopg, httpx, ...) are installed by 'make test'
 $(VENV)/.installed: pyproject.toml $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	$(BIN)/pip install --quiet --no-deps $(MEDIAPIPE) $(RESEMBLYZER)
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,11 +34,11 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/lipauth serve
 
-test: install
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 # every benchmarks/bench_*.py, then one table of their BENCH lines (stage, time, ratio, memory)
-bench: install
+bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
