@@ -85,6 +85,49 @@ def test_split_is_seeded_and_stratified() -> None:
         split_rows(rows, tune_fraction=1.5)
 
 
+def test_split_column_pins_rows_and_is_validated(tmp_path: Path) -> None:
+    head = HEADER + ["split"]
+    rows = [[f"p{ph}_{i}.mp4", "bona_fide", "u", f"p{ph}", "", "tune" if ph == 0 else ""] for ph in range(2) for i in range(6)]
+    rows += [["held.mp4", "bona_fide", "u", "p1", "", "TEST"]]
+    ds = load_dataset(write_csv(tmp_path / "d.csv", rows, header=head))
+    assert [r.split for r in ds.missing[:6]] == ["tune"] * 6 and ds.missing[-1].split == "test"
+    for seed in range(4):
+        split = split_rows(ds.missing, seed=seed)
+        assert all(split[f"p0_{i}.mp4"] == "tune" for i in range(6)) and split["held.mp4"] == "test"
+        assert sum(1 for i in range(6) if split[f"p1_{i}.mp4"] == "tune") == 3  # unpinned rows: split among themselves
+    # without the column every row is split at random, as before
+    plain = load_dataset(write_csv(tmp_path / "plain.csv", [r[:5] for r in rows]))
+    assert {r.split for r in plain.missing} == {""}
+    bad = rows[:2] + [["x.mp4", "bona_fide", "u", "p1", "", "train"]]
+    with pytest.raises(InputError, match=r"line 4 \(x.mp4\) has unknown split 'train'; use tune or test, or leave it empty"):
+        load_dataset(write_csv(tmp_path / "bad.csv", bad, header=head))
+
+
+def test_shared_data_csv_keeps_every_training_clip_in_tune() -> None:
+    """benchmarks/shared_data.csv: the test split holds no clip a shipped model was trained on."""
+    import numpy as np
+
+    root = Path(__file__).resolve().parents[1]
+    with open(root / "benchmarks" / "shared_data.csv", encoding="utf-8") as fh:
+        ds_rows = list(csv.DictReader(fh))
+    by_path = {r["path"]: r["split"] for r in ds_rows}
+    # sync model: GRID s1 clips 0-49 in name order + talking heads (scripts/train_sync.py, the model's trained_on)
+    with np.load(root / "src" / "lipauth" / "checks" / "models" / "sync_ridge.npz") as z:
+        trained_on = str(z["trained_on"])
+    assert "GRID s1 clips 0-49 (name order)" in trained_on and "talking_heads/*.mp4" in trained_on
+    grid = sorted(p for p in by_path if p.startswith("grid_s1/video/"))
+    assert len(grid) == 100 and all(by_path[p] == "tune" for p in grid[:50])
+    assert all(by_path[p] == "tune" for p in by_path if p.startswith("talking_heads/"))
+    # password metric: MIRACL F01 phrases 01-03 (benchmarks/train_password_metric.py, the metric's info)
+    with np.load(root / "src" / "lipauth" / "checks" / "models" / "password_metric.npz") as z:
+        info = json.loads(bytes(z["info"].astype(np.uint8)).decode())
+    assert info["data"] == "MIRACL-VC1 F01 phrases 01, 02, 03"
+    for ph in (1, 2, 3):
+        takes = [p for p in by_path if p.startswith(f"miracl_f01/F01_phrase0{ph}_")]
+        assert len(takes) == 10 and all(by_path[p] == "tune" for p in takes)
+    assert all(by_path[p] == "test" for p in grid[50:])
+
+
 def test_bad_config_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown face; use some of sync,password"):
         EvalConfig(checks=("sync", "face"))
@@ -177,12 +220,85 @@ def test_eval_resume_skips_work_and_refuses_other_settings(synth_dataset: Path, 
 
 
 # --------------------------------------------------------------------------------------
-# a small real subset
+# all of ../shared/data (the README numbers) and a small real subset
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL_ARGS = ("--generate", "shift,swap,still,replay")  # plus the defaults: seed 0, tune fraction 0.5, 1000 resamples
+
+
+def _tables(md: str, title_re: str) -> dict[str, list[list[str]]]:
+    """``{title: rows}`` of the Markdown tables whose title line matches ``title_re``."""
+    import re
+
+    out: dict[str, list[list[str]]] = {}
+    title = None
+    for line in md.splitlines():
+        m = re.fullmatch(title_re, line.strip())
+        if m:
+            title, out[m.group(1)] = m.group(1), []
+        elif title and line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells[0] != "metric" and not set(cells[0]) <= {"-"}:
+                out[title].append(cells)
+        elif title and out[title] and not line.strip().startswith("|"):
+            title = None
+    return out
+
+
+def readme_eval_tables() -> dict[str, list[list[str]]]:
+    """The accuracy tables of the README section "Evaluation and batch" (bold title line, then the table)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Evaluation and batch")
+    end = text.find("\n## ", start + 1)
+    return _tables(text[start:end if end > 0 else None], r"\*\*((?:Liveness|Lip password).*from the tuning split)\*\*")
+
+
+@pytest.fixture(scope="module")
+def full_eval(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``lipauth eval benchmarks/shared_data.csv`` over all of ../shared/data, the README command."""
+    import time
+
+    root = shared_path()
+    out = tmp_path_factory.mktemp("eval_full") / "full"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "lipauth.cli", "eval", str(ROOT / "benchmarks" / "shared_data.csv"),
+                           "--root", str(root), "--out", str(out), *FULL_ARGS],
+                          capture_output=True, text=True, timeout=3600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print(f"lipauth eval over all of ../shared/data: {time.perf_counter() - t0:.0f} s")
+    return out
 
 
 @pytest.mark.realdata
-def test_eval_on_real_subset(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_eval_on_all_shared_data_matches_the_readme(full_eval: Path) -> None:
+    for name in ("report.md", "report.html", "scores.csv", "thresholds.json", "metrics.json", "det_sync.png",
+                 "hist_sync.png", "det_password.png", "hist_password.png"):
+        assert (full_eval / name).stat().st_size > 0, name
+    md = (full_eval / "report.md").read_text()
+    assert "167 clips present, 0 missing" in md and "82 clips pinned to tune and 50 to test" in md
+    report = _tables(md, r"## (.*from the tuning split)")
+    readme = readme_eval_tables()
+    assert any(t.startswith("Liveness (sync)") for t in readme) and any(t.startswith("Lip password") for t in readme)
+    for title, rows in readme.items():
+        assert title in report, f"README table {title!r} is not in the report; the report has {sorted(report)}"
+        assert rows == report[title], f"README table {title!r} differs from the report: update the README"
+    # the test split holds no clip a shipped model was trained on (GRID s1 0-49, talking heads, MIRACL 01-03)
+    with open(full_eval / "scores.csv") as fh:
+        test_clips = {r["clip"] for r in csv.DictReader(fh) if r["split"] == "test"}
+    grid = sorted(p.name for p in (shared_path() / "grid_s1" / "video").glob("*.mpg"))
+    seen = {f"grid_s1/video/{n}" for n in grid[:50]}
+    assert test_clips and not (test_clips & seen)
+    assert not any(c.startswith(("talking_heads/", *(f"miracl_f01/F01_phrase0{k}_" for k in (1, 2, 3)))) for c in test_clips)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_eval_on_real_subset(tmp_path: Path, full_eval: Path) -> None:
     root = shared_path()
+    # the clips' batch records come from the full run (same keys and settings): only the scoring runs here
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "clips.batch.jsonl").write_bytes((full_eval / "clips.batch.jsonl").read_bytes())
     grid = sorted((root / "grid_s1" / "video").glob("*.mpg"))[:4]
     rows = [[str(p.relative_to(root)), "bona_fide", "s1", "", ""] for p in grid]
     rows += [[f"miracl_f01/F01_phrase0{ph}_rep{k:02d}.mp4", "bona_fide", "F01", f"phrase0{ph}", ""]

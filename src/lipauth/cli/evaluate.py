@@ -23,8 +23,8 @@ def _names(value: str) -> tuple[str, ...]:
               help="local: a process pool over the cores; ray: tasks on a Ray cluster (pip install 'lipauth[ray]').")
 @click.option("--address", help="Ray cluster address (e.g. auto, ray://host:10001); with --engine ray.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Parallel workers (default: the cores).")
-@click.option("--tune-fraction", default=0.5, show_default=True, type=float, help="Share of the clips used to choose thresholds.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the tune/test split.")
+@click.option("--tune-fraction", default=0.5, show_default=True, type=float, help="Share of the clips (without a split value) used to choose thresholds.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random tune/test split.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
               help="Per-clip score file format (csv is always written; parquet needs pyarrow).")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(10, 100000), help="Bootstrap resamples for the CIs.")
@@ -32,10 +32,12 @@ def _names(value: str) -> tuple[str, ...]:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(dataset: str, out_dir: str, root: str | None, generate: str, checks: str, engine: str, address: str | None,
              workers: int | None, tune_fraction: float, seed: int, fmt: str, bootstrap: int, resume: bool, as_json: bool) -> None:
-    """Run the checks on every clip of DATASET (CSV: path,label,user,phrase,challenge) and write a report.
+    """Run the checks on every clip of DATASET (CSV: path,label,user,phrase,challenge[,split]) and write a report.
 
-    Thresholds are chosen on a seeded tuning split; the metrics (APCER per attack type,
-    BPCER, EER, FAR/FRR with bootstrap CIs) are reported on the test split.
+    Thresholds are chosen on the tuning split; the metrics (APCER per attack type, BPCER,
+    EER, FAR/FRR with bootstrap CIs) are reported on the test split. The optional split
+    column pins a clip to tune or test (e.g. clips a model was trained on: tune); the
+    other clips are split at random with --seed and --tune-fraction.
     """
     from lipauth.eval.report import metric_tables
     from lipauth.eval.runner import EvalConfig, run_evaluation

@@ -2,13 +2,16 @@
 
 Columns (header required, any order, extra columns ignored)::
 
-    path,label,user,phrase,challenge
+    path,label,user,phrase,challenge[,split]
 
 ``path`` is relative to the CSV's folder, or to ``root`` when given (absolute paths are
 kept). ``label`` is ``bona_fide`` or an attack type (:data:`ATTACK_TYPES`). ``user`` and
 ``phrase`` name who says what (the lip password uses rows that have both); ``challenge``
-is free text kept in the report. Missing clips are listed, not fatal; a malformed file is
-refused with an :class:`~lipauth.errors.InputError` that names the row.
+is free text kept in the report. The optional ``split`` column pins a clip to the
+``tune`` or ``test`` split (empty: the seeded random split of :func:`split_rows`); use it
+to keep every clip a shipped model was trained on out of the test split. Missing clips are
+listed, not fatal; a malformed file is refused with an :class:`~lipauth.errors.InputError`
+that names the row.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import numpy as np
 
 from lipauth.errors import InputError, MediaNotFoundError
 
-__all__ = ["ATTACK_TYPES", "BONA_FIDE", "COLUMNS", "ClipRow", "Dataset", "load_dataset", "split_rows"]
+__all__ = ["ATTACK_TYPES", "BONA_FIDE", "COLUMNS", "OPTIONAL_COLUMNS", "SPLITS", "ClipRow", "Dataset", "load_dataset",
+           "split_rows"]
 
 BONA_FIDE = "bona_fide"
 #: attack types a dataset row may carry (``shift``/``swap``/``still``/``replay`` are also generated)
 ATTACK_TYPES = ("shift", "swap", "still", "replay", "photo", "silence", "screen", "mask", "deepfake", "other")
 COLUMNS = ("path", "label", "user", "phrase", "challenge")
+#: columns a dataset may have; ``split`` empty = the seeded random split
+OPTIONAL_COLUMNS = ("split",)
+#: values of the ``split`` column (besides empty)
+SPLITS = ("tune", "test")
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class ClipRow:
         ``bona_fide`` or an attack type.
     user, phrase, challenge : str
         Empty when not given.
+    split : str
+        ``"tune"`` or ``"test"`` when the CSV pins the clip, else empty (random split).
     """
 
     line: int
@@ -54,6 +64,7 @@ class ClipRow:
     user: str
     phrase: str
     challenge: str
+    split: str = ""
 
     @property
     def key(self) -> str:
@@ -83,8 +94,8 @@ def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset
     MediaNotFoundError
         The CSV itself does not exist.
     InputError
-        Missing columns, an empty ``path``, an unknown label, or a clip listed twice
-        (the message names the rows).
+        Missing columns, an empty ``path``, an unknown label or split, or a clip listed
+        twice (the message names the rows).
     """
     src = Path(path)
     if not src.is_file():
@@ -106,7 +117,7 @@ def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset
         seen: dict[str, int] = {}
         for rec in reader:
             line = reader.line_num
-            vals = {c: (rec.get(c) or "").strip() for c in COLUMNS}
+            vals = {c: (rec.get(c) or "").strip() for c in COLUMNS + OPTIONAL_COLUMNS}
             if not any(vals.values()):
                 continue
             if not vals["path"]:
@@ -117,6 +128,12 @@ def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset
                     f"{src}: row at line {line} ({vals['path']}) has unknown label {vals['label']!r}; "
                     f"use {BONA_FIDE} or one of {', '.join(ATTACK_TYPES)}"
                 )
+            split = vals["split"].lower()
+            if split and split not in SPLITS:
+                raise InputError(
+                    f"{src}: row at line {line} ({vals['path']}) has unknown split {vals['split']!r}; "
+                    f"use {' or '.join(SPLITS)}, or leave it empty for the seeded random split"
+                )
             if vals["path"] in seen:
                 raise InputError(
                     f"{src}: row at line {line} duplicates line {seen[vals['path']]} ({vals['path']}); list each clip once"
@@ -124,7 +141,7 @@ def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset
             seen[vals["path"]] = line
             p = Path(vals["path"])
             rows.append(ClipRow(line=line, path=vals["path"], abs_path=p if p.is_absolute() else base / p, label=label,
-                                user=vals["user"], phrase=vals["phrase"], challenge=vals["challenge"]))
+                                user=vals["user"], phrase=vals["phrase"], challenge=vals["challenge"], split=split))
     if not rows:
         raise InputError(f"{src}: no rows; list at least one clip under the header {','.join(COLUMNS)}")
     present = tuple(r for r in rows if r.abs_path.is_file())
@@ -135,9 +152,10 @@ def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset
 def split_rows(rows: tuple[ClipRow, ...] | list[ClipRow], *, tune_fraction: float = 0.5, seed: int = 0) -> dict[str, str]:
     """Seeded split of clips (takes) into ``"tune"`` and ``"test"``.
 
-    Stratified by (label, user, phrase), so every phrase has enrolment takes in the tuning
-    split and test takes; a group of one clip goes to ``test``. Generated attacks follow
-    the split of the bona fide clip they are made from.
+    A row whose ``split`` is set (the CSV's ``split`` column) keeps it. The other rows are
+    split among themselves, stratified by (label, user, phrase), so every phrase has
+    enrolment takes in the tuning split and test takes; a group of one clip goes to
+    ``test``. Generated attacks follow the split of the bona fide clip they are made from.
 
     Returns
     -------
@@ -148,9 +166,11 @@ def split_rows(rows: tuple[ClipRow, ...] | list[ClipRow], *, tune_fraction: floa
         raise InputError(f"tune_fraction={tune_fraction!r}; pass a fraction strictly between 0 and 1")
     rng = np.random.default_rng(seed)
     groups: dict[tuple[str, str, str], list[str]] = {}
+    split: dict[str, str] = {r.key: r.split for r in rows if r.split}
     for r in sorted(rows, key=lambda r: r.key):
+        if r.split:
+            continue
         groups.setdefault((r.label, r.user, r.phrase), []).append(r.key)
-    split: dict[str, str] = {}
     for gkey in sorted(groups):
         keys = groups[gkey]
         order = rng.permutation(len(keys))

@@ -2,7 +2,9 @@
 
 Thresholds are chosen on the tuning split at the equal-error point of that split; every
 metric in the report is computed on the test split at that threshold (or threshold-free:
-EER, BPCER at APCER x, FRR at FAR x), with percentile-bootstrap 95 % intervals.
+EER, BPCER at APCER x, FRR at FAR x), with percentile-bootstrap 95 % intervals. A test
+split too small to resolve a metric is said so in the report (:data:`MIN_TEST_N`), never
+topped up with tuning clips.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ from lipauth.eval.metrics import (
 if TYPE_CHECKING:
     from lipauth.eval.runner import EvalConfig, EvalResult
 
-__all__ = ["SCORE_COLUMNS", "metric_tables", "score_everything", "write_report"]
+__all__ = ["MIN_TEST_N", "SCORE_COLUMNS", "metric_tables", "score_everything", "write_report"]
 
 log = logging.getLogger(__name__)
+
+#: fewer test attempts than this in a class (bona fide, one attack type, genuine, impostor)
+#: is flagged in the report: one error then moves the rate by more than 3 points
+MIN_TEST_N = 30
 
 SCORE_COLUMNS = ("clip", "variant", "label", "kind", "split", "check", "target", "score", "score_used", "reasons", "error")
 
@@ -110,7 +116,9 @@ def _password_rows(ds: Dataset, split: Mapping[str, str], results: Mapping[str, 
                     attempt(key, take, group, target, tpl, "tune")
         for key, take in parts["test"]:
             for target, tpl in templates.items():
-                if tpl is not None:
+                # a group with no test take (all its clips pinned to tune, e.g. the clips a
+                # shipped model was trained on) is for tuning only: not a test target either
+                if tpl is not None and takes[target]["test"]:
                     attempt(key, take, group, target, tpl, "test")
     return rows
 
@@ -146,7 +154,10 @@ def score_everything(
     if "password" in cfg.checks:
         rows.extend(_password_rows(ds, split, results, failures))
     _floor_scores(rows)
+    pinned = [r for r in ds.rows if r.split]
     thresholds: dict[str, Any] = {"split": {"seed": cfg.seed, "tune_fraction": cfg.tune_fraction, "by": "clip (take)",
+                                            "pinned_tune": sum(1 for r in pinned if r.split == "tune"),
+                                            "pinned_test": sum(1 for r in pinned if r.split == "test"),
                                             "rule": "EER threshold of the tuning split"}}
     metrics: dict[str, Any] = {}
     n_boot = cfg.n_bootstrap
@@ -171,6 +182,17 @@ def _tune_threshold(pos: np.ndarray, neg: np.ndarray, default: float | None) -> 
     if pos.size and neg.size:
         return float(eer(pos, neg)[1]), "EER point of the tuning split"
     return default, "no tuning data for both classes: shipped default"
+
+
+def _small(counts: Mapping[str, int], n_negative: int, neg_rate: str) -> list[str]:
+    """Why a test split is too small: classes under :data:`MIN_TEST_N`, unresolvable rates."""
+    notes = [f"{name}: {n} attempt{'' if n == 1 else 's'} (< {MIN_TEST_N}; one error moves its rate by {100 / n:.1f} points)"
+             for name, n in counts.items() if 0 < n < MIN_TEST_N]
+    for level in (1.0, 0.1):
+        if n_negative < 100 / level:
+            notes.append(f"FRR at FAR {level:g}%: {n_negative} attack/impostor attempts cannot resolve a {neg_rate} of "
+                         f"{level:g}% (needs {100 / level:.0f}); the value is the FRR at {neg_rate} 0")
+    return notes
 
 
 def _pad(rows: list[dict[str, Any]], n_boot: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -202,6 +224,7 @@ def _pad(rows: list[dict[str, Any]], n_boot: int, seed: int) -> tuple[dict[str, 
         m[f"bpcer_at_apcer_{int(level * 100)}"] = _ci(
             lambda x, *a, lv=level: bpcer_at_apcer(x, dict(zip(types, a, strict=True)), lv)[0], b, *arrays, n=n_boot, seed=seed)
     pooled = np.concatenate(arrays)
+    m["small"] = _small({"bona fide": b.size} | {t: a.size for t, a in attacks.items()}, pooled.size, "FAR")
     m["eer"] = _ci(lambda g, i: eer(g, i)[0], b, pooled, n=n_boot, seed=seed)
     far, frr = far_frr(b, pooled, thr)
     m["far_frr"] = [round(far, 4), round(frr, 4)]
@@ -225,6 +248,7 @@ def _verification(rows: list[dict[str, Any]], n_boot: int, seed: int) -> tuple[d
     if not g.size or not i.size or thr is None:
         m["note"] = "test split lacks genuine or impostor attempts: no verification metrics"
         return th, m
+    m["small"] = _small({"genuine": g.size, "impostor": i.size}, i.size, "FAR")
     m["far"] = _ci(lambda x, t=thr: float(np.mean(x >= t)), i, n=n_boot, seed=seed)
     m["frr"] = _ci(lambda x, t=thr: float(np.mean(x < t)), g, n=n_boot, seed=seed)
     m["eer"] = _ci(lambda a, b: eer(a, b)[0], g, i, n=n_boot, seed=seed)
@@ -272,6 +296,11 @@ def metric_tables(result: EvalResult) -> list[tuple[str, list[str], list[list[st
         ]
         tables.append((f"Lip password, test split, threshold {p['threshold']:.4f} from the tuning split",
                        ["metric", "n", "value [95% CI]"], rows))
+    names = {"sync": "Liveness (sync)", "password": "Lip password"}
+    for check, m_check in m.items():
+        if m_check.get("small"):
+            title = f"{names.get(check, check)}: test split too small for some rates (not topped up with tuning clips)"
+            tables.append((title, ["note"], [[n] for n in m_check["small"]]))
     for check, m_check in m.items():
         if "note" in m_check:
             tables.append((f"{check}: not measured", ["note"], [[m_check["note"]]]))
@@ -345,14 +374,19 @@ def write_report(result: EvalResult, cfg: EvalConfig, *, formats: Sequence[str] 
         log.warning("plots skipped: %s", exc)
     ds = result.dataset
     n_tune = sum(1 for v in result.split.values() if v == "tune")
+    n_pin_tune = sum(1 for r in ds.rows if r.split == "tune")
+    n_pin_test = sum(1 for r in ds.rows if r.split == "test")
     intro = [
         f"Dataset: `{ds.source}` (paths relative to `{ds.root}`): {len(ds.rows)} clips present, {len(ds.missing)} missing.",
         (f"Checks: {', '.join(cfg.checks)}. Generated attacks from bona fide clips: {', '.join(cfg.generate) or 'none'} "
         f"(shift = audio rolled {cfg.shift_ms:g} ms; swap = another bona fide clip's audio; still = frame 0 held and "
         f"re-tracked, a photo; replay = the first {cfg.replay_period_s:g} s of lip track looped, with the live audio); "
         "they are labelled '<type> (generated)', apart from recorded attacks of the same type."),
-        (f"Split: by clip (take), seed {cfg.seed}, tune fraction {cfg.tune_fraction:g}, stratified by (label, user, phrase): "
-        f"{n_tune} clips tune, {len(result.split) - n_tune} test; generated attacks follow their source clip."),
+        (f"Split: by clip (take); {n_pin_tune} clips pinned to tune and {n_pin_test} to test by the dataset's split "
+        f"column; the other {len(ds.rows) - n_pin_tune - n_pin_test} split with seed {cfg.seed}, tune fraction "
+        f"{cfg.tune_fraction:g}, stratified by (label, user, phrase): {n_tune} clips tune, {len(result.split) - n_tune} "
+        "test in all; generated attacks follow their source clip. Lip-password test attempts only target (user, "
+        "phrase) groups that have test takes (a group pinned wholly to tune serves tuning only)."),
         "Thresholds: EER point of the tuning split (thresholds.json); every number below is on the test split. "
         "Intervals: percentile bootstrap, 95%, " + f"{cfg.n_bootstrap} resamples.",
         ("Failures: a clip or attack the check cannot score (undecodable, still image, no face, silent audio, or the "

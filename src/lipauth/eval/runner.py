@@ -2,7 +2,8 @@
 
 Flow (:func:`run_evaluation`):
 
-1. :func:`~lipauth.eval.dataset.load_dataset` and a seeded tune/test split by clip.
+1. :func:`~lipauth.eval.dataset.load_dataset` and the tune/test split by clip (the
+   dataset's ``split`` column where set, else seeded and stratified).
 2. Per clip, on the batch engine (:func:`~lipauth.batch.run_batch`, resumable): track once
    (one MediaPipe per worker), extract features; the **sync** check on the clip's own audio
    and on each generated attack of a bona fide clip (``shift``: audio rolled by
@@ -11,7 +12,8 @@ Flow (:func:`run_evaluation`):
    replayed recording, with the live audio); for rows with ``user`` and ``phrase`` the
    **password** take (utterance sequence).
 3. Scoring in the parent: lip-password templates enrolled from each (user, phrase)'s takes
-   in the tuning split; genuine attempts = same phrase, impostors = other phrases/users.
+   in the tuning split; genuine attempts = same phrase, impostors = other phrases/users;
+   on the test split only groups with test takes are targets.
 4. Thresholds chosen on the tuning split (EER point), metrics reported on the test split
    (:mod:`lipauth.eval.report`).
 
@@ -54,7 +56,8 @@ class EvalConfig:
     generate : tuple of str
         Attacks generated from bona fide clips (subset of :data:`GENERATORS`).
     tune_fraction : float
-        Share of each (label, user, phrase) group's clips in the tuning split.
+        Share of each (label, user, phrase) group's clips in the tuning split (rows whose
+        ``split`` column is empty; the others keep theirs).
     seed : int
         Split seed.
     shift_ms : float
