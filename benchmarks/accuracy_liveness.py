@@ -2,15 +2,17 @@
 blow rate, device-motion separation.
 
     .venv/bin/python benchmarks/accuracy_liveness.py [--split report|tune] [--genuine 12] [--replays 50]
+    .venv/bin/python benchmarks/accuracy_liveness.py --simulate   # schedule lengths, confusable pairs
 
 Blow sessions (tests/liveness_sessions.py): synth face 150 px in 320x240 at 25 fps pursing
 its lips in the windows of a fresh blow challenge (0.1-0.2 s late), real exhale bursts from
 the held-out breathing files in the windows (0.1-0.3 s late), at -24/-30/-36 dBFS, with and
-without steady fan noise at -55 dBFS, padded with rest to 18.5 s (so a replay is never
-too short). Attacks: the genuine answer checked against new challenges; speech (speaking
+without steady fan noise at -55 dBFS, padded with rest to 15 s (so a replay is never
+too short: schedules last at most 14.3 s). Attacks: the genuine answer checked against new challenges; speech (speaking
 all the time) instead of blowing; the blow sound with a still face; pursed lips with no
 sound; a still photo with the breath audio; blowing (mouth and sound) all the time.
-Speech sessions: synth face speaking voiced syllables in the speak windows; attacks:
+Speech sessions: synth face speaking fluently (voiced syllables, pauses of 0.05-0.2 s) from
+each speak window's start to its end, 0.1-0.25 s late (+-0.04 s per edge); attacks:
 replay against new challenges, speaking all the time, still face with the voice, lips
 without sound. Thresholds and timing limits were tuned on the "tune" seeds (1000+); the
 README reports the "report" seeds (2000+).
@@ -39,6 +41,7 @@ from liveness_sessions import (  # noqa: E402
 )
 
 from lipauth.challenge import new_challenge  # noqa: E402
+from lipauth.checks.blow import REACTION_LAG_S  # noqa: E402
 from lipauth.checks.blow import BLOW_THRESHOLD, MAX_EDGE_SPREAD_S, check_blow  # noqa: E402
 from lipauth.checks.speech import SPEECH_MAX_EDGE_SPREAD_S, SPEECH_THRESHOLD, check_speech_challenge  # noqa: E402
 from lipauth.checks.sensors import build_sensor_profile, check_sensors, parse_sensor_json, sensor_features  # noqa: E402
@@ -54,7 +57,7 @@ def _feats(clip):
     return extract_lip_features(track_lips(clip.to_video()))
 
 
-PAD_TO_S = 18.5  # every answer is padded with rest to this length, so a replay is never too short
+PAD_TO_S = 15.0  # every answer is padded with rest to this length, so a replay is never too short
 
 
 def _report(rows: list, threshold: float) -> None:
@@ -68,7 +71,7 @@ def blow_sessions(split: str, n_genuine: int, n_attack: int, n_replay: int) -> N
     """Blow challenge; ``split`` "tune" (seeds 1000+) or "report" (seeds 2000+)."""
     bursts = exhale_bursts(DATA / "breathing")
     base = 1000 if split == "tune" else 2000
-    rows, gen, spreads, rep, rep_acc = [], [], [], [], 0
+    rows, gen, spreads, rep, rep_acc, rep_spreads = [], [], [], [], 0, []
     conds = [(lv, fan) for lv in (-24.0, -30.0, -36.0) for fan in (None, -55.0)]
     for s in range(n_genuine):
         level, fan = conds[s % len(conds)]
@@ -86,6 +89,8 @@ def blow_sessions(split: str, n_genuine: int, n_attack: int, n_replay: int) -> N
             rr = check_blow(f, clip.audio, other)
             rep.append(rr.score)
             rep_acc += int(rr.accepted)
+            if np.isfinite(rr.details["mouth_timing"]["spread_s"]):
+                rep_spreads.append(rr.details["mouth_timing"]["spread_s"])
             if rr.accepted:
                 print(f"  replay accepted: {ch.windows} answered {other.windows}")
     scores = [r.score for r in gen]
@@ -109,14 +114,14 @@ def blow_sessions(split: str, n_genuine: int, n_attack: int, n_replay: int) -> N
         sc = [r.score if np.isfinite(r.score) else -1.0 for r in res]
         rows.append((name, n_attack, np.mean([r.accepted for r in res]), np.median(sc), np.max(sc)))
     print(f"\n### blow challenge, {split} seeds ({base}+); mouth edge spread of genuine answers "
-          f"{min(spreads):.2f}-{max(spreads):.2f} s (limit {MAX_EDGE_SPREAD_S})")
+          f"{min(spreads):.2f}-{max(spreads):.2f} s (limit {MAX_EDGE_SPREAD_S}), of replayed answers >= {min(rep_spreads):.2f} s")
     _report(rows, BLOW_THRESHOLD)
 
 
 def speech_sessions(split: str, n_genuine: int, n_attack: int, n_replay: int) -> None:
     """Timed speech challenge (sync check off: the synth voice is not GRID-like speech)."""
     base = 1000 if split == "tune" else 2000
-    rows, gen, rep, rep_acc = [], [], [], 0
+    rows, gen, rep, rep_acc, rep_spreads = [], [], [], 0, []
     for s in range(n_genuine):
         seed = base + s
         ch = new_challenge("speech", rng=seed, key=KEY)
@@ -125,12 +130,14 @@ def speech_sessions(split: str, n_genuine: int, n_attack: int, n_replay: int) ->
         r = check_speech_challenge(f, clip.audio, ch, use_sync=False)
         gen.append(r)
         if not r.accepted:
-            print(f"  genuine speech rejected: seed {seed} {r.reasons} {r.details['lip_timing']}")
+            print(f"  genuine speech rejected: seed {seed} {r.reasons} {r.details['voice_timing']}")
         for k in range(n_replay):
             other = new_challenge("speech", rng=base * 1000 + s * n_replay + k, key=KEY)
             rr = check_speech_challenge(f, clip.audio, other, use_sync=False)
             rep.append(rr.score)
             rep_acc += int(rr.accepted)
+            if np.isfinite(rr.details["voice_timing"]["spread_s"]):
+                rep_spreads.append(rr.details["voice_timing"]["spread_s"])
             if rr.accepted:
                 print(f"  speech replay accepted: {ch.windows} answered {other.windows}")
     scores = [r.score for r in gen]
@@ -150,9 +157,12 @@ def speech_sessions(split: str, n_genuine: int, n_attack: int, n_replay: int) ->
             res.append(check_speech_challenge(_feats(clip), clip.audio, ch, use_sync=False))
         sc = [r.score if np.isfinite(r.score) else -1.0 for r in res]
         rows.append((name, n_attack, np.mean([r.accepted for r in res]), np.median(sc), np.max(sc)))
-    spreads = [r.details["lip_timing"]["spread_s"] for r in gen]
-    print(f"\n### speech challenge, {split} seeds ({base}+); lip-motion edge spread of genuine answers "
-          f"{min(spreads):.2f}-{max(spreads):.2f} s (reported only; {SPEECH_MAX_EDGE_SPREAD_S} would be the limit)")
+    spreads = [r.details["voice_timing"]["spread_s"] for r in gen]
+    lip_spreads = [r.details["lip_timing"]["spread_s"] for r in gen]
+    print(f"\n### speech challenge, {split} seeds ({base}+); voice edge spread of genuine answers "
+          f"{min(spreads):.2f}-{max(spreads):.2f} s (limit {SPEECH_MAX_EDGE_SPREAD_S}), of replayed answers "
+          f">= {min(rep_spreads):.2f} s; lip-motion edge spread of genuine answers {min(lip_spreads):.2f}-"
+          f"{max(lip_spreads):.2f} s (reported only)")
     _report(rows, SPEECH_THRESHOLD)
 
 
@@ -191,6 +201,31 @@ def sensors(n: int = 20) -> None:
           f"replayed enrolment traces flagged {sum('REPLAYED_TRACE' in r.reasons for r in replay)}/5")
 
 
+def simulate(n: int = 200_000, genuine_spread_s: float = 0.16, genuine_lag_s: float = 0.15) -> None:
+    """Schedule lengths and the share of schedule pairs an answer could be confused between.
+
+    An answer to schedule A (edge spread ``genuine_spread_s`` around ``genuine_lag_s``)
+    passes the timing rule of schedule B when the spread of its edge delays against B,
+    at most ``genuine_spread_s`` + the spread of (A's edges - B's edges), stays within the
+    limit: "shape-confusable" (an attacker who may shift the recording in time); unshifted,
+    the common lag must also fall in ``REACTION_LAG_S``.
+    """
+    for kind, limit in (("blow", MAX_EDGE_SPREAD_S), ("speech", SPEECH_MAX_EDGE_SPREAD_S)):
+        chs = [new_challenge(kind, rng=s, key=KEY) for s in range(2 * n)]
+        edges = [np.array([x for a, b, _ in c.windows for x in (a, b)]) for c in chs]
+        lengths = np.array([c.duration_s for c in chs])
+        shape = unshifted = 0
+        for a, b in zip(edges[:n], edges[n:]):
+            d = a + genuine_lag_s - b
+            if d.max() - d.min() <= limit - genuine_spread_s:
+                shape += 1
+                unshifted += REACTION_LAG_S[0] <= (d.max() + d.min()) / 2 <= REACTION_LAG_S[1]
+        print(f"{kind}: schedule length mean {lengths.mean():.2f} s, median {np.median(lengths):.2f}, "
+              f"p5-p95 {np.percentile(lengths, 5):.2f}-{np.percentile(lengths, 95):.2f}, range {lengths.min():.2f}-"
+              f"{lengths.max():.2f}; confusable pairs (spread limit {limit}, genuine spread {genuine_spread_s}): "
+              f"shifted {shape}/{n} (1 in {n / max(shape, 1):.0f}), unshifted {unshifted}/{n} (1 in {n / max(unshifted, 1):.0f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--genuine", type=int, default=12, help="genuine sessions per challenge kind and split")
@@ -198,8 +233,12 @@ def main() -> None:
     ap.add_argument("--replays", type=int, default=50, help="new challenges each genuine answer is replayed against")
     ap.add_argument("--split", choices=("tune", "report"), default="report", help="seed set (thresholds were tuned on 'tune')")
     ap.add_argument("--sessions-only", action="store_true", help="skip the audio and sensor tables")
+    ap.add_argument("--simulate", action="store_true", help="only simulate schedule lengths and confusable pairs")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    if args.simulate:
+        simulate()
+        return
     if not DATA.exists():
         sys.exit(f"real data not present at {DATA}")
     if not args.sessions_only:

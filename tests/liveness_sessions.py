@@ -222,8 +222,13 @@ def motion_trace(kind: str, *, seed: int = 0, duration_s: float = 6.0, rate_hz: 
 
 def make_speech_session(challenge: Challenge, *, seed: int = 0, extra_s: float = 0.4, mouth: str = "speak",
                         sound: str = "syllables", lag_s: float | None = None):
-    """A synth face answering a speech challenge: voiced syllables with matching lip motion in
-    the speak windows (0.1-0.25 s late), resting between them.
+    """A synth face answering a speech challenge: fluent speech (voiced syllables with matching
+    lip motion) in the speak windows, resting between them.
+
+    The person reacts to each prompt with one reaction lag (0.1-0.25 s per session, +-0.04 s
+    per edge): speech starts with a word at the window start + lag and stops (mid-word or in
+    a pause between words) at the window end + lag; words of 1-4 syllables (0.15-0.3 s)
+    with pauses of 0.05-0.2 s between them (reading a prompted text aloud).
 
     mouth : "speak" (on schedule), "always" (speaking throughout), "still" (neutral mouth).
     sound : "syllables" (the synth voice following the lips) or "silence".
@@ -232,22 +237,26 @@ def make_speech_session(challenge: Challenge, *, seed: int = 0, extra_s: float =
     from lipauth.synth.control import random_syllable_schedule
 
     rng = np.random.default_rng(seed)
-    fps, dur = 25.0, challenge.duration_s + extra_s
+    fps = 25.0
+    dur = round((challenge.duration_s + extra_s) * fps) / fps
     t = np.arange(int(round(dur * fps))) / fps
     lag = float(rng.uniform(0.1, 0.25)) if lag_s is None else lag_s
-    on = np.zeros(t.size, bool)
     if mouth == "always":
-        on[t >= 0.3] = True
+        on = t >= 0.3
+        spoken = random_syllable_schedule(dur, seed=seed).opening_at(t) * on
     else:
-        for a, b in challenge.prompt_windows("speak"):
-            on |= (t >= a + lag) & (t < b + lag - 0.1)
-    opening = random_syllable_schedule(dur, seed=seed).opening_at(t) * on
-    if mouth == "still":
-        opening = np.zeros(t.size)
+        spoken = np.zeros(t.size)
+        for i, (a, b) in enumerate(challenge.prompt_windows("speak")):
+            start = a + lag + float(rng.uniform(-0.04, 0.04))
+            stop = b + lag + float(rng.uniform(-0.04, 0.04))
+            words = random_syllable_schedule(b - a + 1.0, seed=seed * 100 + i, lead_in_s=0.0, rest_s=(0.05, 0.2))
+            inside = (t >= start) & (t < stop)
+            spoken[inside] = words.opening_at(t[inside] - start)
+    opening = np.zeros(t.size) if mouth == "still" else spoken
     audio = "syllables" if sound == "syllables" else "silence"
     if mouth == "still" and sound == "syllables":  # voice on schedule, mouth still
         from lipauth.synth.voice import voice_from_opening
 
-        audio = voice_from_opening(random_syllable_schedule(dur, seed=seed).opening_at(t) * on, t, duration_s=dur, sample_rate=SR)
+        audio = voice_from_opening(spoken, t, duration_s=dur, sample_rate=SR)
     return make_talking_clip(opening=opening, audio=audio, duration_s=dur, fps=fps, size=(320, 240),
                              face_width_px=150, seed=seed, noise_std=2.0)

@@ -54,22 +54,24 @@ KEY_FILE = "challenge.key"
 _VERSION = 1
 #: shortest lead-in before the first window: the mouth-shape check calibrates on these
 #: neutral frames; each challenge adds a random 0-0.8 s to it
-LEAD_IN_S = 1.2
+LEAD_IN_S = 1.0
 LEAD_IN_EXTRA_S = 0.8
 #: shortest pause between two windows (so a window's edges are unambiguous)
-MIN_GAP_S = 0.8
+MIN_GAP_S = 0.7
 #: rest after the last window, seconds
 TAIL_S = 0.6
 #: window lengths and rests are drawn from these levels (seconds), 0.5 s apart: two
 #: schedules that differ in any interval differ there by >= 0.5 s, beyond the 0.3-s spread
 #: of edge timings the checks allow around one reaction lag
 #: (lipauth.checks.blow.MAX_EDGE_SPREAD_S), so an answer to one schedule fits another only
-#: when all 2n - 1 intervals are equal: 4 ** -7 = 1/16384 for n = 4 windows (even for an
-#: attacker who shifts the recording in time), before the random lead-in
+#: when all 2n - 1 intervals are equal: 4 ** -5 = 1/1024 for n = 3 windows (even for an
+#: attacker who shifts the recording in time; 1/1500 unshifted, the random lead-in moves
+#: the reaction lag out of range); simulated in benchmarks/accuracy_liveness.py --simulate
 WINDOW_LEVELS_S: dict[str, tuple[float, ...]] = {"blow": (0.8, 1.3, 1.8, 2.3), "speech": (1.0, 1.5, 2.0, 2.5)}
-REST_LEVELS_S: tuple[float, ...] = (0.8, 1.3, 1.8, 2.3)
-#: windows per challenge
-N_WINDOWS = 4
+REST_LEVELS_S: tuple[float, ...] = (0.7, 1.2, 1.7, 2.2)
+#: windows per challenge (3: blow schedules 5.4-13.7 s, mean 9.55 s; speech 6.0-14.3 s,
+#: mean 10.15 s; 4 windows made them 13-14 s for 1/16384 instead of 1/1024)
+N_WINDOWS = 3
 
 
 @dataclass(frozen=True)
@@ -253,12 +255,13 @@ def new_challenge(
     Parameters
     ----------
     kind : {"blow", "speech"}
-        ``"blow"``: 4 blow windows of 0.8, 1.3, 1.8 or 2.3 s; ``"speech"``: 4 speak windows
-        of 1.0, 1.5, 2.0 or 2.5 s. Rests between windows of 0.8, 1.3, 1.8 or 2.3 s; a random
-        lead-in of 1.2-2.0 s (calibration of the neutral mouth) and a 0.6-s tail: 7.4-18 s
-        in all (blow about 13 s on average, speech about 14 s). Lengths and rests come from
-        levels 0.6 s apart so that two schedules are either identical in an interval or
-        differ there by more than the checks' timing tolerance (see ``WINDOW_LEVELS_S``).
+        ``"blow"``: 3 blow windows of 0.8, 1.3, 1.8 or 2.3 s; ``"speech"``: 3 speak windows
+        of 1.0, 1.5, 2.0 or 2.5 s. Rests between windows of 0.7, 1.2, 1.7 or 2.2 s; a random
+        lead-in of 1.0-1.8 s (calibration of the neutral mouth) and a 0.6-s tail: blow
+        5.4-13.7 s (mean and median 9.55 s), speech 6.0-14.3 s (mean 10.15 s). Lengths and
+        rests come from levels 0.5 s apart so that two schedules are either identical in an
+        interval or differ there by more than the checks' timing tolerance (see
+        ``WINDOW_LEVELS_S``): 1 in 1024 pairs of schedules can be confused.
     rng : numpy Generator or int seed, optional
         Randomness for the schedule (the nonce always comes from ``secrets``).
     key : bytes or str, optional

@@ -1,10 +1,16 @@
 """Timed speech challenge: speak in the prompted windows, rest between them.
 
-Voice activity (:func:`lipauth.features.audio.voice_activity`) and lip motion (the
-movement segments of :class:`~lipauth.types.LipFeatures`) must both cover each ``speak``
-window and stay low outside; the audio-visual sync check
+The answer is timed on the VOICE: voice activity (:func:`lipauth.features.audio.voice_activity`,
+10-ms WebRTC frames) starts and stops far more sharply than lip motion, which starts and
+stops unevenly within syllables. Each ``speak`` window must be answered by its own run of
+voice (pauses between words bridged) whose onset and offset follow one common reaction
+lag (:func:`lipauth.checks.blow.schedule_timing`), with no voice outside the windows. A
+replayed answer is consistent audio and video, but its voice edges follow the schedule it
+was recorded for: another schedule differs by >= 0.5 s in some interval
+(:mod:`lipauth.challenge`). The lips are the liveness part: they must move while the voice
+is on (coverage of each answered window) and rest outside; the audio-visual sync check
 (:func:`lipauth.checks.sync.check_sync`) is folded in: when it rejects, ``AV_DESYNC`` is
-added and the score is capped by its margin.
+added.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from lipauth.challenge import Challenge
 from lipauth.checks.blow import (
     MOUTH_NEUTRAL,
     MOUTH_OPEN,
+    REACTION_LAG_S,
     BlowResult,
     _clip_end,
     _expired,
     _unavailable,
+    ScheduleTiming,
     answer_masks,
     heard_share,
     schedule_timing,
@@ -26,7 +34,7 @@ from lipauth.checks.blow import (
 from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.types import Audio, LipFeatures
 
-__all__ = ["check_speech_challenge", "SPEECH_THRESHOLD"]
+__all__ = ["check_speech_challenge", "voice_runs_timing", "SPEECH_THRESHOLD"]
 
 #: default threshold; tuned on synthetic sessions (synth face speaking voiced syllables on
 #: schedule vs the schedule of another challenge), benchmarks/accuracy_liveness.py
@@ -34,14 +42,15 @@ SPEECH_THRESHOLD = 0.5
 _MIN_COVERAGE = 0.25  # speech has pauses: a quarter of the window's core is enough
 _FULL_COVERAGE = 0.5  # coverage counted as complete
 _MAX_OUTSIDE = 0.08
-#: largest spread (max - min) of the 2n edge delays of the lip-motion runs answering the
-#: windows, seconds. Speech starts and stops less sharply than pursing: synthetic speech
-#: sessions (benchmarks/accuracy_liveness.py, tune seeds 0-5) spread 0.34-0.58 s, so this
-#: limit alone does not separate another schedule's answer (off by >= 0.5 s in one
-#: interval); coverage and the outside-the-windows limits do most of that work here
-SPEECH_MAX_EDGE_SPREAD_S = 0.6
-#: pauses inside one answer bridged when finding its lip-motion run, seconds
-SPEECH_MERGE_GAP_S = 0.35
+#: largest spread (max - min) of the 2n edge delays of the voice runs answering the
+#: windows, seconds (:func:`lipauth.checks.blow.schedule_timing`). Tuned on synthetic
+#: speech sessions (benchmarks/accuracy_liveness.py, tune seeds 1000+); an answer to another
+#: schedule is off by >= 0.5 s in some edge (lipauth.challenge.WINDOW_LEVELS_S)
+SPEECH_MAX_EDGE_SPREAD_S = 0.3
+#: pauses between words inside one answer bridged when finding its voice run, seconds
+SPEECH_MERGE_GAP_S = 0.3
+#: voice activity frame, seconds (sharper edges than the 40-ms video frames)
+_VAD_FRAME_S = 0.01
 
 
 def _lip_moving(features: LipFeatures) -> np.ndarray:
@@ -50,6 +59,19 @@ def _lip_moving(features: LipFeatures) -> np.ndarray:
     for a, b, _label, _peak in features.segments:
         moving |= (t >= a) & (t < b)
     return moving & features.valid
+
+
+def voice_runs_timing(audio: Audio, windows: list[tuple[float, float]]) -> ScheduleTiming:
+    """Edge timing of the voice runs answering ``windows`` (10-ms WebRTC voice activity).
+
+    Pauses up to :data:`SPEECH_MERGE_GAP_S` are bridged, runs under 0.2 s dropped
+    (:func:`lipauth.checks.blow.schedule_timing`).
+    """
+    from lipauth.features.audio import voice_activity
+
+    vad = np.asarray(voice_activity(audio, frame_s=_VAD_FRAME_S), dtype=bool)
+    tv = audio.start_s + _VAD_FRAME_S * np.arange(vad.size)
+    return schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
 
 
 def check_speech_challenge(
@@ -63,24 +85,29 @@ def check_speech_challenge(
     min_valid: float = 0.8,
     use_sync: bool = True,
 ) -> BlowResult:
-    """Did the person speak, visibly and audibly, in the prompted windows and only there?
+    """Did the person speak, visibly and audibly, in the prompted windows and only there, on time?
 
     Score: ``min(min over windows of min(1, min(voice coverage, lip-motion coverage) / 0.5),
-    timing) - 2 * max(voice share outside, lip-motion share outside)`` (speech has pauses, so
-    half a window's core counts as full; resting outside the windows matters most). The
-    edge timing of the lip-motion runs (:func:`lipauth.checks.blow.schedule_timing`, pauses
-    up to ``SPEECH_MERGE_GAP_S`` bridged) is reported in ``details["lip_timing"]`` only:
-    on synthetic syllables its spread (0.46-1.02 s) rejected half the genuine answers; with
-    ``use_sync`` a rejecting sync check adds ``AV_DESYNC``. Default threshold 0.5 and the
-    reason limits (coverage >= 0.25, outside <= 0.08) were tuned on synthetic speech
-    sessions (synth face, voiced syllables in the windows) against other challenges' schedules.
+    voice timing) - 2 * max(voice share outside, lip-motion share outside)`` with ``voice
+    timing = 1 - 0.5 * spread / SPEECH_MAX_EDGE_SPREAD_S`` (0.5, the threshold, at the
+    limit) from :func:`voice_runs_timing`. Speech has pauses, so half a window's core
+    counts as full. Lip coverage is measured in each window's core shifted by the voice's
+    reaction lag; the lips' own edge timing (``details["lip_timing"]``) is reported only:
+    lips start and stop unevenly within syllables. With ``use_sync`` a rejecting sync check
+    adds ``AV_DESYNC``. Default threshold 0.5, the timing limits and the reason limits
+    (coverage >= 0.25, outside <= 0.08) were tuned on synthetic speech sessions (synth
+    face, fluent voiced syllables in the windows, tune seeds) against other challenges'
+    schedules (benchmarks/accuracy_liveness.py).
 
     Returns
     -------
     BlowResult
         ``audio_activity`` is voice activity (0/1), ``mouth_state`` 2 where the lips move.
         Reasons: ``CHALLENGE_EXPIRED``, ``CLIP_TOO_SHORT``, ``NO_FACE``, ``NO_SPEECH_HEARD``,
-        ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT``, ``LIPS_MOVE_OUTSIDE_PROMPT``, ``AV_DESYNC``.
+        ``VOICE_OFF_SCHEDULE`` (the voice runs do not start and stop with the windows at one
+        reaction lag), ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT`` (voice outside the
+        windows, or a voice run that answers no window), ``LIPS_MOVE_OUTSIDE_PROMPT``,
+        ``AV_DESYNC``.
     """
     from lipauth.features.audio import voice_activity
 
@@ -99,28 +126,32 @@ def check_speech_challenge(
     t = features.timestamps_s
     voice = np.asarray(voice_activity(audio, timestamps_s=t), dtype=bool)
     lips = _lip_moving(features)
-    # each window answered by its own run of lip motion (pauses bridged) whose onset and
-    # offset follow one reaction lag; the voice must be heard from the window's start to
-    # 0.5 s past its end and stay quiet elsewhere
-    timing = schedule_timing(t, lips, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
+    # timed on the voice: each window answered by its own voice run whose onset and offset
+    # follow one reaction lag; the lips must move in each window so answered
+    timing = voice_runs_timing(audio, windows)
+    timing_score = timing.score(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S)
+    lip_timing = schedule_timing(t, lips, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
     cores, outside = answer_masks(t, windows, timing, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
     voice_cov = heard_share(t, voice, windows, after_s=0.5)
     lip_cov = [float(lips[m].mean()) if m.any() else 0.0 for m in cores]
     out_voice = float(voice[outside].mean()) if outside.any() else 0.0
     out_lips = float(lips[outside].mean()) if outside.any() else 0.0
     full = [min(1.0, min(a, b) / _FULL_COVERAGE) for a, b in zip(voice_cov, lip_cov)]
-    score = min(full) - 2.0 * max(out_voice, out_lips)
+    score = min(min(full), timing_score) - 2.0 * max(out_voice, out_lips)
     reasons = []
     if min(voice_cov) < _MIN_COVERAGE:
         reasons.append("NO_SPEECH_HEARD")
+    elif not timing.on_schedule(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S):
+        reasons.append("VOICE_OFF_SCHEDULE")
     if min(lip_cov) < _MIN_COVERAGE:
         reasons.append("LIPS_NOT_MOVING")
-    if out_voice > _MAX_OUTSIDE:
+    if out_voice > _MAX_OUTSIDE or timing.stray_runs:
         reasons.append("SPEECH_OUTSIDE_PROMPT")
     if out_lips > _MAX_OUTSIDE:
         reasons.append("LIPS_MOVE_OUTSIDE_PROMPT")
     details: dict = {"voice_coverage": voice_cov, "lip_coverage": lip_cov, "voice_outside": out_voice,
-                     "lips_outside": out_lips, "lip_timing": timing.to_dict(), "nonce": challenge.nonce}
+                     "lips_outside": out_lips, "voice_timing": timing.to_dict(), "lip_timing": lip_timing.to_dict(),
+                     "nonce": challenge.nonce}
     if use_sync:
         from lipauth.checks.sync import check_sync
 
