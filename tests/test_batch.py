@@ -49,6 +49,30 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return paths
 
 
+def mark_at_exit(path: str) -> dict:
+    import atexit
+
+    atexit.register(lambda: Path(path).write_text("interpreter torn down"))
+    return {"pid": 0}
+
+
+def test_pool_workers_exit_fast_without_losing_results(tmp_path: Path) -> None:
+    items = [(f"k{i:02d}", i) for i in range(12)]
+    two = run_batch(items, square, workers=2, out=tmp_path / "two.jsonl", settings={"a": 1}, progress=False)
+    one = run_batch(items, square, workers=1, out=tmp_path / "one.jsonl", settings={"a": 1}, progress=False)
+    assert (two.n_done, two.n_failed) == (12, 1) and two.results == one.results
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    # a resume rewrites the finished lines byte for byte (they are reused, not re-dumped)
+    before = (tmp_path / "two.jsonl").read_bytes()
+    again = run_batch(items, square, workers=2, out=tmp_path / "two.jsonl", settings={"a": 1}, progress=False)
+    assert again.n_done == 0 and again.n_skipped == 12 and (tmp_path / "two.jsonl").read_bytes() == before
+    # pool workers leave with os._exit after their last result: no interpreter teardown (atexit) in them
+    markers = [str(tmp_path / f"m{i}.txt") for i in range(4)]
+    done = run_batch([(m, m) for m in markers], mark_at_exit, workers=2, out=tmp_path / "m.jsonl", progress=False)
+    assert done.n_done == 4 and done.n_failed == 0
+    assert not any(Path(m).exists() for m in markers)
+
+
 def test_failing_item_is_recorded_and_output_sorted(tmp_path: Path) -> None:
     out = tmp_path / "b.jsonl"
     s = run_batch([(f"k{i}", i) for i in (5, 3, 1)], square, workers=1, out=out, settings={"a": 1}, progress=False)

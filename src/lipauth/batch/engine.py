@@ -279,7 +279,9 @@ def run_batch(
         Unique string keys (they name the item in the output and decide the sort order)
         and picklable payloads.
     fn : callable ``payload -> dict``
-        Module-level function (picklable); its result must be JSON-serialisable.
+        Module-level function (picklable); its result must be JSON-serialisable. Local
+        pool workers end with ``os._exit`` (like forked children): ``atexit`` handlers
+        registered in them do not run, so return everything ``fn`` produces.
     engine : {"local", "ray"}
         ``"local"``: a process pool of ``workers`` processes (in this process when 1);
         ``"ray"``: Ray tasks on the cluster at ``address``, on the already initialised Ray
