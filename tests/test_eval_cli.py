@@ -219,6 +219,36 @@ def test_eval_resume_skips_work_and_refuses_other_settings(synth_dataset: Path, 
     assert proc.returncode == 2 and "other settings (changed: generate)" in proc.stderr
 
 
+def test_eval_split_column_pins_clips_and_tune_only_groups_are_no_test_target(
+        synth_dataset: Path, synth_report: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    out, first = synth_report
+    assert first.returncode == 0
+    with open(synth_dataset, newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    pins = {"talk0.mp4": "test", "talk1.mp4": "tune", "talk2.mp4": "tune"} | {f"pwB{k}.mp4": "tune" for k in range(5)}
+    data = write_csv(synth_dataset.parent / "pinned.csv", [r + [pins.get(r[0], "")] for r in rows], header=HEADER + ["split"])
+    (tmp_path / "o").mkdir()  # the clips' records come from the synthetic run (same clips and settings): scoring only
+    (tmp_path / "o" / "clips.batch.jsonl").write_bytes((out / "clips.batch.jsonl").read_bytes())
+    proc = run_cli("eval", str(data), "--out", str(tmp_path / "o"), "--generate", "shift,swap,still,replay",
+                   "--tune-fraction", "0.6", "--bootstrap", "50", "--workers", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["thresholds"]["split"]["pinned_tune"] == 7 and res["thresholds"]["split"]["pinned_test"] == 1
+    with open(tmp_path / "o" / "scores.csv") as fh:
+        scores = list(csv.DictReader(fh))
+    split_of = {r["clip"]: r["split"] for r in scores}
+    assert all(split_of[c] == v for c, v in pins.items())
+    assert sum(1 for k in range(5) if split_of[f"pwA{k}.mp4"] == "tune") == 3  # unpinned: tune fraction 0.6 of 5
+    pw_test = [r for r in scores if r["check"] == "password" and r["split"] == "test"]
+    # phrase B is tuning-only: no test take, and no test target either; so the test split has no impostor
+    assert pw_test and {r["target"] for r in pw_test} == {"u1/A"} and {r["kind"] for r in pw_test} == {"genuine"}
+    assert any(r["target"] == "u1/B" and r["split"] == "tune" for r in scores if r["check"] == "password")
+    assert res["metrics"]["password"]["note"].startswith("test split lacks genuine or impostor attempts")
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert "7 clips pinned to tune and 1 to test by the dataset's split column" in md
+    assert "Lip password: test split too small" not in md and "password: not measured" in md
+
+
 # --------------------------------------------------------------------------------------
 # all of ../shared/data (the README numbers) and a small real subset
 
