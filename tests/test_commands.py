@@ -171,3 +171,31 @@ def test_listener_needs_words() -> None:
 
     with pytest.raises(InputError, match="is empty"):
         CommandListener(Vocabulary("empty"))
+
+
+def test_vocabulary_metric_is_learned_from_its_takes_and_kept(vocab: Vocabulary) -> None:
+    from lipauth.checks.commands import CommandsConfig
+
+    vocab.ensure_metric()
+    assert vocab.metric_ is not None and vocab.metric_.projection.shape[0] == 3
+    assert set(vocab.projected_) == set(vocab.words)
+    back = Vocabulary.from_bytes(vocab.to_bytes())
+    assert np.array_equal(back.metric_.projection, vocab.metric_.projection)
+    assert Vocabulary.from_bytes(Vocabulary("bob").to_bytes()).metric_ is None
+    q = _word(2.5, 13, np.random.default_rng(5))
+    fused, raw = recognise(vocab, q, config=CommandsConfig(metric_weight=0.3)), recognise(vocab, q)  # default: raw DTW
+    assert fused.ranking[0][0] == raw.ranking[0][0] == "nurse"
+    assert [d for _, _, d in fused.ranking] != [d for _, _, d in raw.ranking]
+    vocab.remove_word("pain")
+    vocab.remove_word("water")
+    vocab.ensure_metric()
+    assert vocab.metric_ is None and vocab.projected_ == {}  # one word: raw DTW and the spread rule
+    assert recognise(vocab, q).threshold == CommandsConfig().reject_spread
+
+
+def test_metric_weight_out_of_range() -> None:
+    from lipauth.checks.commands import CommandsConfig
+    from lipauth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="metric_weight"):
+        CommandsConfig(metric_weight=1.5)
