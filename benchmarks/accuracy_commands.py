@@ -138,11 +138,9 @@ def _confidence_of(result, phrase: int) -> float:
     return next((c for w, c, _ in result.ranking if w == f"phrase{phrase:02d}"), 0.0)
 
 
-def fit_temperature(seqs, labels, phrases, n_splits) -> float:
+def fit_temperature(seqs, labels, phrases, n_splits, config) -> float:
     """Maximum-likelihood softmax temperature on the test takes of ``phrases`` (3 and 5 takes)."""
-    from lipauth.checks.commands import CommandsConfig
-
-    rows = [r for k in (3, 5) for r in _closed_rows(seqs, labels, k, n_splits, CommandsConfig()) if r[0] in phrases]
+    rows = [r for k in (3, 5) for r in _closed_rows(seqs, labels, k, n_splits, config) if r[0] in phrases]
     best = None
     for t in np.exp(np.linspace(np.log(0.005), np.log(0.5), 41)):
         nll = 0.0
@@ -178,6 +176,8 @@ def main() -> None:
     ap.add_argument("--ablation", action="store_true", help="only: closed-set accuracy of channel subsets / DTW variants")
     ap.add_argument("--attenuate", type=float, nargs="*", default=[0.3, 0.05],
                     help="magnify_labial factors for the micro-movement rows (0.05 measures ~0.3x opening range)")
+    ap.add_argument("--metric-weight", type=float, default=None,
+                    help="CommandsConfig.metric_weight (the opt-in vocabulary metric; README row: 0.3 with --tune)")
     ap.add_argument("--tune", action="store_true", help="grid-search the open-set threshold and fit the temperature on phrases 01-03")
     args = ap.parse_args()
     if not DATA.is_dir():
@@ -188,18 +188,18 @@ def main() -> None:
     takes, labels = load_takes()
     seqs = sequences(takes)
     print(f"tracked and encoded {len(seqs)} takes in {time.perf_counter() - t0:.1f} s")
-    cfg = CommandsConfig()
+    cfg = CommandsConfig() if args.metric_weight is None else CommandsConfig(metric_weight=args.metric_weight)
     if args.tune:
         best = None
-        for cohort in np.round(np.arange(0.56, 0.70, 0.01), 2):
-            c = CommandsConfig(reject_cohort=float(cohort))
+        for cohort in np.round(np.arange(0.56, 0.72, 0.02), 2):
+            c = dataclasses.replace(cfg, reject_cohort=float(cohort))
             rej, acc = open_set(seqs, labels, [1, 2, 3], 10, c)
             print(f"  tune reject_cohort={cohort}: none {rej:.1%}, in-vocabulary {acc:.1%}")
             if rej >= 0.8 and (best is None or acc > best[0]):
                 best = (acc, float(cohort))
         print(f"best on phrases 01-03 left out (in-vocabulary accuracy with >= 80 % none): reject_cohort={best[1]}")
-        cfg = CommandsConfig(reject_cohort=best[1])
-        temperature = fit_temperature(seqs, labels, [1, 2, 3], args.splits)
+        cfg = dataclasses.replace(cfg, reject_cohort=best[1])
+        temperature = fit_temperature(seqs, labels, [1, 2, 3], args.splits, cfg)
         print(f"temperature fitted on the test takes of phrases 01-03: {temperature:.3f}")
         cfg = dataclasses.replace(cfg, temperature=temperature)
     rows = []
