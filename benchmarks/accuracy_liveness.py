@@ -7,8 +7,8 @@ blow rate, device-motion separation.
 Blow sessions (tests/liveness_sessions.py): synth face 150 px in 320x240 at 25 fps pursing
 its lips in the windows of a fresh blow challenge (0.1-0.2 s late), real exhale bursts from
 the held-out breathing files in the windows (0.1-0.3 s late), at -24/-30/-36 dBFS, with and
-without steady fan noise at -55 dBFS, padded with rest to 15 s (so a replay is never
-too short: schedules last at most 14.3 s). Attacks: the genuine answer checked against new challenges; speech (speaking
+without steady fan noise at -55 dBFS, padded with rest to 16.5 s (so a replay is never
+too short: schedules last at most 16 s). Attacks: the genuine answer checked against new challenges; speech (speaking
 all the time) instead of blowing; the blow sound with a still face; pursed lips with no
 sound; a still photo with the breath audio; blowing (mouth and sound) all the time.
 Speech sessions: synth face speaking fluently (voiced syllables, pauses of 0.05-0.2 s) from
@@ -57,7 +57,7 @@ def _feats(clip):
     return extract_lip_features(track_lips(clip.to_video()))
 
 
-PAD_TO_S = 15.0  # every answer is padded with rest to this length, so a replay is never too short
+PAD_TO_S = 16.5  # every answer is padded with rest to this length, so a replay is never too short
 
 
 def _report(rows: list, threshold: float) -> None:

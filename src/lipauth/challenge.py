@@ -53,24 +53,29 @@ KEY_ENV = "LIPAUTH_CHALLENGE_KEY"
 KEY_FILE = "challenge.key"
 _VERSION = 1
 #: shortest lead-in before the first window: the mouth-shape check calibrates on these
-#: neutral frames; each challenge adds a random 0-0.8 s to it
+#: neutral frames; each challenge adds a random 0-1 s to it
 LEAD_IN_S = 1.0
-LEAD_IN_EXTRA_S = 0.8
+LEAD_IN_EXTRA_S = 1.0
 #: shortest pause between two windows (so a window's edges are unambiguous)
 MIN_GAP_S = 0.7
 #: rest after the last window, seconds
 TAIL_S = 0.6
-#: window lengths and rests are drawn from these levels (seconds), 0.5 s apart: two
-#: schedules that differ in any interval differ there by >= 0.5 s, beyond the 0.3-s spread
-#: of edge timings the checks allow around one reaction lag
-#: (lipauth.checks.blow.MAX_EDGE_SPREAD_S), so an answer to one schedule fits another only
-#: when all 2n - 1 intervals are equal: 4 ** -5 = 1/1024 for n = 3 windows (even for an
-#: attacker who shifts the recording in time; 1/1500 unshifted, the random lead-in moves
-#: the reaction lag out of range); simulated in benchmarks/accuracy_liveness.py --simulate
-WINDOW_LEVELS_S: dict[str, tuple[float, ...]] = {"blow": (0.8, 1.3, 1.8, 2.3), "speech": (1.0, 1.5, 2.0, 2.5)}
-REST_LEVELS_S: tuple[float, ...] = (0.7, 1.2, 1.7, 2.2)
-#: windows per challenge (3: blow schedules 5.4-13.7 s, mean 9.55 s; speech 6.0-14.3 s,
-#: mean 10.15 s; 4 windows made them 13-14 s for 1/16384 instead of 1/1024)
+#: window lengths and rests are drawn from these levels (seconds): blow 0.45 s apart, speech
+#: 0.5 s apart (a voice answer's edges spread more: up to 0.2 s against 0.16 s for pursed
+#: lips on synthetic sessions). Two schedules that differ in any interval differ there by
+#: at least that step, more than the spread of edge timings the checks allow around one
+#: reaction lag (lipauth.checks.blow.MAX_EDGE_SPREAD_S 0.28 s,
+#: lipauth.checks.speech.SPEECH_MAX_EDGE_SPREAD_S 0.3 s) plus the spread of a genuine
+#: answer, so an answer to one schedule fits another only when all 2n - 1 intervals are
+#: equal: 5 ** -3 * 4 ** -2 = 1/2000 for n = 3 windows (even for an attacker who shifts the
+#: recording in time; about 1/3300 unshifted, when the random lead-in also moves the
+#: reaction lag out of range). Simulated by ``benchmarks/accuracy_liveness.py --simulate``
+WINDOW_LEVELS_S: dict[str, tuple[float, ...]] = {
+    "blow": (0.8, 1.25, 1.7, 2.15, 2.6), "speech": (1.0, 1.5, 2.0, 2.5, 3.0),
+}
+REST_LEVELS_S: dict[str, tuple[float, ...]] = {"blow": (0.7, 1.15, 1.6, 2.05), "speech": (0.7, 1.2, 1.7, 2.2)}
+#: windows per challenge (3: blow schedules 5.4-14.5 s, mean 9.95 s; speech 6.0-16.0 s,
+#: mean 11.0 s; session 2 had 4 windows from levels 0.5 s apart: 13-14 s for 1/16384)
 N_WINDOWS = 3
 
 
@@ -255,13 +260,14 @@ def new_challenge(
     Parameters
     ----------
     kind : {"blow", "speech"}
-        ``"blow"``: 3 blow windows of 0.8, 1.3, 1.8 or 2.3 s; ``"speech"``: 3 speak windows
-        of 1.0, 1.5, 2.0 or 2.5 s. Rests between windows of 0.7, 1.2, 1.7 or 2.2 s; a random
-        lead-in of 1.0-1.8 s (calibration of the neutral mouth) and a 0.6-s tail: blow
-        5.4-13.7 s (mean and median 9.55 s), speech 6.0-14.3 s (mean 10.15 s). Lengths and
-        rests come from levels 0.5 s apart so that two schedules are either identical in an
-        interval or differ there by more than the checks' timing tolerance (see
-        ``WINDOW_LEVELS_S``): 1 in 1024 pairs of schedules can be confused.
+        ``"blow"``: 3 blow windows of 0.8, 1.25, 1.7, 2.15 or 2.6 s, rests of 0.7, 1.15, 1.6
+        or 2.05 s; ``"speech"``: 3 speak windows of 1.0, 1.5, 2.0, 2.5 or 3.0 s, rests of
+        0.7, 1.2, 1.7 or 2.2 s. A random lead-in of 1.0-2.0 s (calibration of the neutral
+        mouth) and a 0.6-s tail: blow 5.4-14.5 s (mean and median 9.95 s), speech 6.0-16.0 s
+        (mean 11.0 s). Lengths and rests come from levels 0.45 s (speech 0.5 s) apart so that
+        two schedules are either identical in an interval or differ there by more than the
+        checks' timing tolerance (see ``WINDOW_LEVELS_S``): 1 in 2000 pairs of schedules can
+        be confused.
     rng : numpy Generator or int seed, optional
         Randomness for the schedule (the nonce always comes from ``secrets``).
     key : bytes or str, optional
@@ -284,7 +290,7 @@ def new_challenge(
         raise ConfigError(f"ttl_s={ttl_s!r} is out of range; allowed 5 to 86400 seconds")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     prompt = CHALLENGE_KINDS[kind][0]
-    windows, duration = _random_windows(gen, N_WINDOWS, WINDOW_LEVELS_S[kind], REST_LEVELS_S, prompt)
+    windows, duration = _random_windows(gen, N_WINDOWS, WINDOW_LEVELS_S[kind], REST_LEVELS_S[kind], prompt)
     now = time.time() if now_s is None else float(now_s)
     ch = Challenge(
         kind=kind, windows=windows, duration_s=duration, nonce=secrets.token_hex(16),
