@@ -15,7 +15,7 @@ from lipauth.checks.password import (
     enrol_password,
     match_password,
 )
-from lipauth.errors import ConfigError, EnrolmentError, InputError, TemplateDecryptError
+from lipauth.errors import ConfigError, EnrolmentError, InconsistentTakesError, InputError, TemplateDecryptError
 
 
 def _take(seed: int, *, n: int = 20, d: int = 12, motion: float = 0.2, base: np.ndarray | None = None) -> PasswordTake:
@@ -68,7 +68,7 @@ def test_enrolment_refuses_bad_takes(signal: np.ndarray) -> None:
     with pytest.raises(EnrolmentError, match=r"take 2 \(take11\) has too little lip motion"):
         enrol_password([good[0], _take(11, base=signal, motion=0.001), good[2]])
     odd = _take(12, n=20)  # another movement
-    with pytest.raises(EnrolmentError, match=r"take 3 \(take12\) does not match the other takes"):
+    with pytest.raises(InconsistentTakesError, match=r"take 3 \(take12\) does not match the other takes"):
         enrol_password([good[0], good[1], odd, _take(13, base=signal)])
     with pytest.raises(EnrolmentError, match="different feature widths"):
         enrol_password([good[0], good[1], _take(14, d=5)])

@@ -224,7 +224,7 @@ class EnrolmentError(InputError):
 
 
 class InconsistentTakesError(EnrolmentError):
-    """Takes of one command word disagree strongly with each other (the message names them)."""
+    """Enrolment takes (of a lip password or a command word) disagree strongly with each other (the message names them)."""
 
     code = "inconsistent_takes"
 

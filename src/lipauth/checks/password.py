@@ -34,6 +34,7 @@ from lipauth.config import check_range
 from lipauth.errors import (
     BackendUnavailableError,
     EnrolmentError,
+    InconsistentTakesError,
     InputError,
     TemplateDecryptError,
 )
@@ -500,7 +501,7 @@ def enrol_password(
         ref = max(float(np.median(others)), 0.05 * cfg.chance_distance)  # floor: near-identical takes
         own = float(np.mean([dist[i, k] for k in range(n) if k != i]))
         if own > cfg.consistency_ratio * ref:
-            raise EnrolmentError(
+            raise InconsistentTakesError(
                 f"take {i + 1} ({takes[i].source}) does not match the other takes (distance {own:.2f} vs {ref:.2f} among "
                 f"them, ratio above {cfg.consistency_ratio}); record it again with the same lip movement"
             )

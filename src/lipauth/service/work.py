@@ -112,15 +112,7 @@ def enrol(user: str, paths: list[str], label: str, hook: str = "") -> dict[str, 
     _hook(hook)
     for p in paths:
         _check_length(p)
-    from lipauth.errors import EnrolmentError, InconsistentTakesError
-
-    try:
-        template = _authenticator(("password",)).enrol(user, list(paths), label=label)
-    except EnrolmentError as exc:
-        # checks.password raises the base class for a take unlike the others; name it
-        if not isinstance(exc, InconsistentTakesError) and "does not match the other takes" in str(exc):
-            raise InconsistentTakesError(str(exc)) from None
-        raise
+    template = _authenticator(("password",)).enrol(user, list(paths), label=label)
     return {"user": user, "label": label, "takes": int(template.n_takes)}
 
 
