@@ -239,7 +239,7 @@ def make_speech_session(challenge: Challenge, *, seed: int = 0, extra_s: float =
     rng = np.random.default_rng(seed)
     fps = 25.0
     dur = round((challenge.duration_s + extra_s) * fps) / fps
-    t = np.arange(int(round(dur * fps))) / fps
+    t = np.arange(round(dur * fps)) / fps
     lag = float(rng.uniform(0.1, 0.25)) if lag_s is None else lag_s
     if mouth == "always":
         on = t >= 0.3

@@ -58,7 +58,7 @@ def test_two_schedules_differ_by_half_a_second_somewhere() -> None:
         for j in range(i + 1, min(i + 40, 2000)):
             diff = max(abs(x - y) for x, y in zip(codes[i], codes[j]))
             assert diff == 0.0 or diff >= 0.45 - 1e-9
-    same = sum(codes[i] == codes[i + 1] for i in range(0, 1999))
+    same = sum(codes[i] == codes[i + 1] for i in range(1999))
     assert same <= 5, same  # expected 1999 / 2000 = 1.0 (P(> 5) = 0.0006)
     lengths = [new_challenge("blow", rng=s, key=KEY).duration_s for s in range(2000)]
     assert 9.8 <= float(np.mean(lengths)) <= 10.1, np.mean(lengths)  # 9.95 s expected
