@@ -32,9 +32,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -46,18 +44,12 @@ import numpy as np  # noqa: E402
 
 FPS = 30.0
 PERIOD_FRAMES = 30  # the phrase repeats every second (see tests/test_browser.py)
-PHRASE = ((0.25, 0.9, 0.6), (0.62, 0.5, -0.8))  # (phase, opening height, vowel width) per syllable
 
 
 def _phrase(n: int, start: int) -> tuple[np.ndarray, np.ndarray]:
-    u = ((start + np.arange(n)) % PERIOD_FRAMES) / PERIOD_FRAMES
-    opening, width = np.zeros(n), np.zeros(n)
-    for centre, height, vowel in PHRASE:
-        d = np.minimum(np.abs(u - centre), 1.0 - np.abs(u - centre))
-        bump = np.exp(-0.5 * (d / 0.08) ** 2)
-        opening = np.maximum(opening, height * bump)
-        width += vowel * bump
-    return np.clip(opening, 0, 1), np.clip(width, -1, 1)
+    from lipauth.service.testing import phrase_control
+
+    return phrase_control(n, period_frames=PERIOD_FRAMES, start_frame=start)
 
 
 def make_clips(directory: Path) -> tuple[list[Path], Path]:
@@ -93,12 +85,6 @@ def library_baseline(takes: list[Path], clip: Path, directory: Path) -> float:
         times.append(time.perf_counter() - t0)
     store.close()
     return statistics.median(times)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -158,112 +144,85 @@ def main() -> int:
         baseline_s = library_baseline(takes, clip, tmp)
         print(f"library verify (Authenticator.verify, 3-s 640x480 30-fps WebM): {baseline_s:.3f} s (median of 3)", flush=True)
 
-        port = _free_port()
-        env = {**os.environ, "LIPAUTH_DATA_DIR": str(tmp / "data"), "LIPAUTH_WORKERS": str(args.workers),
-               "LIPAUTH_RATE_PER_MIN": "1000000", "LIPAUTH_USER_RATE_PER_MIN": "1000000"}
-        env.pop("LIPAUTH_STORE_URL", None)
-        log_path = tmp / "server.log"
-        with open(log_path, "wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "lipauth.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", str(args.workers)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        rss = RssPeak(server.pid)
-        try:
-            with httpx.Client(base_url=base, timeout=120.0) as client:
-                deadline = time.monotonic() + 120
-                while True:
-                    if server.poll() is not None:
-                        raise SystemExit(f"lipauth serve exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-                    try:
-                        if client.get("/v1/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"lipauth serve did not answer in 120 s:\n{log_path.read_text()[-3000:]}")
-                    time.sleep(0.3)
-                page = client.get("/").text
-                m = re.search(r'name="lipauth-api-key" content="([^"]+)"', page)
-                if not m:
-                    raise SystemExit("the page on loopback carries no API key (lipauth serve --no-page-key?)")
-                headers = {"X-API-Key": m.group(1)}
-                files = [("clips", (p.name, p.read_bytes(), "video/webm")) for p in takes]
-                r = client.post("/v1/users/bench/enrolments", files=files, headers=headers)
-                if r.status_code != 201:
-                    raise SystemExit(f"enrolment through the API failed: {r.status_code} {r.text}")
+        from lipauth.service.testing import start_server
 
-                def _fresh(fn):
-                    with httpx.Client(base_url=base, timeout=120.0) as c:
-                        return fn(c)
-
-                def verify_once(c: httpx.Client) -> httpx.Response:
-                    return c.post("/v1/users/bench/verifications", files={"clip": ("clip.webm", clip_bytes, "video/webm")},
-                                  headers=headers)
-
-                # warm the route and every worker (each loads MediaPipe once): one request per worker, at once
-                with ThreadPoolExecutor(max_workers=args.workers) as warm:
-                    list(warm.map(lambda _: _fresh(verify_once), range(args.workers)))
-                singles = []
-                for _ in range(args.singles):
-                    t0 = time.perf_counter()
-                    r = verify_once(client)
-                    singles.append(time.perf_counter() - t0)
-                    if r.status_code != 200 or not r.json().get("accepted"):
-                        errors.append(f"single verify: {r.status_code} {r.text[:200]}")
-            print("single request times s: " + " ".join(f"{t:.2f}" for t in singles))
-            p50_single, p95_single = _pct(singles, 50), _pct(singles, 95)
-            ratio = p95_single / baseline_s
-            print(f"single requests ({args.singles}, sequential): p50 {p50_single:.3f} s, p95 {p95_single:.3f} s; "
-                  f"p95 / library verify = {ratio:.2f} (target <= 1.5)", flush=True)
-
-            # ---- bounded load: every client sends at once; 503 -> wait Retry-After, try again
-            n503 = 0
-            lock = threading.Lock()
-            stop_at = time.monotonic() + args.deadline_s
-            start_gate = threading.Barrier(args.concurrency)
-
-            def client_run(_: int) -> tuple[float | None, float | None]:
-                nonlocal n503
-                with httpx.Client(base_url=base, timeout=120.0) as c:
-                    start_gate.wait()
-                    t_first = time.perf_counter()
-                    while time.monotonic() < stop_at:
-                        t0 = time.perf_counter()
-                        r = verify_once(c)
-                        if r.status_code == 503:
-                            with lock:
-                                n503 += 1
-                            time.sleep(min(float(r.headers.get("Retry-After", "1")), 5.0))
-                            continue
-                        if r.status_code != 200 or not r.json().get("accepted"):
-                            with lock:
-                                errors.append(f"load verify: {r.status_code} {r.text[:200]}")
-                            return None, None
-                        now = time.perf_counter()
-                        return now - t_first, now - t0
-                with lock:
-                    errors.append(f"load verify: no answer within --deadline-s {args.deadline_s}")
-                return None, None
-
-            t0 = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-                results = list(pool.map(client_run, range(args.concurrency)))
-            wall = time.perf_counter() - t0
-            total = [a for a, _ in results if a is not None]
-            served = [b for _, b in results if b is not None]
-            print(f"load: {args.concurrency} concurrent clients, {args.workers} workers: {len(total)} answered in {wall:.1f} s "
-                  f"({len(total) / wall:.2f} verify/s); latency incl. 503 retries p50 {_pct(total, 50):.2f} s, "
-                  f"p95 {_pct(total, 95):.2f} s; accepted attempt alone p50 {_pct(served, 50):.2f} s, p95 {_pct(served, 95):.2f} s; "
-                  f"503 answers: {n503}; other errors: {len(errors)}", flush=True)
-        finally:
-            rss_mb = rss.stop()
-            server.terminate()
+        with start_server(tmp / "data", workers=args.workers, startup_timeout_s=120.0, stop_timeout_s=30.0,
+                          env={"LIPAUTH_RATE_PER_MIN": "1000000", "LIPAUTH_USER_RATE_PER_MIN": "1000000"}) as running:
+            base, log_path = running.base_url, running.log_path
+            rss = RssPeak(running.process.pid)
             try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+                with httpx.Client(base_url=base, timeout=120.0) as client:
+                    headers = {"X-API-Key": running.page_key()}
+                    files = [("clips", (p.name, p.read_bytes(), "video/webm")) for p in takes]
+                    r = client.post("/v1/users/bench/enrolments", files=files, headers=headers)
+                    if r.status_code != 201:
+                        raise SystemExit(f"enrolment through the API failed: {r.status_code} {r.text}")
+
+                    def _fresh(fn):
+                        with httpx.Client(base_url=base, timeout=120.0) as c:
+                            return fn(c)
+
+                    def verify_once(c: httpx.Client) -> httpx.Response:
+                        return c.post("/v1/users/bench/verifications", files={"clip": ("clip.webm", clip_bytes, "video/webm")},
+                                      headers=headers)
+
+                    # warm the route and every worker (each loads MediaPipe once): one request per worker, at once
+                    with ThreadPoolExecutor(max_workers=args.workers) as warm:
+                        list(warm.map(lambda _: _fresh(verify_once), range(args.workers)))
+                    singles = []
+                    for _ in range(args.singles):
+                        t0 = time.perf_counter()
+                        r = verify_once(client)
+                        singles.append(time.perf_counter() - t0)
+                        if r.status_code != 200 or not r.json().get("accepted"):
+                            errors.append(f"single verify: {r.status_code} {r.text[:200]}")
+                print("single request times s: " + " ".join(f"{t:.2f}" for t in singles))
+                p50_single, p95_single = _pct(singles, 50), _pct(singles, 95)
+                ratio = p95_single / baseline_s
+                print(f"single requests ({args.singles}, sequential): p50 {p50_single:.3f} s, p95 {p95_single:.3f} s; "
+                      f"p95 / library verify = {ratio:.2f} (target <= 1.5)", flush=True)
+
+                # ---- bounded load: every client sends at once; 503 -> wait Retry-After, try again
+                n503 = 0
+                lock = threading.Lock()
+                stop_at = time.monotonic() + args.deadline_s
+                start_gate = threading.Barrier(args.concurrency)
+
+                def client_run(_: int) -> tuple[float | None, float | None]:
+                    nonlocal n503
+                    with httpx.Client(base_url=base, timeout=120.0) as c:
+                        start_gate.wait()
+                        t_first = time.perf_counter()
+                        while time.monotonic() < stop_at:
+                            t0 = time.perf_counter()
+                            r = verify_once(c)
+                            if r.status_code == 503:
+                                with lock:
+                                    n503 += 1
+                                time.sleep(min(float(r.headers.get("Retry-After", "1")), 5.0))
+                                continue
+                            if r.status_code != 200 or not r.json().get("accepted"):
+                                with lock:
+                                    errors.append(f"load verify: {r.status_code} {r.text[:200]}")
+                                return None, None
+                            now = time.perf_counter()
+                            return now - t_first, now - t0
+                    with lock:
+                        errors.append(f"load verify: no answer within --deadline-s {args.deadline_s}")
+                    return None, None
+
+                t0 = time.perf_counter()
+                with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+                    results = list(pool.map(client_run, range(args.concurrency)))
+                wall = time.perf_counter() - t0
+                total = [a for a, _ in results if a is not None]
+                served = [b for _, b in results if b is not None]
+                print(f"load: {args.concurrency} concurrent clients, {args.workers} workers: {len(total)} answered in {wall:.1f} s "
+                      f"({len(total) / wall:.2f} verify/s); latency incl. 503 retries p50 {_pct(total, 50):.2f} s, "
+                      f"p95 {_pct(total, 95):.2f} s; accepted attempt alone p50 {_pct(served, 50):.2f} s, p95 {_pct(served, 95):.2f} s; "
+                      f"503 answers: {n503}; other errors: {len(errors)}", flush=True)
+            finally:
+                rss_mb = rss.stop()
         five = [e for e in errors if re.search(r": 5\d\d ", e)]
         print(f"server + workers peak RSS: {rss_mb:.0f} MB")
         for e in errors[:10]:

@@ -29,13 +29,8 @@ a ``.gitignore`` the test writes there) and its path printed.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -52,8 +47,6 @@ PERIOD_FRAMES = 25  # one repeat of the phrase: 1 s
 LOOP_PERIODS = 4  # the fake camera loops every 4 s
 SIZE = (320, 240)
 ARTIFACTS = Path(__file__).parent / "artifacts"
-#: (phase in the period, opening height, vowel width) of each syllable of the phrase
-PHRASE = ((0.25, 0.9, 0.6), (0.62, 0.5, -0.8))
 
 
 def _need_browser() -> None:
@@ -66,21 +59,10 @@ def _need_browser() -> None:
 
 
 def phrase_control(n_frames: int, *, start_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mouth opening in [0, 1] and width in [-1, 1] of the repeating phrase, per frame.
+    """Mouth opening and width of the repeating phrase (period ``PERIOD_FRAMES``); see :func:`lipauth.service.testing.phrase_control`."""
+    from lipauth.service.testing import phrase_control as _phrase_control
 
-    Periodic with ``PERIOD_FRAMES``: frame ``k`` has phase ``((start_frame + k) %
-    PERIOD_FRAMES) / PERIOD_FRAMES``; each syllable is a Gaussian bump (sd 0.08 period)
-    measured on the circle, so the signal is smooth across period boundaries.
-    """
-    u = ((start_frame + np.arange(n_frames)) % PERIOD_FRAMES) / PERIOD_FRAMES
-    opening = np.zeros(n_frames)
-    width = np.zeros(n_frames)
-    for centre, height, vowel in PHRASE:
-        d = np.minimum(np.abs(u - centre), 1.0 - np.abs(u - centre))
-        bump = np.exp(-0.5 * (d / 0.08) ** 2)
-        opening = np.maximum(opening, height * bump)
-        width += vowel * bump
-    return np.clip(opening, 0.0, 1.0), np.clip(width, -1.0, 1.0)
+    return _phrase_control(n_frames, period_frames=PERIOD_FRAMES, start_frame=start_frame)
 
 
 def write_y4m(path: Path, frames: np.ndarray, *, fps: int) -> Path:
@@ -113,12 +95,6 @@ def make_fake_media(directory: Path) -> tuple[Path, Path]:
     return video, audio
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -133,40 +109,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     service = pytest.importorskip("lipauth.service", reason="lipauth.service is not built yet")
     if not hasattr(service, "create_app"):
         pytest.skip("lipauth.service.create_app is not built yet")
+    from lipauth.service.testing import start_server
+
     data = tmp_path_factory.mktemp("service")
-    port = _free_port()
-    env = {**os.environ, "LIPAUTH_DATA_DIR": str(data), "LIPAUTH_WORKERS": "1", "GLOG_minloglevel": "2"}
-    env.pop("LIPAUTH_STORE_URL", None)
-    log = open(data / "server.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lipauth.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"lipauth serve exited with {proc.returncode}: {(data / 'server.log').read_text()[-2000:]}")
-            try:
-                status, body = _get(f"{base}/v1/health")
-                if status == 200 and json.loads(body)["status"] == "ok":
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"lipauth serve did not answer /v1/health in 90 s: {(data / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        print(f"service log: {data / 'server.log'}")
+    with start_server(data, workers=1) as running:
+        yield running.base_url
+    print(f"service log: {running.log_path}")
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,7 @@ __all__ = [
     "UnauthorizedError",
     "RateLimitedError",
     "OverloadedError",
+    "ShuttingDownError",
     "AnalysisFailedError",
     "AnalysisTimeoutError",
     "TooFewTakesError",
@@ -295,6 +296,12 @@ class OverloadedError(ServiceError):
     def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_s = float(retry_after_s)
+
+
+class ShuttingDownError(OverloadedError):
+    """The service is stopping (SIGTERM / Ctrl-C): its analysis workers were killed."""
+
+    code = "shutting_down"
 
 
 class AnalysisFailedError(ServiceError):

@@ -31,9 +31,8 @@ def is_loopback(host: str) -> bool:
 @click.option("--no-page-key", is_flag=True, help="Do not make the in-memory API key for the page (always off on non-loopback hosts).")
 def serve(host: str, port: int, workers: int | None, no_page_key: bool) -> None:
     """Serve the HTTP API and the browser page (settings from LIPAUTH_* variables; see the README)."""
-    import uvicorn
-
     from lipauth.service import Settings, create_app
+    from lipauth.service.app import serve_app
 
     overrides: dict[str, Any] = {}
     if workers is not None:
@@ -44,7 +43,7 @@ def serve(host: str, port: int, workers: int | None, no_page_key: bool) -> None:
     app = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"lipauth: serving on http://{shown}:{port}/")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    serve_app(app, host=host, port=port)
 
 
 @cli.group()

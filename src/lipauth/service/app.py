@@ -18,7 +18,7 @@ from lipauth.service.security import KeyChecker, KeyGateMiddleware, RateLimiter
 from lipauth.service.settings import Settings
 from lipauth.service.uploads import BodyLimitMiddleware
 
-__all__ = ["create_app", "AppState"]
+__all__ = ["create_app", "AppState", "serve_app"]
 
 log = logging.getLogger("lipauth.service")
 
@@ -102,3 +102,28 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
                            allow_headers=["X-API-Key", "Content-Type"], expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def serve_app(app: FastAPI, *, host: str, port: int, graceful_s: int = 5) -> None:
+    """Run ``app`` with uvicorn until SIGTERM / SIGINT (``lipauth serve``).
+
+    On the first signal the analysis workers are killed at once (requests still running
+    answer 503 ``SHUTTING_DOWN``), so the server stops in about a second instead of
+    waiting for every running analysis; uvicorn's own graceful wait is capped at
+    ``graceful_s`` seconds. A second Ctrl-C exits at once.
+    """
+    import signal
+
+    import uvicorn
+
+    pool: AnalysisPool = app.state.lipauth.pool
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if sig in (signal.SIGINT, signal.SIGTERM):
+                pool.stop()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=graceful_s)
+    _Server(config).run()

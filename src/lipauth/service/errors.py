@@ -58,6 +58,7 @@ ERRORS: dict[type[E.LipAuthError], tuple[int, str, str]] = {
     E.ServiceError: (500, "INTERNAL_ERROR", "internal error"),
     E.StoreError: (500, "INTERNAL_ERROR", "internal error"),
     E.OverloadedError: (503, "OVERLOADED", "server is busy; retry later"),
+    E.ShuttingDownError: (503, "SHUTTING_DOWN", "server is shutting down; retry later"),
     E.StoreUnavailableError: (503, "STORE_UNAVAILABLE", "store is unavailable; retry later"),
     E.AnalysisTimeoutError: (504, "ANALYSIS_TIMEOUT", "analysis took too long"),
 }

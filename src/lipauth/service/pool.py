@@ -9,6 +9,10 @@
   :class:`AnalysisFailedError`; an analysis longer than ``timeout_s`` fails with
   :class:`AnalysisTimeoutError`. Either way the pool is replaced by a fresh one (the old
   processes are killed), so the server stays up.
+- :meth:`AnalysisPool.stop` (called from the server's SIGTERM / Ctrl-C handler) kills the
+  workers at once: requests still running fail with :class:`ShuttingDownError` (503)
+  instead of holding the shutdown for as long as their analyses take, and nothing new is
+  admitted or started.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from lipauth.errors import AnalysisFailedError, AnalysisTimeoutError, OverloadedError
+from lipauth.errors import (
+    AnalysisFailedError,
+    AnalysisTimeoutError,
+    OverloadedError,
+    ShuttingDownError,
+)
 from lipauth.service import work
 from lipauth.service.settings import WorkerConfig
 
@@ -69,6 +78,7 @@ class AnalysisPool:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._generation = 0
+        self._stopped = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -83,6 +93,8 @@ class AnalysisPool:
     def start(self) -> None:
         """Create the pool and start warming every worker (does not wait)."""
         with self._lock:
+            if self._stopped:
+                raise ShuttingDownError("the service is shutting down; its analysis pool was stopped")
             if self._executor is None:
                 self._executor = self._new_executor()
                 for _ in range(self.workers):
@@ -96,7 +108,25 @@ class AnalysisPool:
         for f in futures:
             f.result(timeout=timeout_s)
 
+    def stop(self) -> None:
+        """Kill every worker now and admit nothing more (safe to call from a signal handler).
+
+        Requests waiting on a worker fail with :class:`ShuttingDownError`; :meth:`close`
+        then reaps the processes.
+        """
+        self._stopped = True
+        ex = self._executor
+        if ex is not None:
+            _kill(ex)
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` or :meth:`close` was called."""
+        return self._stopped
+
     def close(self) -> None:
+        """Kill the workers and wait until they are reaped (the server's shutdown)."""
+        self._stopped = True
         with self._lock:
             ex, self._executor = self._executor, None
         if ex is not None:
@@ -106,7 +136,7 @@ class AnalysisPool:
     def _rebuild(self, generation: int, why: str) -> None:
         """Replace the pool (once per failure, even when several requests saw it)."""
         with self._lock:
-            if generation != self._generation:
+            if generation != self._generation or self._stopped:
                 return
             old = self._executor
             self._generation += 1
@@ -125,6 +155,9 @@ class AnalysisPool:
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in a worker; 503/500/504 errors as described in the module docstring."""
+        if self._stopped:
+            raise ShuttingDownError("the service is shutting down; retry on another instance or after its restart",
+                                    retry_after_s=5.0)
         if self.in_flight >= self.capacity:
             raise OverloadedError(f"{self.in_flight} analyses running or waiting (capacity {self.capacity}); retry later",
                                   retry_after_s=self.retry_after_s())
@@ -138,7 +171,11 @@ class AnalysisPool:
             assert ex is not None
             try:
                 fut = ex.submit(fn, *args)
-            except BrokenProcessPool:
+            except RuntimeError as exc:  # BrokenProcessPool, or submit after shutdown (the server is stopping)
+                if self._stopped:
+                    raise ShuttingDownError("the service is shutting down; retry later", retry_after_s=5.0) from None
+                if not isinstance(exc, BrokenProcessPool):
+                    raise
                 self._rebuild(generation, "broken before submit")
                 raise AnalysisFailedError("the analysis pool was broken; it was rebuilt, retry the request") from None
             try:
@@ -148,6 +185,8 @@ class AnalysisPool:
                 self._rebuild(generation, f"analysis over {self.timeout_s:g} s")
                 raise AnalysisTimeoutError(f"analysis took more than {self.timeout_s:g} s; its worker was replaced") from None
             except BrokenProcessPool:
+                if self._stopped:
+                    raise ShuttingDownError("the service stopped while this analysis ran; retry later", retry_after_s=5.0) from None
                 self._rebuild(generation, "a worker died")
                 raise AnalysisFailedError("an analysis worker died; the pool was rebuilt, retry the request") from None
             dt = time.perf_counter() - t0

@@ -27,8 +27,16 @@ _STORE: Any = None
 
 
 def init_worker(cfg: WorkerConfig) -> None:
-    """Worker initializer: remember the config, open the store, load MediaPipe once (warm-up)."""
+    """Worker initializer: remember the config, open the store, load MediaPipe once (warm-up).
+
+    Ignores SIGINT: Ctrl-C in a terminal signals the whole process group, and the server
+    (not each worker, with a KeyboardInterrupt traceback) decides when workers end; it
+    kills them on shutdown (:meth:`lipauth.service.pool.AnalysisPool.stop`).
+    """
     global _CFG, _STORE
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from lipauth.store import KeyRing, Store
 
     _CFG = cfg

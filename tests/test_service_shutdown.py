@@ -1,0 +1,116 @@
+"""Stopping ``lipauth serve``: SIGTERM or Ctrl-C ends it in about a second, even with analyses running.
+
+Before: uvicorn waited for every running request, so a SIGTERM during a long analysis took
+as long as the analysis (~15 s seen), and Ctrl-C (SIGINT to the whole process group) made
+each worker print a ``KeyboardInterrupt`` traceback and the request answer a plain-text
+500. Now the first signal kills the workers (:meth:`AnalysisPool.stop`), running requests
+answer 503 ``SHUTTING_DOWN``, workers ignore SIGINT, and no worker outlives the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from lipauth.errors import ShuttingDownError
+from lipauth.service import work
+from lipauth.service.pool import AnalysisPool
+from lipauth.service.testing import start_server
+
+HOOK = "X-LipAuth-Test-Hook"
+
+
+def test_stopped_pool_admits_nothing_and_starts_no_worker() -> None:
+    pool = AnalysisPool(None, workers=1, queue=0, timeout_s=5.0)  # type: ignore[arg-type]
+    pool.stop()
+    assert pool.stopped
+    with pytest.raises(ShuttingDownError, match="shutting down"):
+        asyncio.run(pool.run(work.ping))
+    with pytest.raises(ShuttingDownError, match="shutting down"):
+        pool.start()
+    assert pool._executor is None  # no process was spawned
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+def _post_sync(base: str, key: str, clip: bytes, hook: str) -> tuple[int, dict]:
+    boundary = "lipauthtestboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clip\"; filename=\"c.mp4\"\r\n"
+            f"Content-Type: video/mp4\r\n\r\n").encode() + clip + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{base}/v1/sync", data=body, method="POST", headers={
+        "X-API-Key": key, HOOK: hook, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> bytes:
+    from lipauth.synth import make_talking_clip
+
+    path = tmp_path_factory.mktemp("shutdown") / "c.mp4"
+    make_talking_clip(path, duration_s=1.0, fps=25.0, size=(160, 120), face_width_px=80.0, seed=1)
+    return path.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_serve_stops_promptly_while_an_analysis_runs(tmp_path, clip, how) -> None:
+    with start_server(tmp_path / "data", workers=1, env={"LIPAUTH_TEST_HOOKS": "1"}) as server:
+        key = server.page_key()
+        answer: dict = {}
+        t = threading.Thread(target=lambda: answer.setdefault("r", _post_sync(server.base_url, key, clip, "sleep=30")))
+        t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the request holds a worker
+            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=5) as r:
+                if "lipauth_analyses_in_flight 1.0" in r.read().decode():
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the slow request never reached the pool")
+        time.sleep(0.5)
+        workers = _children(server.process.pid)
+        assert workers, "the server has no worker processes"
+        t0 = time.monotonic()
+        if how == "sigterm":
+            server.process.send_signal(signal.SIGTERM)
+        else:  # a terminal's Ctrl-C: SIGINT to the server and every process of its group
+            for pid in [server.process.pid, *workers]:
+                os.kill(pid, signal.SIGINT)
+        server.process.wait(timeout=15)
+        took = time.monotonic() - t0
+        t.join(timeout=10)
+    assert took < 5.0, f"lipauth serve took {took:.1f} s to stop"
+    assert answer["r"] == (503, {"detail": "server is shutting down; retry later", "code": "SHUTTING_DOWN"})
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)], "analysis workers outlived the server"
+    log = server.log_tail(20000)
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
