@@ -30,9 +30,13 @@ MAX_CLIP_S = 6.0
 MAX_UPLOAD_MB = 1.0
 
 
-def _err(r, status: int, code: str, detail: str) -> None:
+def _err(r, status: int, code: str, detail: str, fields: list[str] | None = None) -> None:
+    """The error body exactly; INVALID_REQUEST also names the ``fields`` at fault."""
     assert r.status_code == status, (r.status_code, r.text)
-    assert r.json() == {"detail": detail, "code": code}
+    want = {"detail": detail, "code": code}
+    if fields is not None:
+        want["fields"] = fields
+    assert r.json() == want
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +272,7 @@ def test_challenge_route(client, ckey) -> None:
 
     verify_challenge(ch, key=ckey, subject="alice")
     _err(client.post("/v1/challenges", json={"kind": "dance"}), 422, "INVALID_REQUEST",
-         "request is missing a field or has a malformed one")
+         "request is missing a field or has a malformed one", ["kind"])
     _err(client.post("/v1/challenges", json={"kind": "blow", "user": "bad name!"}), 422, "BAD_USER_NAME",
          "user name must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
 
@@ -365,7 +369,7 @@ def test_liveness_and_sync_routes(client, clips) -> None:
     assert isinstance(body["accepted"], bool) and isinstance(body["threshold"], float)
     _err(client.post("/v1/sync", files={"clip": _file(clips["ok"])}), 422, "NO_AUDIO", "clip has no audio stream")
     _err(client.post("/v1/liveness", files={"clip": _file(clips["speech"])}), 422, "INVALID_REQUEST",
-         "request is missing a field or has a malformed one")
+         "request is missing a field or has a malformed one", ["challenge"])
 
 
 # --------------------------------------------------------------------------------------
@@ -392,7 +396,8 @@ def test_bad_uploads(client, clips, enrolled, store) -> None:
          "upload is larger than max_upload_bytes")
     _err(client.post(url, files={"clip": ("c.mp4", b"x", "video/mp4")}, data={"sensors": "[{\"t_ms\": "}), 422,
          "BAD_SENSOR_DATA", "sensors is not valid device-motion JSON")
-    _err(client.post(url, data={"plot": "true"}), 422, "INVALID_REQUEST", "request is missing a field or has a malformed one")
+    _err(client.post(url, data={"plot": "true"}), 422, "INVALID_REQUEST", "request is missing a field or has a malformed one",
+         ["clip"])
     _err(client.post("/v1/users/bad%20name/verifications", files={"clip": _file(clips["ok"])}), 422, "BAD_USER_NAME",
          "user name must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
     assert _snapshot(store) == before
@@ -463,16 +468,16 @@ def test_bad_enrolments(client, clips, store) -> None:
 
 
 def test_serve_command_prints_address_and_page_key_only_on_loopback(tmp_path, monkeypatch) -> None:
-    import uvicorn
     from click.testing import CliRunner
 
+    import lipauth.service.app as service_app
     from lipauth.cli import cli
     from lipauth.cli.serve import is_loopback
 
     monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LIPAUTH_KEY", base64.b64encode(new_key()).decode())
     runs: list = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    monkeypatch.setattr(service_app, "serve_app", lambda app, **kw: runs.append((app, kw)))
     runner = CliRunner()
     res = runner.invoke(cli, ["serve", "--port", "8765", "--workers", "1"])
     assert res.exit_code == 0, res.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -36,7 +37,10 @@ def challenge_new(kind: str, seed: int | None, ttl_s: float) -> None:
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), help="Write a PNG of prompts, audio and mouth on one time axis.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def liveness(video: str, challenge_path: str, sensors_path: str | None, plot: str | None, as_json: bool) -> None:
-    """Check a recorded response VIDEO against its challenge (signature, expiry, schedule)."""
+    """Check a recorded response VIDEO against its challenge (signature, expiry, schedule).
+
+    Exit code 0 when accepted, 1 when rejected (like ``lipauth verify``), 2 on bad input.
+    """
     from lipauth.auth import check_liveness, public_check_dict
     from lipauth.errors import ChallengeTamperedError
 
@@ -51,14 +55,18 @@ def liveness(video: str, challenge_path: str, sensors_path: str | None, plot: st
     ch, result, sensors, accepted = report.challenge, report.result, report.sensors, report.accepted
     if as_json:
         _echo_json({"accepted": accepted, "challenge": public_check_dict(result), "sensors": sensors.to_dict()})
-        return
-    verdict = "ACCEPTED" if accepted else "REJECTED"
-    click.echo(f"{Path(video).name}: {verdict}")
-    click.echo(f"  {ch.kind} challenge: score {result.score:.2f} (threshold {result.threshold:.2f}) "
-               f"reasons: {', '.join(result.reasons) or 'none'}")
-    cov = {k: v for k, v in result.details.items() if k.endswith("coverage") or k.endswith("outside")}
-    click.echo("  " + ", ".join(f"{k} {np.round(v, 2).tolist()}" for k, v in cov.items()))
-    if sensors.available:
-        click.echo(f"  sensors: score {sensors.score:.2f} reasons: {', '.join(sensors.reasons) or 'none'}")
     else:
-        click.echo("  sensors: not available")
+        verdict = "ACCEPTED" if accepted else "REJECTED"
+        click.echo(f"{Path(video).name}: {verdict}")
+        score = f"score {result.score:.2f}" if math.isfinite(result.score) else "not scored"
+        click.echo(f"  {ch.kind} challenge: {score} (threshold {result.threshold:.2f}) "
+                   f"reasons: {', '.join(result.reasons) or 'none'}")
+        cov = {k: v for k, v in result.details.items() if k.endswith("coverage") or k.endswith("outside")}
+        if cov:
+            click.echo("  " + ", ".join(f"{k} {np.round(v, 2).tolist()}" for k, v in cov.items()))
+        if sensors.available:
+            click.echo(f"  sensors: score {sensors.score:.2f} reasons: {', '.join(sensors.reasons) or 'none'}")
+        else:
+            click.echo("  sensors: not available")
+    if not accepted:
+        raise click.exceptions.Exit(1)

@@ -76,10 +76,14 @@ def inspect_command(video: str, plot: str | None, out: str | None, as_json: bool
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="Magnified video (mp4, webm, ...).")
 @click.option("--factor", default=10.0, show_default=True, type=click.FloatRange(0.0, 100.0, min_open=True),
               help="Amplification of lip motion (below 1 attenuates it).")
-@click.option("--low-hz", default=0.5, show_default=True, type=click.FloatRange(0.0, min_open=True))
-@click.option("--high-hz", default=8.0, show_default=True, type=click.FloatRange(0.0, min_open=True))
+@click.option("--low-hz", default=0.5, show_default=True, type=click.FloatRange(0.0, min_open=True),
+              help="Lowest lip-motion frequency magnified, Hz.")
+@click.option("--high-hz", default=8.0, show_default=True, type=click.FloatRange(0.0, min_open=True),
+              help="Highest lip-motion frequency magnified, Hz (above --low-hz, below half the frame rate).")
 def magnify(video: str, out: str, factor: float, low_hz: float, high_hz: float) -> None:
     """Magnify lip motion in VIDEO (labial region only) so slight movements can be seen."""
+    if high_hz <= low_hz:
+        raise click.BadParameter(f"--high-hz {high_hz:g} must be above --low-hz {low_hz:g}", param_hint="'--high-hz'")
     from lipauth.errors import NoAudioStreamError
     from lipauth.features.magnify import write_magnified
     from lipauth.io import load_audio
@@ -181,26 +185,49 @@ def _parse_size(value: str) -> tuple[int, int]:
     return w, h
 
 
+def _parse_window(value: str) -> tuple[float, float]:
+    """``"1-2.5"`` -> ``(1.0, 2.5)`` seconds (click.BadParameter otherwise)."""
+    try:
+        start, end = (float(v) for v in value.split("-"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not START-END in seconds, e.g. 1-2.5", param_hint="'--blow-window'") from None
+    if not 0 <= start < end:
+        raise click.BadParameter(f"{value!r}: need 0 <= START < END", param_hint="'--blow-window'")
+    return start, end
+
+
 @cli.command()
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
-@click.option("--duration-s", default=3.0, show_default=True, type=click.FloatRange(0.2, 600))
-@click.option("--fps", default=30.0, show_default=True, type=click.FloatRange(1, 240))
+@click.option("--duration-s", default=3.0, show_default=True, type=click.FloatRange(0.2, 600), help="Length of the clip, seconds.")
+@click.option("--fps", default=30.0, show_default=True, type=click.FloatRange(1, 240), help="Frame rate.")
 @click.option("--size", default="640x480", show_default=True, help="WIDTHxHEIGHT of the frames.")
-@click.option("--face-width-px", default=200, show_default=True, type=click.IntRange(20, 2000))
-@click.option("--head-motion/--no-head-motion", default=False, show_default=True)
-@click.option("--lighting-change/--no-lighting-change", default=False, show_default=True)
-@click.option("--audio", default="syllables", show_default=True, help="syllables, silence or a wav file.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--face-width-px", default=200, show_default=True, type=click.IntRange(20, 2000),
+              help="Width of the face in the frame, pixels.")
+@click.option("--head-motion/--no-head-motion", default=False, show_default=True,
+              help="Smooth random head shift, roll and scale.")
+@click.option("--lighting-change/--no-lighting-change", default=False, show_default=True,
+              help="Gain and gamma ramp over the middle of the clip.")
+@click.option("--audio", default="syllables", show_default=True,
+              help="syllables, silence, blow (needs --blow-window) or a WAV file.")
+@click.option("--blow-window", "blow_windows", multiple=True, metavar="START-END",
+              help="Blow at the screen (pursed lips, breath sound) from START to END seconds; repeatable.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the syllables, head motion and noise.")
 @click.option("--truth", type=click.Path(dir_okay=False, writable=True), help="Write the ground truth as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ground truth as JSON.")
 def synth(out: str, duration_s: float, fps: float, size: str, face_width_px: int, head_motion: bool,
-          lighting_change: bool, audio: str, seed: int, truth: str | None, as_json: bool) -> None:
+          lighting_change: bool, audio: str, blow_windows: tuple[str, ...], seed: int, truth: str | None,
+          as_json: bool) -> None:
     """Make a synthetic talking-face clip OUT (.mp4, .webm, ...) with known ground truth."""
     from lipauth.synth import make_talking_clip
 
+    windows = [_parse_window(w) for w in blow_windows]
+    if audio == "blow" and not windows:
+        raise click.BadParameter("--audio blow needs at least one --blow-window START-END, e.g. --blow-window 1-2.5",
+                                 param_hint="'--audio'")
     clip = make_talking_clip(
         out, duration_s=duration_s, fps=fps, size=_parse_size(size), face_width_px=face_width_px,
         head_motion=head_motion, lighting_change=lighting_change, audio=audio, seed=seed,
+        blow_windows_s=windows or None,
     )
     data = clip.truth_dict()
     if truth:

@@ -104,10 +104,17 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 ``INVALID_REQUEST`` with ``fields``: the names of the missing or malformed fields (e.g. ``["clip"]``)."""
     where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()[:3])
     log.info("%s %s -> 422 INVALID_REQUEST: %s", request.method, request.url.path, where)
     status, detail = ERRORS_BY_CODE["INVALID_REQUEST"]
-    return JSONResponse(error_body("INVALID_REQUEST", detail), status_code=status)
+    fields: list[str] = []
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
+        name = ".".join(loc) or "body"
+        if name not in fields:
+            fields.append(name)
+    return JSONResponse({**error_body("INVALID_REQUEST", detail), "fields": fields}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
