@@ -72,3 +72,15 @@ def test_liveness_rejection_exits_1_and_says_not_scored(tmp_path, monkeypatch) -
     lines = res.output.splitlines()
     assert lines[0].endswith("REJECTED") and "not scored" in lines[1] and "CLIP_TOO_SHORT" in lines[1]
     assert "nan" not in res.output and all(line.strip() for line in lines)
+
+
+def test_commands_listen_takes_the_clip_as_argument_or_option_once(tmp_path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["commands", "listen", "alice"])
+    assert res.exit_code == 2 and "give the clip once" in res.output
+    res = runner.invoke(cli, ["commands", "listen", "alice", "a.mp4", "--video", "b.mp4"])
+    assert res.exit_code == 2 and "give the clip once" in res.output
+    # both spellings reach the vocabulary store (which says the vocabulary is unknown)
+    for args in (["a.mp4"], ["--video", "a.mp4"]):
+        res = runner.invoke(cli, ["commands", "listen", "nobody", *args, "--store", str(tmp_path)])
+        assert res.exit_code != 0 and "no vocabulary 'nobody'" in str(res.exception), res.output

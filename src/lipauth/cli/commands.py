@@ -111,13 +111,20 @@ def recognise_command(vocab: str, video: str, store_dir: str | None, plot: str |
 
 @commands.command("listen")
 @click.argument("vocab")
-@click.option("--video", required=True, type=click.Path(dir_okay=False), help="A clip with several utterances.")
+@click.argument("video_arg", metavar="[VIDEO]", required=False, type=click.Path(dir_okay=False))
+@click.option("--video", type=click.Path(dir_okay=False), help="A clip with several utterances (or give it as VIDEO).")
 @click.option("--store", "store_dir", type=click.Path(file_okay=False), help="Vocabulary directory (default DATA_DIR/vocabularies).")
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), help="Write a PNG of the motion with the utterances found.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON CommandResult per line.")
-def listen(vocab: str, video: str, store_dir: str | None, plot: str | None, as_json: bool) -> None:
+def listen(vocab: str, video_arg: str | None, video: str | None, store_dir: str | None, plot: str | None,
+           as_json: bool) -> None:
     """Find the utterances in VIDEO and say which word of VOCAB each one is."""
     from lipauth.checks.commands import listen_clip
+
+    if (video_arg is None) == (video is None):
+        raise click.UsageError("give the clip once: lipauth commands listen VOCAB VIDEO (or --video VIDEO)")
+    video = video_arg or video
+    assert video is not None
 
     vocabulary = _store(store_dir).load(vocab)
     results, features = listen_clip(vocabulary, video, return_features=True)
@@ -127,7 +134,7 @@ def listen(vocab: str, video: str, store_dir: str | None, plot: str | None, as_j
         for r in results:
             _echo_json(r.to_dict())
     elif not results:
-        click.echo(f"{Path(video).name}: no utterance (the lips do not move)")
+        click.echo(f"{Path(video).name}: no utterance found")
     else:
         for r in results:
             click.echo(f"{r.start_s:7.2f}-{r.end_s:.2f} s  {_line(r)}")
