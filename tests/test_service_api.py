@@ -159,6 +159,20 @@ def test_openapi_has_every_route_with_examples(client) -> None:
         assert "401" in resp and resp["401"]["content"]["application/json"]["examples"], (p, m)
 
 
+
+def test_docs_pages_load_nothing_from_the_internet(client) -> None:
+    """/docs and /redoc work offline: their scripts and styles come from the server, not a CDN."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        r = client.get(page)
+        assert r.status_code == 200 and "/openapi.json" in r.text, page
+        refs = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+        assert refs and not [u for u in refs if u.startswith(("http:", "https:", "//"))], (page, refs)
+        for ref in refs:
+            assert client.get(ref).status_code == 200, ref
+
+
 # --------------------------------------------------------------------------------------
 # keys, rate limits, CORS
 

@@ -87,7 +87,9 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
             pool.close()
             store.close()
 
-    app = FastAPI(title="lipauth", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    from fastapi_offline import FastAPIOffline  # /docs and /redoc from files in the wheel, not a CDN
+
+    app = FastAPIOffline(title="lipauth", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.lipauth = state
     install_error_handlers(app)
     from lipauth.service.routes import analysis, challenges, system, users
