@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -492,6 +494,9 @@ def test_serve_command_prints_address_and_page_key_only_on_loopback(tmp_path, mo
     monkeypatch.setenv("LIPAUTH_KEY", base64.b64encode(new_key()).decode())
     runs: list = []
     monkeypatch.setattr(service_app, "serve_app", lambda app, **kw: runs.append((app, kw)))
+    import lipauth.cli.serve as serve_cli
+
+    monkeypatch.setattr(serve_cli, "check_can_listen", lambda host, port: None)  # port 8000 may be in use here
     runner = CliRunner()
     res = runner.invoke(cli, ["serve", "--port", "8765", "--workers", "1"])
     assert res.exit_code == 0, res.output
@@ -504,6 +509,25 @@ def test_serve_command_prints_address_and_page_key_only_on_loopback(tmp_path, mo
     assert runner.invoke(cli, ["serve", "--host", "0.0.0.0"]).output.strip() == "lipauth: serving on http://0.0.0.0:8000/"
     assert runs[-1][0].state.lipauth.settings.page_key == ""
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.0.0.2") and not is_loopback("10.0.0.1")
+
+
+def test_serve_says_in_one_line_when_the_port_is_taken(tmp_path, monkeypatch) -> None:
+    import socket
+
+    from lipauth.cli.serve import check_can_listen
+    from lipauth.errors import ConfigError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"cannot listen on 127.0.0.1:{port} \(.*\); stop the program using that port"):
+            check_can_listen("127.0.0.1", port)
+        monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
+        res = subprocess.run([sys.executable, "-m", "lipauth.cli", "serve", "--port", str(port)], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert res.returncode == 2 and res.stdout == "", (res.stdout, res.stderr)
+    assert res.stderr.startswith(f"lipauth: error: cannot listen on 127.0.0.1:{port}") and len(res.stderr.splitlines()) == 1
 
 
 def test_key_is_checked_before_the_body_is_read(client) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import socket
 import time
 from typing import Any
 
@@ -24,6 +25,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_can_listen(host: str, port: int) -> None:
+    """Raise :class:`ConfigError` when ``host:port`` cannot be bound (in use, not an address of this machine).
+
+    Checked before the app and its worker processes start, so the error is one line
+    instead of a "serving on" line followed by uvicorn's own error.
+    """
+    from lipauth.errors import ConfigError
+
+    bare = host.strip("[]")
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind((bare, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                              "stop the program using that port, pick another --port, or check that --host is this machine's") from None
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
@@ -34,6 +54,7 @@ def serve(host: str, port: int, workers: int | None, no_page_key: bool) -> None:
     from lipauth.service import Settings, create_app
     from lipauth.service.app import serve_app
 
+    check_can_listen(host, port)
     overrides: dict[str, Any] = {}
     if workers is not None:
         overrides["workers"] = workers
