@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import click
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -84,3 +85,51 @@ def test_commands_listen_takes_the_clip_as_argument_or_option_once(tmp_path) -> 
     for args in (["a.mp4"], ["--video", "a.mp4"]):
         res = runner.invoke(cli, ["commands", "listen", "nobody", *args, "--store", str(tmp_path)])
         assert res.exit_code != 0 and "no vocabulary 'nobody'" in str(res.exception), res.output
+
+
+@pytest.fixture(scope="module")
+def password_clips(tmp_path_factory):
+    """Three takes and an attempt of one synthetic lip password, and a still face."""
+    from lipauth.service.testing import phrase_control
+    from lipauth.synth import make_talking_clip
+
+    d = tmp_path_factory.mktemp("pw")
+    paths = []
+    for i, start in enumerate((0, 11, 21, 7)):
+        o, w = phrase_control(50, period_frames=25, start_frame=start)
+        path = d / f"t{i}.mp4"
+        make_talking_clip(path, duration_s=2.0, fps=25.0, size=(320, 240), face_width_px=120.0, opening=o, width=w,
+                          noise_std=2.0, audio="silence", seed=10 + i)
+        paths.append(str(path))
+    other = d / "still.mp4"  # no lip movement: rejected whatever the metric and threshold
+    make_talking_clip(other, duration_s=2.0, fps=25.0, size=(320, 240), face_width_px=120.0, opening=np.zeros(50),
+                      width=np.zeros(50), noise_std=2.0, audio="silence", seed=5)
+    return paths[:3], paths[3], str(other)
+
+
+def test_change_password_from_the_cli(tmp_path, monkeypatch, password_clips) -> None:
+    takes, attempt, other = password_clips
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["enrol", "bob", *takes]).exit_code == 0
+    res = runner.invoke(cli, ["change", "bob", attempt, takes[0]])
+    assert res.exit_code != 0 and "got 1 new take(s); record at least 3" in str(res.exception)
+    res = runner.invoke(cli, ["change", "bob", other, *takes])
+    assert res.exit_code == 1 and res.output.startswith("NOT CHANGED: still.mp4 was rejected"), res.output
+    res = runner.invoke(cli, ["change", "bob", attempt, *takes, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["changed"] is True
+
+
+def test_cli_keeps_mediapipe_log_lines_off_stderr(tmp_path, password_clips) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "GLOG_minloglevel"}
+    env["LIPAUTH_DATA_DIR"] = str(tmp_path)
+    takes, _, _ = password_clips
+    res = subprocess.run([sys.executable, "-m", "lipauth.cli", "enrol", "bob", *takes], capture_output=True, text=True,
+                         env=env, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "", res.stderr

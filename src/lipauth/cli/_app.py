@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,6 +117,8 @@ def _track_file(path: str, *, quiet: bool) -> tuple[Any, LipTrack]:
 def cli(verbose: int) -> None:
     """lipauth: liveness and authentication from lip movement."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    if verbose < 2:  # MediaPipe's C++ (glog/absl) warnings on stderr, e.g. "Feedback manager requires a model ..."
+        os.environ.setdefault("GLOG_minloglevel", "2")
     logging.basicConfig(level=level, format="lipauth: %(levelname)s: %(message)s", stream=sys.stderr)
 
 

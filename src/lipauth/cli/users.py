@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -47,6 +48,35 @@ def enrol(user: str, takes: tuple[str, ...], label: str, store_url: str | None, 
         _echo_json(out)
     else:
         click.echo(f"enrolled {user!r} ({label}) from {template.n_takes} takes; take-to-take spread {template.spread:.2f}")
+
+
+@cli.command()
+@click.argument("user")
+@click.argument("current", type=click.Path(dir_okay=False))
+@click.argument("takes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--label", "--passphrase-label", "label", default="default", show_default=True, help="Which password to replace.")
+@_STORE_OPT
+@_JSON_OPT
+def change(user: str, current: str, takes: tuple[str, ...], label: str, store_url: str | None, as_json: bool) -> None:
+    """Change USER's lip password: CURRENT (a clip of the old one) must verify, then TAKES (3 or more) replace it.
+
+    Exit code 0 when changed, 1 when CURRENT was rejected (nothing changed), 2 on bad input.
+    """
+    from lipauth.checks.password import PasswordConfig
+    from lipauth.errors import TooFewTakesError
+
+    need = PasswordConfig().min_takes
+    if len(takes) < need:  # before CURRENT is verified (a verify counts as an attempt)
+        raise TooFewTakesError(f"got {len(takes)} new take(s); record at least {need} takes of the new lip movement")
+    result = _auth(store_url).change(user, current, list(takes), label=label)
+    if as_json:
+        _echo_json({"changed": result.accepted, **result.to_dict()})
+    elif result.accepted:
+        click.echo(f"changed {user!r} ({label}) to the password of {len(takes)} new takes")
+    else:
+        click.echo(f"NOT CHANGED: {Path(current).name} was rejected ({', '.join(result.reasons) or 'no reason'})")
+    if not result.accepted:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()
