@@ -137,6 +137,13 @@ def test_bad_config_is_refused() -> None:
         EvalConfig(tune_fraction=0.0)
 
 
+def test_eval_batch_settings_name_the_models_and_the_take_settings() -> None:
+    s = EvalConfig().clip_settings()
+    assert set(s["models"]) == {"password_metric.npz", "sync_ridge.npz"} and all(len(h) == 16 for h in s["models"].values())
+    assert s["password_config"].startswith("PasswordConfig(sequence=SequenceConfig(")
+    assert "password_config" not in EvalConfig(checks=("sync",)).clip_settings()
+
+
 def test_cli_bad_inputs_exit_2(tmp_path: Path) -> None:
     p = write_csv(tmp_path / "d.csv", [["a.mp4", "fake", "", "", ""]])
     proc = run_cli("eval", str(p), "--out", str(tmp_path / "o"))

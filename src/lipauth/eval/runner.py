@@ -93,11 +93,28 @@ class EvalConfig:
             raise ConfigError(f"n_bootstrap={self.n_bootstrap!r}; pass at least 10 resamples")
 
     def clip_settings(self) -> dict[str, Any]:
-        """What changes the per-clip results (hashed by the batch engine)."""
+        """What changes the per-clip results (hashed by the batch engine).
+
+        Besides the options: the SHA-256 (16 hex digits) of every shipped model file and,
+        with the password check, the default :class:`~lipauth.checks.password.PasswordConfig`,
+        so resuming after a model or take setting changed is refused instead of mixing
+        stale cached takes with the new scoring.
+        """
+        import hashlib
+
         from lipauth import __version__
 
-        return {"task": "eval", "lipauth": __version__, "checks": sorted(self.checks), "generate": sorted(self.generate),
-                "shift_ms": self.shift_ms, "replay_period_s": self.replay_period_s}
+        models = Path(__file__).resolve().parents[1] / "checks" / "models"
+        out: dict[str, Any] = {
+            "task": "eval", "lipauth": __version__, "checks": sorted(self.checks), "generate": sorted(self.generate),
+            "shift_ms": self.shift_ms, "replay_period_s": self.replay_period_s,
+            "models": {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in sorted(models.glob("*.npz"))},
+        }
+        if "password" in self.checks:
+            from lipauth.checks.password import PasswordConfig
+
+            out["password_config"] = repr(PasswordConfig())
+        return out
 
 
 # --------------------------------------------------------------------------------------
