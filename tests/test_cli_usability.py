@@ -133,3 +133,9 @@ def test_cli_keeps_mediapipe_log_lines_off_stderr(tmp_path, password_clips) -> N
                          env=env, timeout=120, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stderr == "", res.stderr
+
+
+def test_enrol_refuses_names_the_service_cannot_serve(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
+    res = CliRunner().invoke(cli, ["enrol", "bad name!", "a.mp4", "b.mp4", "c.mp4"])
+    assert res.exit_code != 0 and "user name 'bad name!' is not allowed; use 1 to 64 characters" in str(res.exception)

@@ -41,7 +41,13 @@ def _auth(store_url: str | None, threshold: float | None = None) -> Any:
 @_STORE_OPT
 @_JSON_OPT
 def enrol(user: str, takes: tuple[str, ...], label: str, store_url: str | None, as_json: bool) -> None:
-    """Enrol USER's lip password from 3 or more TAKES (clips of the same lip movement)."""
+    """Enrol USER's lip password from 3 or more TAKES (clips of the same lip movement).
+
+    USER: 1 to 64 characters from A-Z a-z 0-9 . _ @ - (the names the service and page accept).
+    """
+    from lipauth.service.security import check_user_name
+
+    check_user_name(user)  # a name the service refuses could never unlock on the page
     template = _auth(store_url).enrol(user, list(takes), label=label)
     out = {"user": user, "label": label, "n_takes": template.n_takes, "enrolment_spread": template.spread}
     if as_json:
