@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from password_synth import render_take
 
+from lipauth.checks.password import DEFAULT_THRESHOLD
 from lipauth.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ def test_enrol_verify_users_keys(clips: dict[str, str], env: Path) -> None:
     assert r.exit_code == 0 and "enrolled 'alice' (home) from 3 takes" in r.output, r.output
     assert (env / "lipauth.db").exists() and (env / "template.key").stat().st_mode & 0o777 == 0o600
     r = run(cli, ["verify", "alice", clips["a_fast"]])
-    assert r.exit_code == 0 and r.output.startswith("ACCEPTED: matching degree") and "vs threshold 0.690" in r.output
+    assert r.exit_code == 0 and r.output.startswith("ACCEPTED: matching degree") and f"vs threshold {DEFAULT_THRESHOLD:.3f}" in r.output
     r = run(cli, ["verify", "alice", clips["b"], "--json"])
     data = json.loads(r.output)
     assert r.exit_code == 1 and data["accepted"] is False and data["reasons"] == ["PASSWORD:MISMATCH"]

