@@ -139,3 +139,13 @@ def test_enrol_refuses_names_the_service_cannot_serve(tmp_path, monkeypatch) -> 
     monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
     res = CliRunner().invoke(cli, ["enrol", "bad name!", "a.mp4", "b.mp4", "c.mp4"])
     assert res.exit_code != 0 and "user name 'bad name!' is not allowed; use 1 to 64 characters" in str(res.exception)
+
+
+def test_challenge_ttl_has_its_unit_in_the_name_and_the_old_spelling_works(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    for opt in ("--ttl-s", "--ttl"):
+        res = runner.invoke(cli, ["challenge", "new", opt, "30"])
+        assert res.exit_code == 0, res.output
+        ch = json.loads(res.output)
+        assert abs(ch["expires_at"] - ch["issued_at"] - 30.0) < 1e-6

@@ -20,7 +20,7 @@ def challenge() -> None:
 @challenge.command("new")
 @click.option("--kind", type=click.Choice(["blow", "speech"]), default="blow", show_default=True, help="What to prompt.")
 @click.option("--seed", type=int, default=None, help="Seed for the schedule (the nonce is always random).")
-@click.option("--ttl", "ttl_s", type=float, default=120.0, show_default=True, help="Seconds until it expires.")
+@click.option("--ttl-s", "--ttl", "ttl_s", type=float, default=120.0, show_default=True, help="Seconds until it expires.")
 def challenge_new(kind: str, seed: int | None, ttl_s: float) -> None:
     """Print a new signed challenge as JSON (key: $LIPAUTH_CHALLENGE_KEY or the data dir's key file)."""
     from lipauth.challenge import new_challenge

@@ -88,7 +88,7 @@ def change(user: str, current: str, takes: tuple[str, ...], label: str, store_ur
 @cli.command()
 @click.argument("user")
 @click.argument("clip", type=click.Path(dir_okay=False))
-@click.option("--label", default=None, help="Which password (default: the best of the user's passwords).")
+@click.option("--label", "--passphrase-label", "label", default=None, help="Which password (default: the best of the user's passwords).")
 @click.option("--threshold", type=float, default=None, help="Override the matching-degree threshold.")
 @_STORE_OPT
 @_JSON_OPT
