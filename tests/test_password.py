@@ -132,6 +132,19 @@ def test_cohort_normalised_score(signal: np.ndarray, monkeypatch: pytest.MonkeyP
         check_password(tpl, attempt)
 
 
+def test_batched_cohort_dtw_equals_dtw_distance() -> None:
+    from lipauth.checks.password import _dtw_to_many
+    from lipauth.features.sequence import dtw_distance
+
+    rng = np.random.default_rng(3)
+    refs = [rng.normal(size=(m, 6)) for m in (4, 9, 30, 31, 75, 8, 200)]
+    for n in (3, 12, 90):
+        q = rng.normal(size=(n, 6))
+        for band in (0.2, 0.5, 1.0):
+            want = [dtw_distance(q, r, band=band) for r in refs]
+            assert np.allclose(_dtw_to_many(q, refs, band=band), want, rtol=1e-12), (n, band)
+
+
 # --------------------------------------------------------------------------------------
 # synthetic faces: one control signal at other speeds, scales and head poses
 

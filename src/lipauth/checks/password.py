@@ -630,6 +630,67 @@ def _attempt(template: PasswordTemplate, take: PasswordTake | np.ndarray) -> np.
     return q
 
 
+def _dtw_to_many(query: np.ndarray, references: Sequence[np.ndarray], *, band: float) -> np.ndarray:
+    """:func:`dtw_distance` (closed ends) of one query to many references in one pass.
+
+    The same recursion over anti-diagonals as :func:`dtw_distance`, vectorised across the
+    references (padded with infinite cost): one Python loop of ``n + max(m)`` steps instead
+    of one per reference, per bucket of references of similar length (at most 2x apart, so
+    that little is padded; 40 cohort takes: 50 -> 5 ms). Equal to
+    ``[dtw_distance(query, r, band=band) for r in references]`` up to rounding.
+
+    Parameters
+    ----------
+    query : np.ndarray [shape=(n, d)]
+    references : sequence of np.ndarray [shape=(m_k, d)]
+    band : float
+        As in :func:`dtw_distance`.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(references),), dtype=float64]
+    """
+    lengths = np.array([len(r) for r in references])
+    out = np.zeros(len(references))
+    order = np.argsort(lengths, kind="stable")
+    bucket: list[int] = []
+    for k in [*order.tolist(), -1]:
+        if bucket and (k < 0 or lengths[k] > 2 * lengths[bucket[0]]):
+            out[bucket] = _dtw_batch(query, [references[b] for b in bucket], band=band)
+            bucket = []
+        bucket.append(k)
+    return out
+
+
+def _dtw_batch(query: np.ndarray, references: Sequence[np.ndarray], *, band: float) -> np.ndarray:
+    x = np.asarray(query, dtype=np.float64)
+    n = x.shape[0]
+    lengths = np.array([len(r) for r in references])
+    r_count, m_max = len(references), int(lengths.max())
+    cost = np.full((r_count, n, m_max), np.inf)
+    fi = np.arange(n)[:, None] / max(n - 1, 1)
+    x2 = (x**2).sum(1)[:, None]
+    for k, ref in enumerate(references):
+        y = np.asarray(ref, dtype=np.float64)
+        m = len(y)
+        c = np.maximum(x2 + (y**2).sum(1)[None, :] - 2.0 * x @ y.T, 0.0)
+        fj = np.arange(m)[None, :] / max(m - 1, 1)
+        slack = 1.0 / max(min(n, m) - 1, 1)
+        cost[k, :, :m] = np.where(np.abs(fi - fj) <= band + slack, c, np.inf)
+    n_diag = n + m_max
+    skew = np.full((r_count, n_diag + 1, n + 1), np.inf)
+    ii, jj = np.meshgrid(np.arange(1, n + 1), np.arange(1, m_max + 1), indexing="ij")
+    skew[:, (ii + jj).ravel(), ii.ravel()] = cost.reshape(r_count, -1)
+    acc = np.full((r_count, n_diag + 1, n + 1), np.inf)
+    acc[:, 0, 0] = 0.0
+    for k in range(2, n_diag + 1):
+        lo, hi = max(1, k - m_max), min(n, k - 1) + 1
+        best = np.minimum(np.minimum(acc[:, k - 2, lo - 1 : hi - 1], acc[:, k - 1, lo - 1 : hi - 1]), acc[:, k - 1, lo:hi])
+        acc[:, k, lo:hi] = skew[:, k, lo:hi] + best
+    ends = n + lengths
+    return acc[np.arange(r_count), ends, n] / ends
+
+
 def _match(template: PasswordTemplate, q: np.ndarray) -> tuple[float, np.ndarray, float]:
     """``(score, distances to the enrolled takes, normalising distance)``."""
     cfg = template.config
@@ -648,7 +709,7 @@ def _match(template: PasswordTemplate, q: np.ndarray) -> tuple[float, np.ndarray
                 f"attempt sequence has {q.shape[1]} columns but the password metric's cohort has {cohort[0].shape[1]}; "
                 "prepare takes with prepare_take() or set PasswordConfig(cohort=False)"
             )
-        dc = np.array([dtw_distance(q, c, band=cfg.sequence.band) for c in cohort])
+        dc = _dtw_to_many(q, cohort, band=cfg.sequence.band)
         corpus = np.minimum(np.array(load_metric().cohort_groups, dtype=np.int64), 0)
         norm = max(min(float(dc[corpus == k].mean()) for k in np.unique(corpus)), 1e-6)
     return 1.0 - combined / norm, d, norm
