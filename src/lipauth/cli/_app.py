@@ -111,7 +111,11 @@ def _track_file(path: str, *, quiet: bool) -> tuple[Any, LipTrack]:
 # commands
 
 
-@click.group(context_settings={"auto_envvar_prefix": "LIPAUTH", "help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"auto_envvar_prefix": "LIPAUTH", "help_option_names": ["-h", "--help"]},
+             epilog="Everything is kept in $LIPAUTH_DATA_DIR (default ~/.local/share/lipauth). Start with "
+                    "'lipauth demo' (offline tracker demo) or 'lipauth serve' (API and browser page on "
+                    "http://127.0.0.1:8000/). Options also come from LIPAUTH_<COMMAND>_<OPTION> variables. "
+                    "Exit codes: 0 ok, 1 rejected (verify, change, liveness), 2 bad input.")
 @click.version_option(__version__, prog_name="lipauth")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) on stderr.")
 def cli(verbose: int) -> None:
