@@ -122,6 +122,8 @@ def test_shared_data_csv_keeps_every_training_clip_in_tune() -> None:
     with np.load(root / "src" / "lipauth" / "checks" / "models" / "password_metric.npz") as z:
         info = json.loads(bytes(z["info"].astype(np.uint8)).decode())
     assert info["data"] == "MIRACL-VC1 F01 phrases 01, 02, 03"
+    # its cohort (shipped features) adds GRID s1 clips 40-49: inside 0-49, in tune above
+    assert info.get("cohort_extra", "GRID s1 clips 40-49").startswith("GRID s1 clips 40-49")
     for ph in (1, 2, 3):
         takes = [p for p in by_path if p.startswith(f"miracl_f01/F01_phrase0{ph}_")]
         assert len(takes) == 10 and all(by_path[p] == "tune" for p in takes)
