@@ -40,10 +40,12 @@ def sync_command(video: str, audio_path: str | None, plot: str | None, max_offse
         plot_sync(features, audio, result, plot, title=Path(video).name)
     if as_json:
         _echo_json(result.to_dict())
-        return
-    verdict = "IN SYNC (accepted)" if result.accepted else "REJECTED: " + ", ".join(result.reasons)
-    click.echo(f"{Path(video).name}: {verdict}")
-    click.echo(f"  score {result.score:.3f} (threshold {result.threshold:.3f})")
-    click.echo(f"  offset {result.offset_ms:+.0f} ms (audio behind lips), confidence {result.confidence:.1f}")
-    if plot:
-        click.echo(f"  plot written to {plot}")
+    else:
+        verdict = "IN SYNC (accepted)" if result.accepted else "REJECTED: " + ", ".join(result.reasons)
+        click.echo(f"{Path(video).name}: {verdict}")
+        click.echo(f"  score {result.score:.3f} (threshold {result.threshold:.3f})")
+        click.echo(f"  offset {result.offset_ms:+.0f} ms (audio behind lips), confidence {result.confidence:.1f}")
+        if plot:
+            click.echo(f"  plot written to {plot}")
+    if not result.accepted:  # like verify and liveness: 0 accepted, 1 rejected, 2 error
+        raise click.exceptions.Exit(1)

@@ -516,7 +516,7 @@ class Store:
         try:
             with self._session() as s:
                 if s.scalars(select(ApiKey).where(ApiKey.name == name)).one_or_none() is not None:
-                    raise UserExistsError(f"API key {name!r} exists; pick another name or revoke it")
+                    raise UserExistsError(f"API key name {name!r} is taken (names are never reused, even after revoke); pick another name")
                 s.add(ApiKey(name=name, key_hash=self.hash_api_key(key), created_at=time.time()))
                 s.flush()
                 self._audit(s, "apikey_create", "", key_name=name)
