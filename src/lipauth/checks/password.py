@@ -27,10 +27,12 @@ import io
 import itertools
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from collections import OrderedDict
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +116,7 @@ class PasswordMetric:
     cohort: tuple[np.ndarray, ...] = ()
     cohort_groups: tuple[int, ...] = ()
 
-    @property
+    @cached_property
     def metric_id(self) -> str:
         import hashlib
 
@@ -691,6 +693,30 @@ def _dtw_batch(query: np.ndarray, references: Sequence[np.ndarray], *, band: flo
     return acc[np.arange(r_count), ends, n] / ends
 
 
+_COHORT_CACHE: OrderedDict[tuple, float] = OrderedDict()
+_COHORT_LOCK = threading.Lock()
+
+
+def _cohort_distance(q: np.ndarray, metric: PasswordMetric, *, band: float) -> float:
+    """Mean DTW distance of ``q`` to the nearer cohort corpus (cached per attempt: it does
+    not depend on the template, so one attempt checked against several templates pays once)."""
+    import hashlib
+
+    key = (hashlib.blake2b(np.ascontiguousarray(q).tobytes(), digest_size=16).digest(), q.shape, q.dtype.str, metric.metric_id, band)
+    with _COHORT_LOCK:
+        if key in _COHORT_CACHE:
+            _COHORT_CACHE.move_to_end(key)
+            return _COHORT_CACHE[key]
+    dc = _dtw_to_many(q, metric.cohort, band=band)
+    corpus = np.minimum(np.array(metric.cohort_groups, dtype=np.int64), 0)
+    norm = max(min(float(dc[corpus == k].mean()) for k in np.unique(corpus)), 1e-6)
+    with _COHORT_LOCK:
+        _COHORT_CACHE[key] = norm
+        while len(_COHORT_CACHE) > 256:
+            _COHORT_CACHE.popitem(last=False)
+    return norm
+
+
 def _match(template: PasswordTemplate, q: np.ndarray) -> tuple[float, np.ndarray, float]:
     """``(score, distances to the enrolled takes, normalising distance)``."""
     cfg = template.config
@@ -709,9 +735,7 @@ def _match(template: PasswordTemplate, q: np.ndarray) -> tuple[float, np.ndarray
                 f"attempt sequence has {q.shape[1]} columns but the password metric's cohort has {cohort[0].shape[1]}; "
                 "prepare takes with prepare_take() or set PasswordConfig(cohort=False)"
             )
-        dc = _dtw_to_many(q, cohort, band=cfg.sequence.band)
-        corpus = np.minimum(np.array(load_metric().cohort_groups, dtype=np.int64), 0)
-        norm = max(min(float(dc[corpus == k].mean()) for k in np.unique(corpus)), 1e-6)
+        norm = _cohort_distance(q, load_metric(), band=cfg.sequence.band)
     return 1.0 - combined / norm, d, norm
 
 
