@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from password_realdata import (  # noqa: E402
+from password_realdata import (
     REPORT_PHRASES,
     TUNE_PHRASES,
     eer,
@@ -42,7 +42,7 @@ from password_realdata import (  # noqa: E402
     take,
 )
 
-from lipauth.checks.password import (  # noqa: E402
+from lipauth.checks.password import (
     DEFAULT_THRESHOLD,
     PasswordConfig,
     PasswordMetric,
@@ -55,7 +55,7 @@ def _scores(takes: dict, phrases, config: PasswordConfig, *, leave_out: bool) ->
     """split_scores; with ``leave_out``, each phrase is scored against a cohort without its own takes."""
     if not (leave_out and config.use_metric and config.cohort):
         return split_scores(takes, phrases, config=config)
-    import lipauth.checks.password as password
+    from lipauth.checks import password
 
     full = password.load_metric()
     gen: list = []
@@ -119,7 +119,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     if args.metric:
-        import lipauth.checks.password as password
+        from lipauth.checks import password
 
         metric = PasswordMetric.load(args.metric)
         password.load_metric = lambda: metric  # take_from_features and the templates look it up at call time

@@ -17,9 +17,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import tempfile
+import time
+from pathlib import Path
 
 
 def _best(fn, n: int = 3) -> tuple[float, object]:
@@ -33,7 +33,12 @@ def _best(fn, n: int = 3) -> tuple[float, object]:
 
 def main() -> None:
     from lipauth.auth import AuthConfig, Authenticator
-    from lipauth.checks.password import PasswordConfig, check_password, enrol_password, take_from_features
+    from lipauth.checks.password import (
+        PasswordConfig,
+        check_password,
+        enrol_password,
+        take_from_features,
+    )
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
     from lipauth.store import KeyRing, Store, new_key
@@ -49,7 +54,7 @@ def main() -> None:
     t_crops, crops = _best(lambda: labial_crops(video, track))
     t_seq, take = _best(lambda: take_from_features(track, feats, crops, config=cfg))
     template = enrol_password([take, take, take], config=PasswordConfig(consistency_ratio=100.0))
-    import lipauth.checks.password as password
+    from lipauth.checks import password
 
     def match():  # an attempt seen for the first time: its cohort distances are computed
         password._COHORT_CACHE.clear()

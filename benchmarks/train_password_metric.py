@@ -26,12 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from password_realdata import TUNE_PHRASES, grid_paths, miracl_takes, take  # noqa: E402
+from password_realdata import TUNE_PHRASES, grid_paths, miracl_takes, take
 
 #: cohort group label of the GRID sentences
 GRID_GROUP = -1
 
-from lipauth.checks.password import METRIC_FILE, PasswordConfig, train_metric  # noqa: E402
+from lipauth.checks.password import METRIC_FILE, PasswordConfig, train_metric
 
 
 def main() -> None:

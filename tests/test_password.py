@@ -15,8 +15,14 @@ from lipauth.checks.password import (
     enrol_password,
     match_password,
 )
-from lipauth.errors import BackendUnavailableError, ConfigError, EnrolmentError, InconsistentTakesError, InputError, TemplateDecryptError
-
+from lipauth.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    EnrolmentError,
+    InconsistentTakesError,
+    InputError,
+    TemplateDecryptError,
+)
 
 #: the toy sequences below are not in the learned metric's space: score them without its cohort
 RAW = PasswordConfig(cohort=False)
@@ -97,7 +103,7 @@ def test_bad_inputs(signal: np.ndarray) -> None:
 
 
 def test_cohort_normalised_score(signal: np.ndarray, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    import lipauth.checks.password as password
+    from lipauth.checks import password
     from lipauth.checks.password import PasswordMetric
     from lipauth.features.sequence import dtw_distance
 

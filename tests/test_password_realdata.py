@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import shared_path
-from password_realdata import REPORT_PHRASES, eer, grid_paths, miracl_takes, resampled, split_scores, take
+from password_realdata import (
+    REPORT_PHRASES,
+    eer,
+    grid_paths,
+    miracl_takes,
+    resampled,
+    split_scores,
+    take,
+)
 
 from lipauth.checks.password import check_password, enrol_password
 

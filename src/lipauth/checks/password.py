@@ -29,9 +29,9 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from collections import OrderedDict
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
