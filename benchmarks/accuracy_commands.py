@@ -1,6 +1,6 @@
 """Personal lip commands on MIRACL-VC1 F01 (6 phrases x 10 takes): accuracy report.
 
-    .venv/bin/python benchmarks/accuracy_commands.py [--splits 30] [--tune]
+    .venv/bin/python benchmarks/accuracy_commands.py [--splits 30] [--tune] [--no-fusion] [--metric-weight 0.3]
 
 Closed set: 3 or 5 random enrolment takes per phrase, accuracy on the other takes,
 averaged over random splits, with the confusion matrix (3 takes). Open set: one phrase left
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -178,6 +177,8 @@ def main() -> None:
                     help="magnify_labial factors for the micro-movement rows (0.05 measures ~0.3x opening range)")
     ap.add_argument("--metric-weight", type=float, default=None,
                     help="CommandsConfig.metric_weight (the opt-in vocabulary metric; README row: 0.3 with --tune)")
+    ap.add_argument("--no-fusion", action="store_true",
+                    help="one DTW over the concatenated channels (CommandsConfig(fusion_weights=None), the earlier default)")
     ap.add_argument("--tune", action="store_true", help="grid-search the open-set threshold and fit the temperature on phrases 01-03")
     args = ap.parse_args()
     if not DATA.is_dir():
@@ -189,6 +190,8 @@ def main() -> None:
     seqs = sequences(takes)
     print(f"tracked and encoded {len(seqs)} takes in {time.perf_counter() - t0:.1f} s")
     cfg = CommandsConfig() if args.metric_weight is None else CommandsConfig(metric_weight=args.metric_weight)
+    if args.no_fusion:
+        cfg = dataclasses.replace(cfg, fusion_weights=None)
     if args.tune:
         best = None
         for cohort in np.round(np.arange(0.56, 0.72, 0.02), 2):

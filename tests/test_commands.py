@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from lipauth.checks.commands import (
     CommandResult,
+    CommandsConfig,
     FileVocabularyStore,
     InconsistentTakesError,
     MemoryVocabularyStore,
@@ -16,6 +17,10 @@ from lipauth.checks.commands import (
     recognise,
 )
 from lipauth.errors import InputError, InsufficientDataError
+
+#: The synthetic sequences here have 3 columns, not the HOG / pixel / landmark blocks of a
+#: real utterance_sequence: one DTW over the whole sequence (no channel fusion).
+_RAW = CommandsConfig(fusion_weights=None)
 
 
 def _word(freq: float, n: int, rng: np.random.Generator, *, noise: float = 0.2, scale: float = 1.0) -> np.ndarray:
@@ -40,7 +45,7 @@ def vocab() -> Vocabulary:
 def test_recognises_each_word_with_ranking(vocab: Vocabulary) -> None:
     rng = np.random.default_rng(7)
     for word, freq in (("water", 0.5), ("pain", 1.5), ("nurse", 2.5)):
-        r = recognise(vocab, _word(freq, 13, rng))
+        r = recognise(vocab, _word(freq, 13, rng), config=_RAW)
         assert r.word == word and r.accepted and r.reasons == ()
         assert [w for w, _, _ in r.ranking][0] == word
         assert sum(c for _, c, _ in r.ranking) == pytest.approx(1.0)
@@ -48,7 +53,7 @@ def test_recognises_each_word_with_ranking(vocab: Vocabulary) -> None:
 
 
 def test_open_set_answers_none(vocab: Vocabulary) -> None:
-    r = recognise(vocab, _word(4.0, 13, np.random.default_rng(3)))
+    r = recognise(vocab, _word(4.0, 13, np.random.default_rng(3)), config=_RAW)
     assert r.word is None and not r.accepted
     assert "NOT_IN_VOCABULARY" in r.reasons or "AMBIGUOUS" in r.reasons
 
@@ -94,7 +99,7 @@ def test_store_round_trip(vocab: Vocabulary, store_kind: str, tmp_path) -> None:
     assert back.words == vocab.words and back.spread_ == pytest.approx(vocab.spread_)
     assert all(np.array_equal(a, b) for a, b in zip(back.takes["pain"], vocab.takes["pain"]))
     q = _word(1.5, 12, np.random.default_rng(11))
-    assert recognise(back, q).ranking == recognise(vocab, q).ranking
+    assert recognise(back, q, config=_RAW).ranking == recognise(vocab, q, config=_RAW).ranking
     store.delete("alice")
     with pytest.raises(UnknownVocabularyError, match="no vocabulary 'alice'"):
         store.load("alice")
@@ -107,7 +112,7 @@ def test_corrupt_vocabulary_file(tmp_path) -> None:
 
 
 def test_result_round_trip(vocab: Vocabulary) -> None:
-    r = recognise(vocab, _word(0.5, 12, np.random.default_rng(5)), start_s=0.5, end_s=1.5)
+    r = recognise(vocab, _word(0.5, 12, np.random.default_rng(5)), start_s=0.5, end_s=1.5, config=_RAW)
     back = CommandResult.from_dict(r.to_dict())
     assert back.word == r.word and back.ranking == r.ranking
     assert back.reasons == r.reasons and back.start_s == 0.5 and back.check == "commands"
@@ -183,14 +188,14 @@ def test_vocabulary_metric_is_learned_from_its_takes_and_kept(vocab: Vocabulary)
     assert np.array_equal(back.metric_.projection, vocab.metric_.projection)
     assert Vocabulary.from_bytes(Vocabulary("bob").to_bytes()).metric_ is None
     q = _word(2.5, 13, np.random.default_rng(5))
-    fused, raw = recognise(vocab, q, config=CommandsConfig(metric_weight=0.3)), recognise(vocab, q)  # default: raw DTW
+    fused, raw = recognise(vocab, q, config=CommandsConfig(metric_weight=0.3, fusion_weights=None)), recognise(vocab, q, config=_RAW)  # raw DTW
     assert fused.ranking[0][0] == raw.ranking[0][0] == "nurse"
     assert [d for _, _, d in fused.ranking] != [d for _, _, d in raw.ranking]
     vocab.remove_word("pain")
     vocab.remove_word("water")
     vocab.ensure_metric()
     assert vocab.metric_ is None and vocab.projected_ == {}  # one word: raw DTW and the spread rule
-    assert recognise(vocab, q).threshold == CommandsConfig().reject_spread
+    assert recognise(vocab, q, config=_RAW).threshold == CommandsConfig().reject_spread
 
 
 def test_metric_weight_out_of_range() -> None:
@@ -199,3 +204,38 @@ def test_metric_weight_out_of_range() -> None:
 
     with pytest.raises(ConfigError, match="metric_weight"):
         CommandsConfig(metric_weight=1.5)
+
+
+@pytest.mark.parametrize("weights", [(1.0, 2.0), (1.0, -1.0, 0.3), (0.0, 0.0, 0.0), (1.0, 2.0, 200.0)])
+def test_fusion_weights_out_of_range(weights: tuple) -> None:
+    from lipauth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fusion_weights"):
+        CommandsConfig(fusion_weights=weights)
+
+
+def test_fusion_needs_real_sequence_blocks(vocab: Vocabulary) -> None:
+    with pytest.raises(InputError, match="does not fit"):
+        recognise(vocab, _word(1.0, 12, np.random.default_rng(0)))  # default: channel fusion
+
+
+def test_fusion_sums_per_channel_distances_over_their_medians() -> None:
+    from lipauth.features.sequence import SequenceConfig, channel_slices, dtw_distance
+
+    rng = np.random.default_rng(4)
+    sc = SequenceConfig()
+    width = 756 + 512 + 80
+    takes = {w: [rng.standard_normal((int(rng.integers(8, 13)), width)).astype(np.float32) for _ in range(3)] for w in ("a", "b")}
+    vocab = Vocabulary("fuse", sc)
+    for w, t in takes.items():
+        vocab.add_word(w, t, config=CommandsConfig(outlier_factor=100.0))
+    q = takes["b"][1][::-1].copy()
+    r = recognise(vocab, q, config=CommandsConfig(fusion_weights=(1.0, 2.0, 0.3), reject_cohort=100.0))
+    blocks = channel_slices(sc, width=width)
+    every = [t for w in ("a", "b") for t in takes[w]]
+    total = np.zeros(len(every))
+    for (name, cols), wt in zip(blocks.items(), (1.0, 2.0, 0.3)):
+        d = np.array([dtw_distance(q[:, cols], t[:, cols], band=sc.band, open_end=sc.open_end) for t in every])
+        total += wt * d / np.median(d)
+    expected = {"a": total[:3].min(), "b": total[3:].min()}
+    assert {w: d for w, _, d in r.ranking} == pytest.approx(expected)

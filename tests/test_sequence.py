@@ -131,3 +131,21 @@ def test_dtw_matches_a_plain_double_loop(n: int, m: int, band: float, open_end: 
     rng = np.random.default_rng(n * 100 + m)
     a, b = rng.normal(size=(n, 5)), rng.normal(size=(m, 5))
     assert dtw_distance(a, b, band=band, open_end=open_end) == pytest.approx(_reference_dtw(a, b, band, open_end), rel=1e-9)
+
+
+def test_channel_slices_follow_utterance_sequence_layout() -> None:
+    from lipauth.features.sequence import channel_slices
+
+    blocks = channel_slices(SequenceConfig(), width=756 + 512 + 80)  # 64x32 crops: 21 HOG blocks x 36, 32x16 pixels, 40 landmarks
+    assert blocks == {"hog": slice(0, 756), "pixels": slice(756, 1268), "rest": slice(1268, 1348)}
+    only_lm = channel_slices(SequenceConfig(hog_weight=0, pixel_weight=0, landmark_weight=1), width=80)
+    assert only_lm == {"rest": slice(0, 80)}
+    assert channel_slices(SequenceConfig(landmark_weight=0), width=1268) == {"hog": slice(0, 756), "pixels": slice(756, 1268)}
+
+
+@pytest.mark.parametrize("width", [3, 1268, 1000])
+def test_channel_slices_refuse_a_width_that_does_not_fit(width: int) -> None:
+    from lipauth.features.sequence import channel_slices
+
+    with pytest.raises(InputError, match="does not fit"):
+        channel_slices(SequenceConfig(), width=width)

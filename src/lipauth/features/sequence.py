@@ -49,6 +49,7 @@ __all__ = [
     "utterance_frames",
     "dtw_distance",
     "dtw_distances",
+    "channel_slices",
 ]
 
 _EPS = 1e-9
@@ -408,4 +409,52 @@ def dtw_distances(
     for qi, q in enumerate(queries):
         for ti, t in enumerate(templates):
             out[qi, ti] = dtw_distance(q, t, band=band, open_end=open_end)
+    return out
+
+
+def channel_slices(config: SequenceConfig, *, width: int, crop_size: tuple[int, int] = (64, 32)) -> dict[str, slice]:
+    """Column blocks of an :func:`utterance_sequence` row, by channel.
+
+    Used to compare the channels by separate DTW alignments (late fusion,
+    ``CommandsConfig.fusion_weights``).
+
+    Parameters
+    ----------
+    config : SequenceConfig
+        The config the sequence was built with.
+    width : int
+        The sequence's number of columns ``d``.
+    crop_size : (int, int)
+        (width, height) in pixels of the labial crops (``labial_crops`` default (64, 32)).
+
+    Returns
+    -------
+    dict of str to slice
+        ``"hog"``, ``"pixels"`` (when their weights are > 0) and ``"rest"`` (landmarks and
+        shape features, when either weight is > 0), in column order.
+
+    Raises
+    ------
+    InputError
+        ``width`` does not fit the config and crop size.
+    """
+    w, h = (int(v) for v in crop_size)
+    cell = config.hog_cell_px
+    n_hog = max(h // cell - 1, 0) * max(w // cell - 1, 0) * 36 if config.hog_weight > 0 else 0
+    k = config.pixel_downsample
+    n_pix = max(w // k, 1) * max(h // k, 1) if config.pixel_weight > 0 else 0
+    has_rest = config.landmark_weight > 0 or config.shape_weight > 0
+    n_rest = width - n_hog - n_pix
+    if n_rest < 0 or (n_rest > 0) != has_rest:
+        raise InputError(
+            f"sequence has {width} columns, which does not fit {n_hog} HOG + {n_pix} pixel columns of {w}x{h} crops; "
+            "pass the config and crop size the sequence was built with"
+        )
+    out: dict[str, slice] = {}
+    if n_hog:
+        out["hog"] = slice(0, n_hog)
+    if n_pix:
+        out["pixels"] = slice(n_hog, n_hog + n_pix)
+    if has_rest:
+        out["rest"] = slice(n_hog + n_pix, width)
     return out
