@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "batch": 8,
     "service": 9,
     "cli": 10,
+    "__main__": 11,  # python -m lipauth: runs the CLI
 }
 # pairs on the same layer that must not import each other
 FORBIDDEN = {("synth", "tracking"), ("tracking", "synth")}

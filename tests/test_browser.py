@@ -12,13 +12,17 @@ Why any take cut from the loop is a valid take of the same lip password: Chromiu
 the files when the camera opens, not when the page starts recording, so a take begins at an
 unknown point of the loop. The synthetic mouth therefore repeats ONE short phrase (two
 syllables of different height and vowel width) with a period of exactly
-``PERIOD_FRAMES`` frames (1 s), with no rest between repeats, and the loop holds a whole
-number of periods, so the video is periodic across the loop seam as well. A 3-s take
-recorded at any moment is then three repeats of the phrase starting at some phase, and the
-lip password (DTW over the utterance, cut from the first to the last lip movement) matches
-any other phase: the phase shift only changes a partial syllable at each end. This was
-checked on the library directly (three enrolment phases 0, 0.37, 0.71; verify phases 0.15,
-0.5, 0.9 all accepted with score ~0.95 against threshold 0.69). The fake microphone plays
+``PERIOD_FRAMES`` frames (0.4 s, a brisk five syllables a second), with no rest between
+repeats, and the loop holds a whole number of periods, so the video is periodic across the
+loop seam as well. A 3-s take recorded at any moment is then 7.5 repeats of the phrase
+starting at some phase, and the lip password (DTW over the utterance, cut from the first to
+the last lip movement) matches any other phase: the phase shift only changes a partial
+syllable at each end. The period must be short: the password's spread gate refuses an
+attempt farther from the nearest enrolled take than 3x the enrolment takes' own spread, and
+the three enrolment takes may happen to start at the same phase (spread ~0). Checked on the
+library directly (enrolment phases 0, 0.04, 0 with different noise; verify at every phase):
+with a 1-s period the attempt at phase 0.32 fell outside the gate (distance 0.25 vs gate
+0.15), with 0.4 s every phase is accepted (largest distance 0.10). The fake microphone plays
 the synthetic syllable sound of the same clip (the default policy, ``password``, does not
 need it).
 
@@ -37,14 +41,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import re
+
 import pytest
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 FPS = 25
-PERIOD_FRAMES = 25  # one repeat of the phrase: 1 s
-LOOP_PERIODS = 4  # the fake camera loops every 4 s
+PERIOD_FRAMES = 10  # one repeat of the phrase: 0.4 s (see the module docstring)
+LOOP_PERIODS = 10  # the fake camera loops every 4 s
 SIZE = (320, 240)
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -140,7 +146,7 @@ def test_fake_camera_loop_is_periodic() -> None:
     assert np.allclose(o[:PERIOD_FRAMES], o[PERIOD_FRAMES : 2 * PERIOD_FRAMES])
     o2, w2 = phrase_control(10, start_frame=PERIOD_FRAMES * LOOP_PERIODS - 5)
     assert np.allclose(o2[5:], o[:5]) and np.allclose(w2[:5], w[-5:])
-    assert o.max() > 0.85 and o.min() < 0.05  # the mouth opens and closes within each repeat
+    assert o.max() > 0.7 and o.min() < 0.05  # the mouth opens wide and closes within each repeat
 
 
 def test_enrol_then_verify_in_chromium(server: str, fake_media: tuple[Path, Path]) -> None:
@@ -179,7 +185,8 @@ def test_enrol_then_verify_in_chromium(server: str, fake_media: tuple[Path, Path
             page.check('input[name="mode"][value="verify"]')
             page.select_option("#kind", "")
             page.click("#start-btn")
-            expect(page.locator("#verdict")).to_have_text("Accepted", timeout=120_000)
+            expect(page.locator("#verdict")).to_have_text(re.compile(r"^(Accepted|Rejected)$"), timeout=120_000)
+            assert page.locator("#verdict").inner_text() == "Accepted", page.locator("body").inner_text()
             expect(page.locator("#verdict")).to_have_class("verdict accepted")
             img = page.locator("#timeline")
             expect(img).to_be_visible()
