@@ -154,33 +154,12 @@ class Authenticator:
         return bool({"sync", "blow", "speech"} & set(self.config.policy.checks))
 
     def _prepare(self, clip: Clip, *, config: PasswordConfig | None = None, with_audio: bool = False) -> _Prepared:
-        from lipauth.features import extract_lip_features
         from lipauth.features.appearance import labial_crops
-        from lipauth.io import load_audio, load_video
-        from lipauth.tracking import track_lips
 
         cfg = config or self.config.password
-        if isinstance(clip, Video):
-            video = clip
-            src: Any = None
-        elif isinstance(clip, (str, PathLike, bytes)):
-            src = clip
-            video = load_video(clip)
-        else:
-            raise InputError(f"clip is a {type(clip).__name__}; pass a file path, bytes or a Video")
-        track = track_lips(video)
-        feats = extract_lip_features(track, video)
+        video, track, feats, audio, name = _decode_clip(clip, with_audio=with_audio)
         crops = labial_crops(video, track) if cfg.sequence.needs_crops else None
-        name = str(src) if isinstance(src, (str, PathLike)) else (video.source or "<video>")
         take = take_from_features(track, feats, crops, config=cfg, source=name)
-        audio = None
-        if with_audio and src is not None:
-            from lipauth.errors import NoAudioStreamError
-
-            try:
-                audio = load_audio(src)
-            except NoAudioStreamError:
-                audio = None  # the audio checks report themselves unavailable
         return _Prepared(take=take, features=feats, video=video, audio=audio)
 
     @staticmethod
@@ -442,7 +421,7 @@ def check_liveness(
     samples = None
     if sensors is not None:
         samples = sensors if isinstance(sensors, SensorSamples) else parse_sensor_json(sensors)
-    features, audio = _clip_features(clip)
+    _video, _track, features, audio, _name = _decode_clip(clip)
     if nonce_store is not None:
         ch = verify_challenge(ch, key=key, subject=subject, nonce_store=nonce_store)
     if ch.kind == "blow":
@@ -471,8 +450,12 @@ def check_liveness(
                           timeline_png=png, features=features)
 
 
-def _clip_features(clip: Clip) -> tuple[Any, Audio | None]:
-    """Lip features and audio (None when the clip has no audio stream) of a clip."""
+def _decode_clip(clip: Clip, *, with_audio: bool = True) -> tuple[Video, Any, Any, Audio | None, str]:
+    """Decode -> track -> lip features of a clip: ``(video, track, features, audio, name)``.
+
+    ``audio`` is None when not asked for, when ``clip`` is an already decoded Video, or when
+    the clip has no audio stream (the audio checks then report themselves unavailable).
+    """
     from lipauth.errors import NoAudioStreamError
     from lipauth.features import extract_lip_features
     from lipauth.io import load_audio, load_video
@@ -484,11 +467,13 @@ def _clip_features(clip: Clip) -> tuple[Any, Audio | None]:
         video, src = load_video(clip), clip
     else:
         raise InputError(f"clip is a {type(clip).__name__}; pass a file path, bytes or a Video")
+    track = track_lips(video)
+    features = extract_lip_features(track, video)
     audio = None
-    if src is not None:
+    if with_audio and src is not None:
         try:
             audio = load_audio(src)
         except NoAudioStreamError:
             audio = None
-    track = track_lips(video)
-    return extract_lip_features(track, video), audio
+    name = str(src) if isinstance(src, (str, PathLike)) else (video.source or "<video>")
+    return video, track, features, audio, name

@@ -151,7 +151,6 @@ def evaluate_clip(payload: dict[str, Any]) -> dict[str, Any]:
     dict
         ``n_frames``, ``has_audio``, ``sync`` (variant -> record), ``password_take``.
     """
-    import dataclasses
 
     from lipauth.batch.tasks import track_clip, worker_backend
     from lipauth.errors import NoAudioStreamError
@@ -202,8 +201,6 @@ def evaluate_clip(payload: dict[str, Any]) -> dict[str, Any]:
                 if "still" in gen:
                     try:
                         still = still_video(video)
-                        # still_video broadcasts one frame (stride 0); MediaPipe needs C-contiguous frames
-                        still = dataclasses.replace(still, frames=np.ascontiguousarray(still.frames))
                         still_track = track_lips(still, backend=worker_backend())
                         out["sync"]["still"] = _sync_record(extract_lip_features(still_track, still), audio)
                     except LipAuthError as exc:
