@@ -153,11 +153,13 @@ class Authenticator:
     def _needs_audio(self) -> bool:
         return bool({"sync", "blow", "speech"} & set(self.config.policy.checks))
 
-    def _prepare(self, clip: Clip, *, config: PasswordConfig | None = None, with_audio: bool = False) -> _Prepared:
+    def _prepare(
+        self, clip: Clip, *, config: PasswordConfig | None = None, with_audio: bool = False, require_audio: bool = False
+    ) -> _Prepared:
         from lipauth.features.appearance import labial_crops
 
         cfg = config or self.config.password
-        video, track, feats, audio, name = _decode_clip(clip, with_audio=with_audio)
+        video, track, feats, audio, name = _decode_clip(clip, with_audio=with_audio, require_audio=require_audio)
         crops = labial_crops(video, track) if cfg.sequence.needs_crops else None
         take = take_from_features(track, feats, crops, config=cfg, source=name)
         return _Prepared(take=take, features=feats, video=video, audio=audio)
@@ -249,8 +251,14 @@ class Authenticator:
         -------
         AuthResult
             A user that is not enrolled gets the same answer as a wrong password.
+
+        Raises
+        ------
+        NoAudioStreamError
+            ``challenge`` is given and the clip file has no audio stream (raised before the
+            attempt is counted: nothing is stored).
         """
-        prep = self._prepare(clip, with_audio=self._needs_audio)
+        prep = self._prepare(clip, with_audio=self._needs_audio or challenge is not None, require_audio=challenge is not None)
         state = self.store.begin_attempt(user)
         if not state.allowed:
             decision = Decision(accepted=False, reasons=("LOCKOUT:LOCKED",), scores={})
@@ -450,11 +458,14 @@ def check_liveness(
                           timeline_png=png, features=features)
 
 
-def _decode_clip(clip: Clip, *, with_audio: bool = True) -> tuple[Video, Any, Any, Audio | None, str]:
+def _decode_clip(
+    clip: Clip, *, with_audio: bool = True, require_audio: bool = False
+) -> tuple[Video, Any, Any, Audio | None, str]:
     """Decode -> track -> lip features of a clip: ``(video, track, features, audio, name)``.
 
     ``audio`` is None when not asked for, when ``clip`` is an already decoded Video, or when
-    the clip has no audio stream (the audio checks then report themselves unavailable).
+    the clip has no audio stream (the audio checks then report themselves unavailable;
+    with ``require_audio`` a file without one raises ``NoAudioStreamError`` instead).
     """
     from lipauth.errors import NoAudioStreamError
     from lipauth.features import extract_lip_features
@@ -467,13 +478,15 @@ def _decode_clip(clip: Clip, *, with_audio: bool = True) -> tuple[Video, Any, An
         video, src = load_video(clip), clip
     else:
         raise InputError(f"clip is a {type(clip).__name__}; pass a file path, bytes or a Video")
-    track = track_lips(video)
-    features = extract_lip_features(track, video)
     audio = None
-    if with_audio and src is not None:
+    if with_audio and src is not None:  # before tracking: a missing audio stream fails fast
         try:
             audio = load_audio(src)
         except NoAudioStreamError:
+            if require_audio:
+                raise
             audio = None
+    track = track_lips(video)
+    features = extract_lip_features(track, video)
     name = str(src) if isinstance(src, (str, PathLike)) else (video.source or "<video>")
     return video, track, features, audio, name

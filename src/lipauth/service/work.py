@@ -136,10 +136,7 @@ def verify(user: str, path: str, challenge: dict | None, sensors: str | None, pl
     ch = None
     if challenge is not None:
         ch = Challenge.from_dict(challenge)
-        policy = (*policy, ch.kind)
-        from lipauth.io import load_audio
-
-        load_audio(path)  # a challenge needs the audio: NoAudioStreamError before anything is stored
+        policy = (*policy, ch.kind)  # a challenge needs the audio: verify raises NoAudioStreamError before storing
     samples = None
     if sensors is not None:
         from lipauth.checks.sensors import parse_sensor_json
