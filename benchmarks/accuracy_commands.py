@@ -50,16 +50,18 @@ def load_takes(*, attenuate: float | None = None) -> tuple[list[tuple], np.ndarr
     return takes, np.array(labels)
 
 
-def sequences(takes: list[tuple], config=None) -> list[tuple[np.ndarray, bool]]:
-    """Each take's sequence and whether its lips move (a still test take answers "no utterance")."""
-    from lipauth.checks.commands import has_utterance
-    from lipauth.features.sequence import utterance_sequence
+def sequences(takes: list[tuple], config=None) -> list[tuple[np.ndarray, float]]:
+    """Each take's sequence and its motion (``take_motion``: the relative "no utterance" gate)."""
+    from lipauth.checks.commands import take_motion
+    from lipauth.features.sequence import utterance_frames, utterance_sequence
 
-    return [(utterance_sequence(tr, fe, cr, config=config), has_utterance(fe)) for tr, fe, cr in takes]
+    return [(utterance_sequence(tr, fe, cr, config=config), take_motion(cr, utterance_frames(fe))) for tr, fe, cr in takes]
 
 
-def _query(item: tuple[np.ndarray, bool]) -> np.ndarray | None:
-    return item[0] if item[1] else None
+def _rec(vocab, item: tuple[np.ndarray, float], config):
+    from lipauth.checks.commands import recognise
+
+    return recognise(vocab, item[0], motion=item[1], config=config)
 
 
 def enrol(seqs, labels, idx, words, seq_config=None):
@@ -69,8 +71,9 @@ def enrol(seqs, labels, idx, words, seq_config=None):
     vocab = Vocabulary("bench", seq_config or SequenceConfig())
     for w in words:
         take_idx = [i for i in idx if labels[i] == w]
-        # a still enrolment take would be refused by the CLI; here it is kept
-        vocab.add_word(f"phrase{w:02d}", [seqs[i][0] for i in take_idx], config=CommandsConfig(outlier_factor=100.0))
+        # an outlying or hardly moving enrolment take would be refused by the CLI; here it is kept
+        vocab.add_word(f"phrase{w:02d}", [seqs[i][0] for i in take_idx], motions=[seqs[i][1] for i in take_idx],
+                       config=CommandsConfig(outlier_factor=100.0, min_relative_motion=0.0))
     return vocab
 
 
@@ -85,35 +88,36 @@ def splits(labels, k, n_splits, seed=1):
 
 
 def closed_set(seqs, labels, k, n_splits, config, seq_config=None):
-    from lipauth.checks.commands import recognise
-
+    """(mean accuracy, confusion with "none", top-ranked confusion, answers "no utterance")."""
     words = sorted(set(labels.tolist()))
     accs, conf = [], np.zeros((6, 7), dtype=int)  # last column: none
     top = np.zeros((6, 6), dtype=int)
+    silent = 0
     for enrol_idx, test in splits(labels, k, n_splits):
         vocab = enrol(seqs, labels, enrol_idx, words, seq_config)
         ok = 0
         for i in test:
-            r = recognise(vocab, _query(seqs[i]), config=config)
-            best = int(r.ranking[0][0][-2:]) if r.ranking else 0  # closed set: the top-ranked word
-            ok += best == labels[i]
+            r = _rec(vocab, seqs[i], config)
             conf[labels[i] - 1, (int(r.word[-2:]) - 1) if r.word else 6] += 1
+            if not r.ranking:  # "no utterance": counted as an error
+                silent += 1
+                continue
+            best = int(r.ranking[0][0][-2:])  # closed set: the top-ranked word
+            ok += best == labels[i]
             top[labels[i] - 1, best - 1] += 1
         accs.append(ok / len(test))
-    return float(np.mean(accs)), conf, top
+    return float(np.mean(accs)), conf, top, silent
 
 
 def open_set(seqs, labels, left_out, n_splits, config, k=3):
     """(rejection rate of the left-out phrase, accuracy in vocabulary incl. false rejections)."""
-    from lipauth.checks.commands import recognise
-
     rej, acc = [], []
     for out in left_out:
         words = [w for w in range(1, 7) if w != out]
         for enrol_idx, test in splits(labels, k, n_splits, seed=out):
             vocab = enrol(seqs, labels, [i for i in enrol_idx if labels[i] != out], words)
             for i in test:
-                r = recognise(vocab, _query(seqs[i]), config=config)
+                r = _rec(vocab, seqs[i], config)
                 if labels[i] == out:
                     rej.append(r.word is None)
                 else:
@@ -123,13 +127,11 @@ def open_set(seqs, labels, left_out, n_splits, config, k=3):
 
 def _closed_rows(seqs, labels, k, n_splits, config, seed=7):
     """(true phrase, CommandResult) of every test take over random closed-set splits."""
-    from lipauth.checks.commands import recognise
-
     words = sorted(set(labels.tolist()))
     rows = []
     for enrol_idx, test in splits(labels, k, n_splits, seed=seed):
         vocab = enrol(seqs, labels, enrol_idx, words)
-        rows += [(int(labels[i]), recognise(vocab, _query(seqs[i]), config=config)) for i in test]
+        rows += [(int(labels[i]), _rec(vocab, seqs[i], config)) for i in test]
     return rows
 
 
@@ -220,7 +222,7 @@ def main() -> None:
             _add(rows, (f"ablation: {name}, 3 / 5 takes", f"{accs[0]:.1%} / {accs[1]:.1%}"))
         return
     for k in (3, 5):
-        acc, conf, top = closed_set(seqs, labels, k, args.splits, cfg)
+        acc, conf, top, _ = closed_set(seqs, labels, k, args.splits, cfg)
         _add(rows, (f"closed set, {k} takes (top-ranked)", f"{acc:.1%}"))
         if k == 3:
             conf3, top3 = conf, top
@@ -237,10 +239,10 @@ def main() -> None:
         ratio = np.median([np.ptp(m[1].column("opening")) / np.ptp(o[1].column("opening")) for m, o in zip(mtakes, takes)])
         print(f"attenuated (magnify_labial factor {factor}) and re-tracked in {time.perf_counter() - t1:.1f} s")
         label = f"micro, magnify_labial(factor={factor}) (opening range x{ratio:.2f} measured)"
-        _add(rows, (f"{label}: takes with no utterance found", f"{sum(not q[1] for q in mseqs)}/{len(mseqs)}"))
         for k in (3, 5):
-            macc = closed_set(mseqs, labels, k, args.splits, cfg)[0]
-            _add(rows, (f"{label}, {k} takes", f"{macc:.1%}"))
+            macc, _, _, silent = closed_set(mseqs, labels, k, args.splits, cfg)
+            n_tests = args.splits * (len(labels) - 6 * k)
+            _add(rows, (f"{label}, {k} takes", f"{macc:.1%} ({silent}/{n_tests} answered no utterance)"))
     print()
     for name, value in rows:
         print(f"{name:<90} {value}")

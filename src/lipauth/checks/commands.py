@@ -57,6 +57,7 @@ __all__ = [
     "listen_clip",
     "recognise",
     "recognise_clip",
+    "take_motion",
 ]
 
 log = logging.getLogger(__name__)
@@ -132,14 +133,29 @@ class CommandsConfig:
     outlier_factor : float
         Enrolment: a take whose median distance to the other takes of its word exceeds this
         many times the word's median is refused (names the take).
+    min_relative_motion : float
+        "No utterance", relative to the person: a take whose motion (:func:`take_motion`,
+        the RMS deviation of its labial crop over time) is below this fraction of the median
+        motion of the vocabulary's enrolled takes answers ``NO_UTTERANCE`` (a vocabulary
+        enrolled with micro movements has a small median, so its micro takes still count).
+        0.55 chosen on MIRACL F01 (3 enrolment takes, 30 random splits, test takes of
+        phrases 01-03): genuine takes measured >= 0.74x the median (full movement) and
+        >= 0.65x (``magnify_labial(factor=0.05)``, micro), a still real face (a MIRACL
+        frame repeated with 2-grey-level noise, re-tracked) <= 0.25x (full) and <= 0.47x
+        (micro vocabulary); reported on phrases 04-06: no genuine take below 0.70x.
+    min_motion : float
+        "No utterance" without a vocabulary to compare with (:func:`clip_sequence`,
+        enrolment of a first word): grey levels (0-255) of :func:`take_motion`. A floor only
+        for a perfectly still face: a synthetic still face measures 2.3, a still real face
+        4-7 (MIRACL frame repeated with noise; the still leading silences of two GRID
+        clips, another camera, 11-14), MIRACL micro takes 11-37. The camera's own noise
+        decides the rest, hence ``min_relative_motion``.
     min_amplitude : float
-        Face units (outer-eye-corner distance): a clip or movement segment whose inner-lip
-        opening never varies by this much (peak to peak) has no utterance. The opening, not
-        the width: the tracker settles over the first frames, which moves the width of a
-        still face by ~0.02. Measured: still synthetic face 0.0008; the still leading
-        silences of GRID s1 clips 50-69 0.0016 (2 of 19; in the others the speaker already
-        moves, 0.02-0.12); MIRACL F01 takes 0.021-0.25 (5th percentile 0.022 after
-        ``magnify_labial(factor=0.3)``).
+        Optional absolute floor, face units (outer-eye-corner distance): a clip or movement
+        segment whose inner-lip opening never varies by this much (peak to peak) has no
+        utterance. 0 (off) by default: it contradicts the per-person normalisation (the
+        earlier default 0.005 answered "no utterance" for 11 of 60 MIRACL takes attenuated
+        to ~30 % of their movement, and still let a repeated MIRACL frame through at 0.008).
     """
 
     fusion_weights: tuple[float, float, float] | None = (1.0, 2.0, 0.3)
@@ -149,7 +165,9 @@ class CommandsConfig:
     reject_ratio: float = 1.0
     temperature: float = 0.025
     outlier_factor: float = 2.5
-    min_amplitude: float = 0.005
+    min_relative_motion: float = 0.55
+    min_motion: float = 3.0
+    min_amplitude: float = 0.0
 
     def __post_init__(self) -> None:
         if self.fusion_weights is not None:
@@ -167,6 +185,8 @@ class CommandsConfig:
         check_range("CommandsConfig", "temperature", self.temperature, 1e-3, 100.0)
         check_range("CommandsConfig", "outlier_factor", self.outlier_factor, 1.0, 100.0)
         check_range("CommandsConfig", "min_amplitude", self.min_amplitude, 0.0, 1.0)
+        check_range("CommandsConfig", "min_relative_motion", self.min_relative_motion, 0.0, 1.0)
+        check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 255.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,6 +250,10 @@ class Vocabulary:
         Where each take came from (file names), for messages.
     spread_ : dict of str -> float
         Median pairwise DTW distance between the takes of each word.
+    motion_ : dict of str -> list of float
+        :func:`take_motion` of each enrolled take (grey levels), when given to
+        :meth:`add_word`: the person's own range of motion, the reference of the relative
+        "no utterance" gate (:attr:`reference_motion`).
     metric_ : PasswordMetric or None
         A discriminant projection learned from this vocabulary's own enrolled takes
         (:func:`lipauth.checks.password.train_metric`: PCA then a shrinkage LDA separating
@@ -245,6 +269,7 @@ class Vocabulary:
     takes: dict[str, list[np.ndarray]] = field(default_factory=dict)
     sources: dict[str, list[str]] = field(default_factory=dict)
     spread_: dict[str, float] = field(default_factory=dict)
+    motion_: dict[str, list[float]] = field(default_factory=dict)
     metric_: Any = None
     projected_: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     _metric_stale: bool = field(default=False, repr=False)
@@ -281,20 +306,40 @@ class Vocabulary:
     def words(self) -> list[str]:
         return sorted(self.takes)
 
+    @property
+    def reference_motion(self) -> float | None:
+        """Median :func:`take_motion` of the enrolled takes (``None`` when none was given)."""
+        values = [m for w in self.words for m in self.motion_.get(w, [])]
+        return float(np.median(values)) if values else None
+
     def add_word(
         self,
         word: str,
         sequences: Sequence[np.ndarray],
         *,
         sources: Sequence[str] | None = None,
+        motions: Sequence[float] | None = None,
         config: CommandsConfig | None = None,
     ) -> None:
         """Enrol (or replace) ``word`` from its takes' sequences.
 
+        Parameters
+        ----------
+        word : str
+        sequences : sequence of np.ndarray [shape=(n_frames, d)]
+        sources : sequence of str, optional
+            Names of the takes (for messages).
+        motions : sequence of float, optional
+            :func:`take_motion` of each take (grey levels): enables the relative "no
+            utterance" gate (``CommandsConfig.min_relative_motion``) and refuses a take
+            that moves far less than the others (a still take among moving ones).
+        config : CommandsConfig, optional
+
         Raises
         ------
         InsufficientDataError
-            Fewer than :data:`MIN_TAKES` takes.
+            Fewer than :data:`MIN_TAKES` takes, or a take that moves less than
+            ``min_relative_motion`` of the word's (and vocabulary's) median motion.
         InconsistentTakesError
             A take disagrees strongly with the others (the message names it).
         InputError
@@ -308,6 +353,9 @@ class Vocabulary:
         names = list(sources) if sources is not None else [f"take {i + 1}" for i in range(len(seqs))]
         if len(names) != len(seqs):
             raise InputError(f"{len(names)} source names for {len(seqs)} takes; pass one name per take")
+        moves = None if motions is None else [float(m) for m in motions]
+        if moves is not None and (len(moves) != len(seqs) or not all(np.isfinite(m) and m >= 0 for m in moves)):
+            raise InputError(f"motions {motions!r} for {len(seqs)} takes; pass one finite take_motion >= 0 per take")
         if len(seqs) < MIN_TAKES:
             raise InsufficientDataError(
                 f"word {word!r} has {len(seqs)} take(s); enrol at least {MIN_TAKES} takes of each word"
@@ -333,15 +381,28 @@ class Vocabulary:
                 f"takes of {word!r} disagree: {', '.join(bad)} differ from the other takes "
                 f"(median distance {per_take.max():.2f} vs {typical:.2f}); record them again or leave them out"
             )
+        if moves is not None:
+            others_m = [m for w, ms in self.motion_.items() if w != word for m in ms]
+            reference = float(np.median(moves + others_m))
+            still = [names[i] for i, m in enumerate(moves) if m < cfg.min_relative_motion * reference]
+            if still:
+                raise InsufficientDataError(
+                    f"takes of {word!r}: the lips hardly move in {', '.join(still)} (under "
+                    f"{cfg.min_relative_motion:.2f}x the median motion of the takes); record them again"
+                )
         self.takes[word] = seqs
         self.sources[word] = names
         self.spread_[word] = float(np.median(d[np.triu_indices(n, 1)]))
+        if moves is not None:
+            self.motion_[word] = moves
+        else:
+            self.motion_.pop(word, None)
         self._metric_stale = True
 
     def remove_word(self, word: str) -> None:
         if word not in self.takes:
             raise InputError(f"vocabulary {self.name!r} has no word {word!r}; known: {self.words}")
-        for dct in (self.takes, self.sources, self.spread_):
+        for dct in (self.takes, self.sources, self.spread_, self.motion_):
             dct.pop(word, None)
         self._metric_stale = True
 
@@ -352,9 +413,10 @@ class Vocabulary:
         for wi, word in enumerate(self.words):
             for ti, seq in enumerate(self.takes[word]):
                 arrays[f"w{wi}_t{ti}"] = seq
-            meta["words"].append(
-                {"word": word, "n_takes": len(self.takes[word]), "sources": self.sources[word], "spread": self.spread_[word]}
-            )
+            entry = {"word": word, "n_takes": len(self.takes[word]), "sources": self.sources[word], "spread": self.spread_[word]}
+            if word in self.motion_:
+                entry["motion"] = self.motion_[word]
+            meta["words"].append(entry)
         if self.metric_ is not None and not self._metric_stale:
             arrays["metric_mean"] = self.metric_.mean
             arrays["metric_projection"] = self.metric_.projection
@@ -374,6 +436,8 @@ class Vocabulary:
                     vocab.takes[word] = [z[f"w{wi}_t{ti}"] for ti in range(int(entry["n_takes"]))]
                     vocab.sources[word] = list(entry["sources"])
                     vocab.spread_[word] = float(entry["spread"])
+                    if "motion" in entry:
+                        vocab.motion_[word] = [float(m) for m in entry["motion"]]
                 if "metric_mean" in z.files:
                     from lipauth.checks.password import PasswordMetric
 
@@ -458,22 +522,85 @@ class FileVocabularyStore:
 # recognition
 
 
-def _opening_range(features: LipFeatures, start_s: float | None = None, end_s: float | None = None) -> float:
-    idx = utterance_frames(features, start_s, end_s)
-    if idx.size < 2:
+def take_motion(crops: np.ndarray, frames: np.ndarray | None = None, *, downsample: int = 2) -> float:
+    """A take's range of motion: RMS deviation over time of its labial crop, grey levels.
+
+    The crops are averaged over ``downsample`` x ``downsample`` blocks (the sequence's pixel
+    channel), the take's mean crop is removed, and the root-mean-square deviation over
+    frames and pixels is scaled to grey levels (0-255). Appearance, not landmarks: at
+    ~30 % of a movement the tracked opening of MIRACL takes varies by as little as that of
+    a still face (0.001 face units), while the crop still changes 2x more.
+
+    Parameters
+    ----------
+    crops : np.ndarray [shape=(n_frames, h, w), dtype=float32]
+        Aligned labial crops in [0, 1] (``labial_crops``).
+    frames : np.ndarray [shape=(n_selected,), dtype=int], optional
+        The utterance's frames (default all).
+    downsample : int
+
+    Returns
+    -------
+    float
+        Grey levels; 0 for fewer than 2 frames.
+
+    Raises
+    ------
+    InputError
+        Crops that are not (n_frames, h, w).
+    """
+    c = np.asarray(crops, dtype=np.float64)
+    if c.ndim != 3:
+        raise InputError(f"crops have shape {c.shape}; pass (n_frames, h, w) labial crops (labial_crops)")
+    if frames is not None:
+        c = c[np.asarray(frames, dtype=np.int64)]
+    if c.shape[0] < 2:
         return 0.0
-    x = features.column("opening")[idx]
-    return float(x.max() - x.min())
+    k = max(int(downsample), 1)
+    h, w = c.shape[1] // k * k, c.shape[2] // k * k
+    c = c[:, :h, :w].reshape(c.shape[0], h // k, k, w // k, k).mean(axis=(2, 4))
+    return float(np.sqrt(((c - c.mean(axis=0)) ** 2).mean()) * 255.0)
 
 
-def has_utterance(features: LipFeatures, *, config: CommandsConfig | None = None) -> bool:
-    """Whether the lips move enough to be an utterance (``CommandsConfig.min_amplitude``).
+def has_utterance(
+    features: LipFeatures,
+    crops: np.ndarray,
+    *,
+    frames: np.ndarray | None = None,
+    reference_motion: float | None = None,
+    config: CommandsConfig | None = None,
+) -> bool:
+    """Whether the lips move enough to be an utterance.
 
-    The whole clip's opening range is used, not its movement segments: a short take that
-    is speech from start to end has no quiet frames for the segmenter's noise floor.
+    Relative to the person when ``reference_motion`` is given (the vocabulary's
+    :attr:`Vocabulary.reference_motion`): :func:`take_motion` at least
+    ``CommandsConfig.min_relative_motion`` of it; always at least ``min_motion`` (a floor
+    for a perfectly still face) and, when ``min_amplitude`` > 0, an inner-lip opening range
+    of that many face units. The whole clip is used by default, not its movement segments:
+    a short take that is speech from start to end has no quiet frames for the segmenter's
+    noise floor.
+
+    Parameters
+    ----------
+    features : LipFeatures
+    crops : np.ndarray [shape=(n_frames, h, w)]
+        Labial crops of the same frames.
+    frames : np.ndarray [shape=(n_selected,), dtype=int], optional
+        The utterance's frames (default every valid frame).
+    reference_motion : float, optional
+        Grey levels (:func:`take_motion` of the enrolled takes, median).
+    config : CommandsConfig, optional
     """
     cfg = config or CommandsConfig()
-    return _opening_range(features) >= cfg.min_amplitude
+    idx = utterance_frames(features) if frames is None else np.asarray(frames, dtype=np.int64)
+    if cfg.min_amplitude > 0 and idx.size >= 2:
+        x = features.column("opening")[idx]
+        if float(x.max() - x.min()) < cfg.min_amplitude:
+            return False
+    motion = take_motion(crops, idx)
+    if motion < cfg.min_motion:
+        return False
+    return reference_motion is None or motion >= cfg.min_relative_motion * reference_motion
 
 
 def clip_sequence(
@@ -481,29 +608,50 @@ def clip_sequence(
     *,
     sequence_config: SequenceConfig | None = None,
     backend: Any = None,
-) -> tuple[np.ndarray | None, LipTrack, LipFeatures]:
+    vocabulary: Vocabulary | None = None,
+    config: CommandsConfig | None = None,
+    return_motion: bool = False,
+) -> Any:
     """Track a clip and build its utterance sequence (``None`` when the lips do not move).
+
+    Parameters
+    ----------
+    video : Video or path
+    sequence_config : SequenceConfig, optional
+        Default the vocabulary's, else ``SequenceConfig()``.
+    backend : LandmarkBackend, optional
+    vocabulary : Vocabulary, optional
+        "No utterance" relative to its enrolled takes' motion (:func:`has_utterance`);
+        without it only the ``min_motion`` floor applies.
+    config : CommandsConfig, optional
+    return_motion : bool
+        Also return the clip's :func:`take_motion` (for :meth:`Vocabulary.add_word`).
 
     Returns
     -------
     sequence : np.ndarray [shape=(n_frames, d), float32] or None
     track : LipTrack
     features : LipFeatures
+    motion : float
+        Only with ``return_motion=True``: grey levels.
     """
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
     from lipauth.io import load_video
     from lipauth.tracking import track_lips
 
-    cfg = sequence_config or SequenceConfig()
+    cfg = sequence_config or (vocabulary.sequence_config if vocabulary is not None else SequenceConfig())
     if not isinstance(video, Video):
         video = load_video(video)
     track = track_lips(video, backend=backend)
     features = extract_lip_features(track, video)
-    if not has_utterance(features):
-        return None, track, features
-    crops = labial_crops(video, track) if cfg.needs_crops else None
-    return utterance_sequence(track, features, crops, config=cfg), track, features
+    crops = labial_crops(video, track)
+    motion = take_motion(crops, utterance_frames(features))
+    reference = vocabulary.reference_motion if vocabulary is not None else None
+    seq = None
+    if has_utterance(features, crops, reference_motion=reference, config=config):
+        seq = utterance_sequence(track, features, crops if cfg.needs_crops else None, config=cfg)
+    return (seq, track, features, motion) if return_motion else (seq, track, features)
 
 
 def _no_utterance(start_s: float, end_s: float, cfg: CommandsConfig) -> CommandResult:
@@ -546,6 +694,7 @@ def recognise(
     config: CommandsConfig | None = None,
     start_s: float = float("nan"),
     end_s: float = float("nan"),
+    motion: float | None = None,
 ) -> CommandResult:
     """Rank the vocabulary's words for one utterance's sequence.
 
@@ -557,6 +706,10 @@ def recognise(
         :func:`~lipauth.features.sequence.utterance_sequence` with the vocabulary's config;
         ``None`` = no lip movement (answers ``NO_UTTERANCE``).
     config : CommandsConfig, optional
+    motion : float, optional
+        The utterance's :func:`take_motion` (grey levels): ``NO_UTTERANCE`` when below
+        ``CommandsConfig.min_relative_motion`` of the vocabulary's
+        :attr:`~Vocabulary.reference_motion` (when the vocabulary has one).
 
     Returns
     -------
@@ -571,6 +724,9 @@ def recognise(
     if not vocabulary.takes:
         raise InputError(f"vocabulary {vocabulary.name!r} is empty; enrol words first (lipauth commands enrol)")
     if sequence is None:
+        return _no_utterance(start_s, end_s, cfg)
+    reference = vocabulary.reference_motion
+    if motion is not None and (motion < cfg.min_motion or (reference is not None and motion < cfg.min_relative_motion * reference)):
         return _no_utterance(start_s, end_s, cfg)
     sc = vocabulary.sequence_config
     words = vocabulary.words
@@ -616,7 +772,13 @@ def recognise(
         ranking=ranking,
         start_s=float(start_s),
         end_s=float(end_s),
-        details={"relative_distance": rel, "ratio_to_second": ratio, "best_match": words[best], "cohort_distance": cohort_all},
+        details={
+            "relative_distance": rel,
+            "ratio_to_second": ratio,
+            "best_match": words[best],
+            "cohort_distance": cohort_all,
+            **({} if motion is None else {"motion": float(motion)}),
+        },
     )
 
 
@@ -628,28 +790,30 @@ def recognise_clip(
     backend: Any = None,
 ) -> CommandResult:
     """Track a clip (one utterance) and recognise it; no lip movement gives ``NO_UTTERANCE``."""
-    seq, track, _ = clip_sequence(video, sequence_config=vocabulary.sequence_config, backend=backend)
+    seq, track, _, motion = clip_sequence(video, vocabulary=vocabulary, config=config, backend=backend, return_motion=True)
     t = track.timestamps_s
-    return recognise(vocabulary, seq, config=config, start_s=float(t[0]), end_s=float(t[-1]))
+    return recognise(vocabulary, seq, config=config, start_s=float(t[0]), end_s=float(t[-1]), motion=motion)
 
 
 def _segment_results(
     vocabulary: Vocabulary,
     track: LipTrack,
     features: LipFeatures,
-    crops: np.ndarray | None,
+    crops: np.ndarray,
     segments: Iterable[tuple[float, float, str, float]],
     cfg: CommandsConfig,
 ) -> list[CommandResult]:
     scfg = vocabulary.sequence_config
+    reference = vocabulary.reference_motion
     out = []
     for start_s, end_s, *_ in segments:
-        if _opening_range(features, start_s, end_s) < cfg.min_amplitude:  # e.g. tracker settling
-            continue
         idx = utterance_frames(features, start_s - scfg.margin_s, end_s + scfg.margin_s)
         if idx.size < 3:
             continue
-        seq = utterance_sequence(track, features, crops, frames=idx, config=scfg)
+        inner = utterance_frames(features, start_s, end_s)
+        if not has_utterance(features, crops, frames=inner if inner.size >= 2 else idx, reference_motion=reference, config=cfg):
+            continue  # e.g. tracker settling, or a twitch far below the person's enrolled movements
+        seq = utterance_sequence(track, features, crops if scfg.needs_crops else None, frames=idx, config=scfg)
         out.append(recognise(vocabulary, seq, config=cfg, start_s=start_s, end_s=end_s))
     return out
 
@@ -682,7 +846,7 @@ def listen_clip(
         video = load_video(video)
     track = track_lips(video, backend=backend)
     features = extract_lip_features(track, video)
-    crops = labial_crops(video, track) if vocabulary.sequence_config.needs_crops else None
+    crops = labial_crops(video, track)
     results = _segment_results(vocabulary, track, features, crops, features.segments, cfg)
     return (results, features) if return_features else results
 
