@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,20 +40,40 @@ def synthetic_clips(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-def annotate(clips: list[Path], out: Path, workers: int) -> float:
-    cmd = [sys.executable, "-m", "lipauth.cli", "annotate", *map(str, clips), "--out", str(out), "--engine", "local",
-           "--workers", str(workers), "--no-resume", "--json"]
+# The CLI as the `lipauth` command runs it, plus its CPU time written at exit: the parent's
+# own (RUSAGE_SELF) and its pool workers' (RUSAGE_CHILDREN; workers are joined before exit).
+_RUN_CLI = """
+import atexit, json, resource, sys
+def _cpu():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(cpu_file, "w") as fh:
+        json.dump({"parent_cpu_s": own.ru_utime + own.ru_stime, "workers_cpu_s": kids.ru_utime + kids.ru_stime}, fh)
+atexit.register(_cpu)
+cpu_file = sys.argv.pop(1)
+sys.argv[0] = "lipauth"
+from lipauth.cli import main
+main()
+"""
+
+
+def annotate(clips: list[Path], out: Path, workers: int) -> dict[str, float]:
+    """Wall time and CPU split (parent, workers) of one ``lipauth annotate`` run."""
+    cpu_file = out.with_suffix(".cpu.json")
+    cmd = [sys.executable, "-c", _RUN_CLI, str(cpu_file), "annotate", *map(str, clips), "--out", str(out),
+           "--engine", "local", "--workers", str(workers), "--no-resume", "--json"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"annotate failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall
+    return {"wall_s": wall, **json.loads(cpu_file.read_text())}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-clips", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=1, help="alternate 1- and 2-worker runs this many times; medians")
     ap.add_argument("--synthetic", action="store_true", help="use synthetic clips even when GRID is present")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,16 +86,24 @@ def main() -> None:
             what = f"{len(clips)} synthetic clips (3 s, 360x288, 25 fps)"
         n_frames = 75 * len(clips)
         load_before = os.getloadavg()[0]
-        t1 = annotate(clips, tmpdir / "one.jsonl", 1)
-        t2 = annotate(clips, tmpdir / "two.jsonl", 2)
+        runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+        for _ in range(max(1, args.repeats)):
+            for workers in (1, 2):
+                runs[workers].append(annotate(clips, tmpdir / f"w{workers}.jsonl", workers))
         load_after = os.getloadavg()[0]
-        same = (tmpdir / "one.jsonl").read_bytes() == (tmpdir / "two.jsonl").read_bytes()
+        same = (tmpdir / "w1.jsonl").read_bytes() == (tmpdir / "w2.jsonl").read_bytes()
+    med = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for w, rs in runs.items()}
+    t1, t2 = med[1]["wall_s"], med[2]["wall_s"]
     speedup = t1 / t2
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    print(f"clips: {what}; cores: {os.cpu_count()}; load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
-    print(f"{'workers':<10}{'wall s':>10}{'frames/s':>12}")
-    print(f"{1:<10}{t1:>10.2f}{n_frames / t1:>12.1f}")
-    print(f"{2:<10}{t2:>10.2f}{n_frames / t2:>12.1f}")
+    n = len(clips)
+    print(f"clips: {what}; cores: {os.cpu_count()}; load average (1 min) {load_before:.2f} before, {load_after:.2f} after; "
+          f"median of {max(1, args.repeats)} run(s)")
+    print(f"{'workers':<9}{'wall s':>8}{'frames/s':>10}{'parent CPU s':>14}{'workers CPU s':>15}{'CPU s/clip':>12}")
+    for w, m in med.items():
+        cpu = m["parent_cpu_s"] + m["workers_cpu_s"]
+        print(f"{w:<9}{m['wall_s']:>8.2f}{n_frames / m['wall_s']:>10.1f}{m['parent_cpu_s']:>14.2f}"
+              f"{m['workers_cpu_s']:>15.2f}{cpu / n:>12.3f}")
     print(f"speed-up 2 workers / 1 worker = {speedup:.2f}x (target >= 1.8 on 2 free cores: "
           f"{'ok' if speedup >= 1.8 else 'MISSED'}); outputs identical: {same}")
     print("BENCH " + json.dumps({"stage": "annotate --engine local, 2 workers vs 1", "time_s": round(t2, 3),

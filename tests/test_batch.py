@@ -73,6 +73,27 @@ def test_pool_workers_exit_fast_without_losing_results(tmp_path: Path) -> None:
     assert not any(Path(m).exists() for m in markers)
 
 
+def cpu_set(_: int) -> dict:
+    return {"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0))}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="CPU pinning needs Linux and 2 usable CPUs")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_local_worker_runs_on_one_cpu(tmp_path: Path, workers: int) -> None:
+    before = os.sched_getaffinity(0)
+    s = run_batch([(f"k{i}", i) for i in range(6)], cpu_set, workers=workers, out=tmp_path / "c.jsonl", progress=False)
+    got = [r["result"] for r in s.results.values()]
+    assert all(len(r["cpus"]) == 1 and r["cpus"][0] in before for r in got), got
+    by_pid: dict[int, set[int]] = {}
+    for r in got:
+        by_pid.setdefault(r["pid"], set()).add(r["cpus"][0])
+    assert all(len(v) == 1 for v in by_pid.values()), by_pid  # a worker stays on its CPU
+    if workers == 2 and len(by_pid) == 2:  # both workers got items: one CPU each, not the same
+        assert len(set().union(*by_pid.values())) == 2, by_pid
+    assert os.sched_getaffinity(0) == before  # the in-process worker gives the caller its CPUs back
+
+
 def test_failing_item_is_recorded_and_output_sorted(tmp_path: Path) -> None:
     out = tmp_path / "b.jsonl"
     s = run_batch([(f"k{i}", i) for i in (5, 3, 1)], square, workers=1, out=out, settings={"a": 1}, progress=False)
@@ -198,3 +219,34 @@ def _count_loads(path: str) -> dict:
 
     tasks.annotate_clip(path)
     return {"pid": os.getpid(), "loads": tasks.BACKEND_LOADS}
+
+
+def test_annotation_lines_format_and_gaps() -> None:
+    """One compact JSON line per frame; arrays of a frame without a face are null; flags by name."""
+    import numpy as np
+
+    from lipauth.batch.tasks import annotation_lines
+    from lipauth.types import LipTrack, QualityFlag
+
+    n = 3
+    lm = np.full((n, 40, 2), 1.23456, dtype=np.float32)
+    lm[1] = np.nan
+    track = LipTrack(
+        timestamps_s=np.array([0.0, 0.04, 1 / 3]), detected=np.array([True, False, True]),
+        face_box=np.tile(np.float32([10.004, 20, 110, 120]), (n, 1)), labial_box=np.tile(np.float32([40, 80, 80, 100]), (n, 1)),
+        landmarks_px=lm, landmarks_norm=lm.copy(), pose=np.zeros((n, 3), np.float32),
+        quality=np.array([0, QualityFlag.NO_FACE, QualityFlag.BLURRED | QualityFlag.TOO_DARK], np.uint8),
+        n_faces=np.array([1, 0, 2], np.uint8), width=320, height=240, backend="test",
+    )
+    text = annotation_lines("a.mp4", track)
+    assert text.endswith("\n") and text.count("\n") == n and ": " not in text
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert list(rows[0]) == ["video", "frame", "t_s", "detected", "n_faces", "face_box", "labial_box",
+                             "landmarks_px", "landmarks_norm", "pose", "quality"]
+    assert rows[0]["face_box"] == [10.0, 20.0, 110.0, 120.0] and rows[0]["landmarks_px"][0] == [1.23, 1.23]
+    assert rows[0]["landmarks_norm"][0] == [1.2346, 1.2346] and rows[0]["quality"] == []
+    assert rows[1]["landmarks_px"] is None and rows[1]["face_box"] == [10.0, 20.0, 110.0, 120.0]
+    assert rows[1]["quality"] == ["NO_FACE"] and rows[1]["detected"] is False and rows[1]["n_faces"] == 0
+    assert rows[2]["t_s"] == 0.333333 and rows[2]["quality"] == ["TOO_DARK", "BLURRED"]
+    assert annotation_lines("a.mp4", LipTrack.from_dict({**track.to_dict(), **{
+        k: v[:0] for k, v in track.to_dict().items() if isinstance(v, list)}})) == ""

@@ -16,7 +16,9 @@ Serial work in the parent is kept small, so N workers come close to N times one:
 worker serialises its own JSON line (the parent writes it as is and reuses it for the
 sorted rewrite), and a local pool worker leaves with ``os._exit`` after its last result
 instead of tearing down its interpreter (about 0.5 s with MediaPipe loaded, during which
-the parent would wait).
+the parent would wait). On Linux each local pool worker is pinned to one of the CPUs this
+process may use (round robin; the in-process worker of ``workers=1`` too, for the
+duration of the batch), so a worker's own helper threads share its core.
 
 The item function must be a module-level (picklable) function ``fn(payload) -> dict``
 returning JSON-serialisable data with no timing in it. A :class:`~lipauth.errors.LipAuthError`
@@ -31,7 +33,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -100,18 +102,45 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def _pool_worker_init(initializer: Callable[[], None] | None) -> None:
-    """Initialiser of a local pool worker: fast exit once the pool shuts it down, then ``initializer``.
+def _pool_worker_init(initializer: Callable[[], None] | None, counter: Any = None, cpus: Sequence[int] = ()) -> None:
+    """Initialiser of a local pool worker: fast exit, one CPU, then ``initializer``.
 
     The executor's worker loop has sent every result (and its exit notice) through the
     result pipe before it returns, so the ``os._exit`` registered here (lowest priority
-    among the multiprocessing exit finalisers) loses nothing.
+    among the multiprocessing exit finalisers) loses nothing. With ``counter`` (a shared
+    int) and ``cpus``, the n-th worker started is pinned to ``cpus[n % len(cpus)]`` before
+    ``initializer`` runs, so every thread it starts later (FFmpeg decoding, MediaPipe's
+    graph and inference threads) stays on that core.
     """
     from multiprocessing import util
 
     util.Finalize(None, _exit_now, exitpriority=-1000)
+    if counter is not None and cpus:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.sched_setaffinity(0, {cpus[index % len(cpus)]})
     if initializer is not None:
         initializer()
+
+
+@contextlib.contextmanager
+def _on_one_cpu(cpus: Sequence[int]) -> Iterator[None]:
+    """Run the calling thread (and the threads it starts meanwhile) on ``cpus[0]``; restore after.
+
+    The in-process worker of ``workers=1``: one worker, one core, like each pool worker.
+    Threads started inside (e.g. the MediaPipe backend's, kept for later batches) keep
+    that CPU.
+    """
+    if len(cpus) < 2:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpus[0]})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _call(fn: Callable[[Any], Any], key: str, payload: Any) -> dict[str, Any]:
@@ -201,11 +230,13 @@ def _progress_bar(total: int, enabled: bool):
 
 def _iter_local(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], workers: int,
                 initializer: Callable[[], None] | None) -> Iterable[tuple[dict[str, Any], str]]:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
     if workers == 1:
-        if initializer is not None:
-            initializer()
-        for key, payload in todo:
-            yield _call_line(fn, key, payload)
+        with _on_one_cpu(cpus):
+            if initializer is not None:
+                initializer()
+            for key, payload in todo:
+                yield _call_line(fn, key, payload)
         return
     import functools
     import multiprocessing
@@ -213,7 +244,12 @@ def _iter_local(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], worke
 
     # spawn: a forked child would inherit the parent's MediaPipe/FFmpeg threads
     ctx = multiprocessing.get_context("spawn")
-    init = functools.partial(_pool_worker_init, initializer)
+    # One core per worker (Linux): each worker's helper threads (FFmpeg frame threads,
+    # MediaPipe's graph and inference threads) then hand work over on one core instead of
+    # waking and waiting across cores, which cost 10-20 % more CPU per clip with 2 workers
+    # on 2 cores (README "Evaluation and batch").
+    counter = ctx.Value("i", 0) if len(cpus) > 1 else None
+    init = functools.partial(_pool_worker_init, initializer, counter, cpus)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init) as pool:
         pending = {pool.submit(_call_line, fn, key, payload) for key, payload in todo}
         while pending:

@@ -11,7 +11,6 @@ import click
 import numpy as np
 
 from lipauth.cli._app import EXIT_ERROR, _echo_json, _track_file, cli, track_summary
-from lipauth.types import LipTrack, QualityFlag
 
 
 @cli.command()
@@ -97,30 +96,6 @@ def magnify(video: str, out: str, factor: float, low_hz: float, high_hz: float) 
     click.echo(f"{out}: lip motion x{factor:g} ({low_hz:g}-{high_hz:g} Hz) in the labial region of {Path(video).name}")
 
 
-def _annotation_rows(name: str, track: LipTrack):
-    for i in range(track.n_frames):
-        flags = QualityFlag(int(track.quality[i]))
-        yield {
-            "video": name,
-            "frame": i,
-            "t_s": round(float(track.timestamps_s[i]), 6),
-            "detected": bool(track.detected[i]),
-            "n_faces": int(track.n_faces[i]),
-            "face_box": _round_or_none(track.face_box[i]),
-            "labial_box": _round_or_none(track.labial_box[i]),
-            "landmarks_px": _round_or_none(track.landmarks_px[i]),
-            "landmarks_norm": _round_or_none(track.landmarks_norm[i], 4),
-            "pose": _round_or_none(track.pose[i]),
-            "quality": [f.name for f in QualityFlag if f and f in flags],
-        }
-
-
-def _round_or_none(arr: np.ndarray, digits: int = 2) -> Any:
-    if not np.all(np.isfinite(arr)):
-        return None
-    return np.round(arr.astype(np.float64), digits).tolist()
-
-
 @cli.command()
 @click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="JSON Lines file: one line per frame.")
@@ -147,7 +122,8 @@ def annotate(videos: tuple[str, ...], out: str, as_json: bool, engine: str, work
     keys = list(dict.fromkeys(str(v) for v in videos))
     summary_run = run_batch(
         [(k, k) for k in keys], annotate_clip, engine=engine, workers=workers, address=address,  # type: ignore[arg-type]
-        out=f"{out}.batch.jsonl", resume=resume, settings={"task": "annotate", "lipauth": __version__, "backend": "mediapipe"},
+        out=f"{out}.batch.jsonl", resume=resume, settings={"task": "annotate", "lipauth": __version__, "backend": "mediapipe",
+                                                "result": "rows"},
         initializer=init_worker, progress=not as_json, description="tracking",
     )
     failed = 0
@@ -160,14 +136,13 @@ def annotate(videos: tuple[str, ...], out: str, as_json: bool, engine: str, work
                 fh.write(json.dumps({"video": name, "error": err["code"], "message": err["message"]}) + "\n")
                 click.echo(f"lipauth: error: {err['message']}", err=True)
                 continue
-            result = LipTrack.from_dict(rec["result"])
-            for row in _annotation_rows(name, result):
-                fh.write(json.dumps(row, separators=(",", ":")) + "\n")
-            summary = {"video": name, "n_frames": result.n_frames, "detection_rate": result.detection_rate}
+            result = rec["result"]  # rows formatted by the worker (annotate_clip): only written here
+            fh.write(result["rows"])
+            summary = {"video": name, "n_frames": result["n_frames"], "detection_rate": result["detection_rate"]}
             if as_json:
                 _echo_json(summary)
             else:
-                click.echo(f"{name}: {result.n_frames} frames, face in {100 * result.detection_rate:.1f}%")
+                click.echo(f"{name}: {result['n_frames']} frames, face in {100 * result['detection_rate']:.1f}%")
     if not as_json:
         resumed = f", {summary_run.n_skipped} resumed" if summary_run.n_skipped else ""
         click.echo(f"annotations written to {out} ({len(keys) - failed} clips, {failed} failed{resumed})")
