@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,20 @@ def magnify(video: str, out: str, factor: float, low_hz: float, high_hz: float) 
     click.echo(f"{out}: lip motion x{factor:g} ({low_hz:g}-{high_hz:g} Hz) in the labial region of {Path(video).name}")
 
 
+def _largest_first(paths: list[str]) -> list[str]:
+    """Clips by file size, largest first, so no worker is left alone with a long clip at the end.
+
+    A clip that cannot be stat'ed goes last: its worker records why it cannot be read.
+    """
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return -1
+
+    return sorted(paths, key=size, reverse=True)
+
+
 @cli.command()
 @click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="JSON Lines file: one line per frame.")
@@ -121,7 +136,7 @@ def annotate(videos: tuple[str, ...], out: str, as_json: bool, engine: str, work
 
     keys = list(dict.fromkeys(str(v) for v in videos))
     summary_run = run_batch(
-        [(k, k) for k in keys], annotate_clip, engine=engine, workers=workers, address=address,  # type: ignore[arg-type]
+        [(k, k) for k in _largest_first(keys)], annotate_clip, engine=engine, workers=workers, address=address,  # type: ignore[arg-type]
         out=f"{out}.batch.jsonl", resume=resume, settings={"task": "annotate", "lipauth": __version__, "backend": "mediapipe",
                                                 "result": "rows"},
         initializer=init_worker, progress=not as_json, description="tracking",
