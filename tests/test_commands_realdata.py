@@ -18,8 +18,10 @@ from lipauth.checks.commands import (
     has_utterance,
     listen_clip,
     recognise,
+    take_motion,
 )
-from lipauth.features.sequence import utterance_sequence
+from lipauth.errors import InsufficientDataError
+from lipauth.features.sequence import utterance_frames, utterance_sequence
 
 pytestmark = pytest.mark.realdata
 
@@ -28,6 +30,10 @@ pytestmark = pytest.mark.realdata
 #: right (the benchmark's 10 splits: 80.5 % / 86.9 %); floors 5-9 points below
 OPEN_SET_REJECT_FLOOR = 0.68
 OPEN_SET_ACCEPT_FLOOR = 0.75
+#: micro movement (magnify_labial factor 0.05, ~30 % amplitude), 3 takes, 4 splits: measured
+#: 98.8 % -> 83.3 % (the benchmark's 30 splits: 95.9 % -> 82.6 %); ceiling / floor a few points off
+MICRO_DROP_CEILING = 0.20
+MICRO_FLOOR = 0.78
 
 PHRASES = range(1, 7)
 REPS = range(1, 11)
@@ -54,8 +60,8 @@ def miracl() -> dict[str, dict]:
             feats = extract_lip_features(track, video)
             crops = labial_crops(video, track)
             out[_name(p, r)] = {
-                "video": video, "track": track, "features": feats,
-                "sequence": utterance_sequence(track, feats, crops) if has_utterance(feats) else None,
+                "video": video, "track": track, "features": feats, "crops": crops,
+                "sequence": utterance_sequence(track, feats, crops), "motion": take_motion(crops, utterance_frames(feats)),
             }
     return out
 
@@ -63,7 +69,8 @@ def miracl() -> dict[str, dict]:
 def _vocab(miracl: dict, reps: dict[int, list[int]]) -> Vocabulary:
     v = Vocabulary("f01")
     for p, rs in reps.items():
-        v.add_word(f"phrase{p:02d}", [miracl[_name(p, r)]["sequence"] for r in rs], sources=[_name(p, r) for r in rs])
+        v.add_word(f"phrase{p:02d}", [miracl[_name(p, r)]["sequence"] for r in rs], sources=[_name(p, r) for r in rs],
+                   motions=[miracl[_name(p, r)]["motion"] for r in rs])
     return v
 
 
@@ -80,7 +87,10 @@ def _closed_set(miracl: dict, k: int, n_splits: int) -> float:
 
 
 def test_every_take_has_an_utterance(miracl: dict) -> None:
-    assert all(d["sequence"] is not None for d in miracl.values())
+    assert all(has_utterance(d["features"], d["crops"]) for d in miracl.values())
+    vocab = _vocab(miracl, {p: [1, 2, 3] for p in PHRASES})
+    ref = vocab.reference_motion
+    assert all(has_utterance(d["features"], d["crops"], reference_motion=ref) for d in miracl.values())
 
 
 def test_closed_set_accuracy(miracl: dict) -> None:
@@ -190,8 +200,8 @@ def test_cli_enrol_recognise_listen(long_clip, tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def miracl_micro(miracl: dict) -> dict[str, dict]:
-    """The same takes with the labial motion attenuated (magnify_labial factor 0.3, which
-    measures ~0.65x on the tracked opening range) and re-tracked (~20 s)."""
+    """The same takes with the labial motion attenuated (magnify_labial factor 0.05, which
+    measures ~0.35x on the tracked opening range, the issue's ~30 %) and re-tracked (~20 s)."""
     import dataclasses
 
     from lipauth.features import extract_lip_features
@@ -201,19 +211,45 @@ def miracl_micro(miracl: dict) -> dict[str, dict]:
 
     out = {}
     for name, d in miracl.items():
-        frames = np.stack(list(magnify_labial(d["video"], d["track"], factor=0.3)))
+        frames = np.stack(list(magnify_labial(d["video"], d["track"], factor=0.05)))
         video = dataclasses.replace(d["video"], frames=frames)
         track = track_lips(video)
         feats = extract_lip_features(track, video)
-        # a take whose lips no longer move enough still enrols; as a query it answers "no utterance"
-        out[name] = {"sequence": utterance_sequence(track, feats, labial_crops(video, track)), "moving": has_utterance(feats)}
+        crops = labial_crops(video, track)
+        out[name] = {"sequence": utterance_sequence(track, feats, crops), "motion": take_motion(crops, utterance_frames(feats)),
+                     "features": feats, "crops": crops}
     return out
 
 
-def test_micro_movement_costs_at_most_a_few_points(miracl: dict, miracl_micro: dict) -> None:
+@pytest.fixture(scope="module")
+def still_miracl(miracl: dict) -> list[dict]:
+    """A real still face: the first frame of six MIRACL takes repeated for 0.8 s with
+    2-grey-level camera noise, tracked like a take."""
+    import dataclasses
+
+    from lipauth.features import extract_lip_features
+    from lipauth.features.appearance import labial_crops
+    from lipauth.tracking import track_lips
+
+    rng = np.random.default_rng(0)
+    out = []
+    for p in PHRASES:
+        video = miracl[_name(p, 1)]["video"]
+        f0 = video.frames[0].astype(np.float32)
+        frames = np.stack([np.clip(f0 + rng.normal(0.0, 2.0, f0.shape), 0, 255).astype(np.uint8) for _ in range(12)])
+        still = dataclasses.replace(video, frames=frames, timestamps_s=np.arange(12) / 15.0)  # MIRACL: 15 fps
+        track = track_lips(still)
+        feats = extract_lip_features(track, still)
+        crops = labial_crops(still, track)
+        out.append({"sequence": utterance_sequence(track, feats, crops), "motion": take_motion(crops, utterance_frames(feats)),
+                    "features": feats, "crops": crops})
+    return out
+
+
+def test_micro_movement_is_recognised_not_silenced(miracl: dict, miracl_micro: dict) -> None:
     full = _closed_set(miracl, 3, 4)
     rng = np.random.default_rng(1)
-    accs = []
+    accs, silent = [], 0
     for _ in range(4):
         chosen = {p: sorted(rng.choice(list(REPS), 3, replace=False).tolist()) for p in PHRASES}
         vocab = _vocab(miracl_micro, chosen)
@@ -222,9 +258,35 @@ def test_micro_movement_costs_at_most_a_few_points(miracl: dict, miracl_micro: d
                 if r in chosen[p]:
                     continue
                 d = miracl_micro[_name(p, r)]
-                res = recognise(vocab, d["sequence"] if d["moving"] else None)
+                res = recognise(vocab, d["sequence"], motion=d["motion"])
+                silent += res.reasons == ("NO_UTTERANCE",)
                 accs.append(bool(res.ranking) and res.ranking[0][0] == f"phrase{p:02d}")
     micro = float(np.mean(accs))
-    # benchmark, 30 splits: 95.7 % -> 87.5 % (8 points; the issue allows 10); 4 splits are noisier
-    assert micro >= full - 0.13, (full, micro)
-    assert micro >= 0.82
+    # the vocabulary's own range of motion is the reference: no micro take is "no utterance"
+    # (the earlier absolute opening gate answered so for 11 of 60)
+    assert silent == 0
+    # the issue's goal (a drop of at most 10 points) is not reached: see the README
+    assert micro >= full - MICRO_DROP_CEILING, (full, micro)
+    assert micro >= MICRO_FLOOR, micro
+
+
+def test_still_real_face_is_no_utterance_for_full_and_micro_vocabularies(
+    miracl: dict, miracl_micro: dict, still_miracl: list[dict]
+) -> None:
+    for takes in (miracl, miracl_micro):
+        vocab = _vocab(takes, {p: [1, 2, 3] for p in PHRASES})
+        for d in still_miracl:
+            assert not has_utterance(d["features"], d["crops"], reference_motion=vocab.reference_motion)
+            res = recognise(vocab, d["sequence"], motion=d["motion"])
+            assert res.reasons == ("NO_UTTERANCE",) and res.word is None and not res.accepted
+        # the same faces without the relative gate fall to the open-set rule
+        assert all(recognise(vocab, d["sequence"]).word is None for d in still_miracl)
+    assert all(has_utterance(d["features"], d["crops"]) for d in miracl_micro.values())
+
+
+def test_enrolment_refuses_a_still_take_among_moving_ones(miracl: dict, still_miracl: list[dict]) -> None:
+    takes = [miracl[_name(1, r)] for r in (1, 2, 3)] + [still_miracl[0]]
+    names = [_name(1, r) for r in (1, 2, 3)] + ["still.mp4"]
+    with pytest.raises(InsufficientDataError, match="hardly move in still.mp4"):
+        Vocabulary("x").add_word("stop navigation", [d["sequence"] for d in takes], sources=names,
+                                 motions=[d["motion"] for d in takes], config=CommandsConfig(outlier_factor=100.0))

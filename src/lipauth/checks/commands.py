@@ -151,11 +151,14 @@ class CommandsConfig:
         clips, another camera, 11-14), MIRACL micro takes 11-37. The camera's own noise
         decides the rest, hence ``min_relative_motion``.
     min_amplitude : float
-        Optional absolute floor, face units (outer-eye-corner distance): a clip or movement
-        segment whose inner-lip opening never varies by this much (peak to peak) has no
-        utterance. 0 (off) by default: it contradicts the per-person normalisation (the
-        earlier default 0.005 answered "no utterance" for 11 of 60 MIRACL takes attenuated
-        to ~30 % of their movement, and still let a repeated MIRACL frame through at 0.008).
+        Fallback for listening (:func:`listen_clip`, :class:`CommandListener`) with a
+        vocabulary enrolled without motions (no :attr:`Vocabulary.reference_motion`, e.g.
+        by ``lipauth commands enrol`` so far): a movement segment whose inner-lip opening
+        varies by less than this many face units is skipped (the tracker settling on the
+        first frames makes such segments). Not used otherwise: an absolute gate contradicts
+        the per-person normalisation (as the only gate, 0.005 answered "no utterance" for 11
+        of 60 MIRACL takes attenuated to ~30 % of their movement, and let a repeated MIRACL
+        frame through at 0.008).
     """
 
     fusion_weights: tuple[float, float, float] | None = (1.0, 2.0, 0.3)
@@ -167,7 +170,7 @@ class CommandsConfig:
     outlier_factor: float = 2.5
     min_relative_motion: float = 0.55
     min_motion: float = 3.0
-    min_amplitude: float = 0.0
+    min_amplitude: float = 0.005
 
     def __post_init__(self) -> None:
         if self.fusion_weights is not None:
@@ -575,8 +578,7 @@ def has_utterance(
     Relative to the person when ``reference_motion`` is given (the vocabulary's
     :attr:`Vocabulary.reference_motion`): :func:`take_motion` at least
     ``CommandsConfig.min_relative_motion`` of it; always at least ``min_motion`` (a floor
-    for a perfectly still face) and, when ``min_amplitude`` > 0, an inner-lip opening range
-    of that many face units. The whole clip is used by default, not its movement segments:
+    for a perfectly still face). The whole clip is used by default, not its movement segments:
     a short take that is speech from start to end has no quiet frames for the segmenter's
     noise floor.
 
@@ -593,10 +595,6 @@ def has_utterance(
     """
     cfg = config or CommandsConfig()
     idx = utterance_frames(features) if frames is None else np.asarray(frames, dtype=np.int64)
-    if cfg.min_amplitude > 0 and idx.size >= 2:
-        x = features.column("opening")[idx]
-        if float(x.max() - x.min()) < cfg.min_amplitude:
-            return False
     motion = take_motion(crops, idx)
     if motion < cfg.min_motion:
         return False
@@ -811,8 +809,11 @@ def _segment_results(
         if idx.size < 3:
             continue
         inner = utterance_frames(features, start_s, end_s)
-        if not has_utterance(features, crops, frames=inner if inner.size >= 2 else idx, reference_motion=reference, config=cfg):
-            continue  # e.g. tracker settling, or a twitch far below the person's enrolled movements
+        inner = inner if inner.size >= 2 else idx
+        if not has_utterance(features, crops, frames=inner, reference_motion=reference, config=cfg):
+            continue  # a twitch far below the person's enrolled movements
+        if reference is None and np.ptp(features.column("opening")[inner]) < cfg.min_amplitude:
+            continue  # no reference motion (vocabulary enrolled without motions): e.g. tracker settling
         seq = utterance_sequence(track, features, crops if scfg.needs_crops else None, frames=idx, config=scfg)
         out.append(recognise(vocabulary, seq, config=cfg, start_s=start_s, end_s=end_s))
     return out
