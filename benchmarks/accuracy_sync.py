@@ -14,7 +14,8 @@ Prints the figures of the README's sync table:
 - presentation attacks: still frame (frame 0 re-tracked) with the real speech, the photo
   stills with GRID speech, looped video (first 0.5 s repeated), phone replay (silent):
   APCER; genuine GRID rejection rate (BPCER) at the shipped threshold;
-- the two talking heads: score, verdict, estimated offset;
+- the two talking heads: score, verdict, estimated offset; the same lips with the other
+  head's voice and with their own voice 200 ms earlier (how far the true audio stands out);
 - cost: the sync check on a 3-s clip given its features vs tracking that clip.
 
 Run: ``.venv/bin/python benchmarks/accuracy_sync.py [--shared ../shared/data]``
@@ -141,6 +142,12 @@ def evaluate(data: dict) -> dict:
     for name, f, a in heads:
         r = check_sync(f, a)
         out["heads"][name] = (r.score, r.accepted, r.offset_ms, r.confidence)
+    # how far the heads' own voice stands above wrong audio on the same lips: the other
+    # head's voice, and their own voice 200 ms earlier (undoes a +140-ms lag if it is real)
+    out["heads_negatives"] = {}
+    for i, (name, f, a) in enumerate(heads):
+        other = heads[(i + 1) % len(heads)][2]
+        out["heads_negatives"][name] = (_score(f, swap_audio(a, other))[0], _score(f, shift_audio(a, -200))[0])
     return out
 
 
@@ -195,6 +202,8 @@ def main() -> None:
     for name, (score, ok, off, conf) in r["heads"].items():
         print(f"talking head {name} (last 4 s): score {score:.3f}, {'accepted' if ok else 'REJECTED'}, "
               f"offset {off:+.0f} ms, confidence {conf:.1f}")
+    for name, (other, early) in r["heads_negatives"].items():
+        print(f"  {name} lips with the other head's voice: score {other:.3f}; own voice 200 ms earlier: {early:.3f}")
     t_track, t_sync = cost(args.shared)
     print(f"cost on a 3-s GRID clip: tracking {t_track * 1000:.0f} ms, sync check {t_sync * 1000:.1f} ms "
           f"({100 * t_sync / t_track:.1f}% of tracking)")
