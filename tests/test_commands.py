@@ -241,14 +241,14 @@ def test_fusion_sums_per_channel_distances_over_their_medians() -> None:
     assert {w: d for w, _, d in r.ranking} == pytest.approx(expected)
 
 
-def test_take_motion_is_the_crops_rms_deviation_in_grey_levels() -> None:
+def test_take_motion_is_the_crops_rms_deviation_in_percent_of_contrast() -> None:
     from lipauth.checks.commands import take_motion
 
     still = np.full((6, 8, 8), 0.5, dtype=np.float32)
     assert take_motion(still) == 0.0
     flicker = still.copy()
-    flicker[::2] += 10.0 / 255.0
-    flicker[1::2] -= 10.0 / 255.0
+    flicker[::2] += 0.025  # crops are 0.5 + (luma - mean) / (4 std): 0.025 = 10 % of the std
+    flicker[1::2] -= 0.025
     assert take_motion(flicker) == pytest.approx(10.0, rel=1e-4)
     assert take_motion(flicker, np.array([0, 2, 4])) == 0.0  # the selected frames only
     with pytest.raises(InputError, match="crops have shape"):
@@ -259,13 +259,13 @@ def test_relative_no_utterance_follows_the_vocabularys_own_motion(vocab: Vocabul
     rng = np.random.default_rng(11)
     micro = Vocabulary("bob")
     for word, freq in (("water", 0.5), ("pain", 1.5), ("nurse", 2.5)):
-        micro.add_word(word, _takes(freq, 4, seed=int(freq * 10)), motions=[6.0, 7.0, 8.0, 7.5], config=_RAW)
-    assert micro.reference_motion == pytest.approx(7.25)
+        micro.add_word(word, _takes(freq, 4, seed=int(freq * 10)), motions=[10.0, 12.0, 14.0, 13.0], config=_RAW)
+    assert micro.reference_motion == pytest.approx(12.5)
     q = _word(1.5, 13, rng)
-    assert recognise(micro, q, motion=5.0, config=_RAW).word == "pain"  # a micro take of a micro vocabulary
-    assert recognise(micro, q, motion=3.5, config=_RAW).reasons == ("NO_UTTERANCE",)  # under 0.55x of 7.25
-    assert recognise(micro, q, motion=2.0, config=_RAW).reasons == ("NO_UTTERANCE",)  # under the min_motion floor
-    assert vocab.reference_motion is None and recognise(vocab, q, motion=5.0, config=_RAW).word == "pain"
+    assert recognise(micro, q, motion=8.0, config=_RAW).word == "pain"  # a micro take of a micro vocabulary
+    assert recognise(micro, q, motion=6.0, config=_RAW).reasons == ("NO_UTTERANCE",)  # under 0.55x of 12.5
+    assert recognise(micro, q, motion=4.0, config=_RAW).reasons == ("NO_UTTERANCE",)  # under the min_motion floor
+    assert vocab.reference_motion is None and recognise(vocab, q, motion=6.0, config=_RAW).word == "pain"
     back = Vocabulary.from_bytes(micro.to_bytes())
     assert back.motion_ == micro.motion_
     micro.remove_word("pain")

@@ -145,10 +145,11 @@ class CommandsConfig:
         (micro vocabulary); reported on phrases 04-06: no genuine take below 0.70x.
     min_motion : float
         "No utterance" without a vocabulary to compare with (:func:`clip_sequence`,
-        enrolment of a first word): grey levels (0-255) of :func:`take_motion`. A floor only
-        for a perfectly still face: a synthetic still face measures 2.3, a still real face
-        4-7 (MIRACL frame repeated with noise; the still leading silences of two GRID
-        clips, another camera, 11-14), MIRACL micro takes 11-37. The camera's own noise
+        enrolment of a first word): :func:`take_motion` in percent of the crop's contrast.
+        A floor only for a perfectly still face: a synthetic still face measures 3.6 %, a
+        still real face 6.7-11 % (MIRACL frames repeated with 2-grey-level noise; the still
+        leading silences of two GRID s1 clips, another camera, 18-22 %), MIRACL F01 takes
+        37-64 % (17.6-53 % after ``magnify_labial(factor=0.05)``). The camera's own noise
         decides the rest, hence ``min_relative_motion``.
     min_amplitude : float
         Fallback for listening (:func:`listen_clip`, :class:`CommandListener`) with a
@@ -169,7 +170,7 @@ class CommandsConfig:
     temperature: float = 0.025
     outlier_factor: float = 2.5
     min_relative_motion: float = 0.55
-    min_motion: float = 3.0
+    min_motion: float = 5.0
     min_amplitude: float = 0.005
 
     def __post_init__(self) -> None:
@@ -189,7 +190,7 @@ class CommandsConfig:
         check_range("CommandsConfig", "outlier_factor", self.outlier_factor, 1.0, 100.0)
         check_range("CommandsConfig", "min_amplitude", self.min_amplitude, 0.0, 1.0)
         check_range("CommandsConfig", "min_relative_motion", self.min_relative_motion, 0.0, 1.0)
-        check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 255.0)
+        check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 400.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,7 +255,7 @@ class Vocabulary:
     spread_ : dict of str -> float
         Median pairwise DTW distance between the takes of each word.
     motion_ : dict of str -> list of float
-        :func:`take_motion` of each enrolled take (grey levels), when given to
+        :func:`take_motion` of each enrolled take (percent of contrast), when given to
         :meth:`add_word`: the person's own range of motion, the reference of the relative
         "no utterance" gate (:attr:`reference_motion`).
     metric_ : PasswordMetric or None
@@ -333,7 +334,7 @@ class Vocabulary:
         sources : sequence of str, optional
             Names of the takes (for messages).
         motions : sequence of float, optional
-            :func:`take_motion` of each take (grey levels): enables the relative "no
+            :func:`take_motion` of each take (percent of contrast): enables the relative "no
             utterance" gate (``CommandsConfig.min_relative_motion``) and refuses a take
             that moves far less than the others (a still take among moving ones).
         config : CommandsConfig, optional
@@ -526,11 +527,13 @@ class FileVocabularyStore:
 
 
 def take_motion(crops: np.ndarray, frames: np.ndarray | None = None, *, downsample: int = 2) -> float:
-    """A take's range of motion: RMS deviation over time of its labial crop, grey levels.
+    """A take's range of motion: RMS deviation over time of its labial crop, percent of contrast.
 
     The crops are averaged over ``downsample`` x ``downsample`` blocks (the sequence's pixel
     channel), the take's mean crop is removed, and the root-mean-square deviation over
-    frames and pixels is scaled to grey levels (0-255). Appearance, not landmarks: at
+    frames and pixels is expressed in percent of the crop's luma standard deviation (the
+    crops are contrast-normalised, ``0.5 + (luma - mean) / (4 std)``, so x400). Appearance,
+    not landmarks: at
     ~30 % of a movement the tracked opening of MIRACL takes varies by as little as that of
     a still face (0.001 face units), while the crop still changes 2x more.
 
@@ -545,7 +548,7 @@ def take_motion(crops: np.ndarray, frames: np.ndarray | None = None, *, downsamp
     Returns
     -------
     float
-        Grey levels; 0 for fewer than 2 frames.
+        Percent of the crop's contrast; 0 for fewer than 2 frames.
 
     Raises
     ------
@@ -562,7 +565,7 @@ def take_motion(crops: np.ndarray, frames: np.ndarray | None = None, *, downsamp
     k = max(int(downsample), 1)
     h, w = c.shape[1] // k * k, c.shape[2] // k * k
     c = c[:, :h, :w].reshape(c.shape[0], h // k, k, w // k, k).mean(axis=(2, 4))
-    return float(np.sqrt(((c - c.mean(axis=0)) ** 2).mean()) * 255.0)
+    return float(np.sqrt(((c - c.mean(axis=0)) ** 2).mean()) * 400.0)
 
 
 def has_utterance(
@@ -590,7 +593,7 @@ def has_utterance(
     frames : np.ndarray [shape=(n_selected,), dtype=int], optional
         The utterance's frames (default every valid frame).
     reference_motion : float, optional
-        Grey levels (:func:`take_motion` of the enrolled takes, median).
+        Percent of contrast (:func:`take_motion` of the enrolled takes, median).
     config : CommandsConfig, optional
     """
     cfg = config or CommandsConfig()
@@ -631,7 +634,7 @@ def clip_sequence(
     track : LipTrack
     features : LipFeatures
     motion : float
-        Only with ``return_motion=True``: grey levels.
+        Only with ``return_motion=True``: percent of contrast.
     """
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
@@ -705,7 +708,7 @@ def recognise(
         ``None`` = no lip movement (answers ``NO_UTTERANCE``).
     config : CommandsConfig, optional
     motion : float, optional
-        The utterance's :func:`take_motion` (grey levels): ``NO_UTTERANCE`` when below
+        The utterance's :func:`take_motion` (percent of contrast): ``NO_UTTERANCE`` when below
         ``CommandsConfig.min_relative_motion`` of the vocabulary's
         :attr:`~Vocabulary.reference_motion` (when the vocabulary has one).
 
