@@ -124,6 +124,13 @@ def _pool_worker_init(initializer: Callable[[], None] | None, counter: Any = Non
         initializer()
 
 
+def _usable_cpus() -> list[int]:
+    """CPUs this process may run on (sorted); empty where they cannot be pinned (not Linux)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return []
+    return sorted(os.sched_getaffinity(0))
+
+
 @contextlib.contextmanager
 def _on_one_cpu(cpus: Sequence[int]) -> Iterator[None]:
     """Run the calling thread (and the threads it starts meanwhile) on ``cpus[0]``; restore after.
@@ -230,7 +237,7 @@ def _progress_bar(total: int, enabled: bool):
 
 def _iter_local(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], workers: int,
                 initializer: Callable[[], None] | None) -> Iterable[tuple[dict[str, Any], str]]:
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    cpus = _usable_cpus()
     if workers == 1:
         with _on_one_cpu(cpus):
             if initializer is not None:
@@ -323,7 +330,8 @@ def run_batch(
         ``"ray"``: Ray tasks on the cluster at ``address``, on the already initialised Ray
         of this process, or on a new local Ray with ``workers`` CPUs.
     workers : int, optional
-        Parallel workers; default ``os.cpu_count()`` capped at the number of items to do.
+        Parallel workers; default the CPUs this process may use (``os.sched_getaffinity``
+        where there is one, else ``os.cpu_count()``) capped at the number of items to do.
     address : str, optional
         Ray cluster address (``"auto"``, ``"ray://host:10001"``); only with ``engine="ray"``.
     out : str or Path
@@ -381,7 +389,7 @@ def run_batch(
         log.info("%s: resuming, %d of %d items already done", path, n_skipped, len(items))
     # rewrite the file: header + records kept (drops a half-written line)
     _write_sorted(path, header, lines)
-    n_workers = workers or max(1, min(os.cpu_count() or 1, len(todo)))
+    n_workers = workers or max(1, min(len(_usable_cpus()) or os.cpu_count() or 1, len(todo)))
 
     if todo:
         stream = (_iter_local(fn, todo, n_workers, initializer) if engine == "local"
