@@ -103,11 +103,14 @@ def main() -> None:
     n = len(clips)
     print(f"clips: {what}; cores: {os.cpu_count()}; load average (1 min) {load_before:.2f} before, {load_after:.2f} after; "
           f"median of {max(1, args.repeats)} run(s)")
-    print(f"{'workers':<9}{'wall s':>8}{'frames/s':>10}{'parent CPU s':>14}{'workers CPU s':>15}{'CPU s/clip':>12}")
+    # cores used = all CPU time / wall time: about 1 and 2 on free cores; lower when other
+    # processes take a share (a lone worker is left a whole core more easily than two are)
+    print(f"{'workers':<9}{'wall s':>8}{'frames/s':>10}{'parent CPU s':>14}{'workers CPU s':>15}{'CPU s/clip':>12}"
+          f"{'cores used':>12}")
     for w, m in med.items():
         cpu = m["parent_cpu_s"] + m["workers_cpu_s"]
         print(f"{w:<9}{m['wall_s']:>8.2f}{n_frames / m['wall_s']:>10.1f}{m['parent_cpu_s']:>14.2f}"
-              f"{m['workers_cpu_s']:>15.2f}{cpu / n:>12.3f}")
+              f"{m['workers_cpu_s']:>15.2f}{cpu / n:>12.3f}{cpu / m['wall_s']:>12.2f}")
     print(f"speed-up 2 workers / 1 worker = {speedup:.2f}x (target >= 1.8 on 2 free cores: "
           f"{'ok' if speedup >= 1.8 else 'MISSED'}); outputs identical: {same}")
     print("BENCH " + json.dumps({"stage": "annotate --engine local, 2 workers vs 1", "time_s": round(t2, 3),
