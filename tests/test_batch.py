@@ -250,3 +250,15 @@ def test_annotation_lines_format_and_gaps() -> None:
     assert rows[2]["t_s"] == 0.333333 and rows[2]["quality"] == ["TOO_DARK", "BLURRED"]
     assert annotation_lines("a.mp4", LipTrack.from_dict({**track.to_dict(), **{
         k: v[:0] for k, v in track.to_dict().items() if isinstance(v, list)}})) == ""
+
+
+def test_annotate_refuses_to_resume_a_batch_file_of_the_old_format(tmp_path: Path) -> None:
+    """Batch files written before the workers returned rows (a LipTrack dict per clip) are not mixed in."""
+    from lipauth import __version__
+
+    out = tmp_path / "ann.jsonl"
+    old = {"task": "annotate", "lipauth": __version__, "backend": "mediapipe"}
+    run_batch([("x.mp4", 1)], square, workers=1, out=f"{out}.batch.jsonl", settings=old, progress=False)
+    proc = subprocess.run([sys.executable, "-m", "lipauth", "annotate", "x.mp4", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "other settings (changed: result)" in proc.stderr, proc.stderr
