@@ -17,8 +17,8 @@ worker serialises its own JSON line (the parent writes it as is and reuses it fo
 sorted rewrite), and a local pool worker leaves with ``os._exit`` after its last result
 instead of tearing down its interpreter (about 0.5 s with MediaPipe loaded, during which
 the parent would wait). On Linux each local pool worker is pinned to one of the CPUs this
-process may use (round robin; the in-process worker of ``workers=1`` too, for the
-duration of the batch), so a worker's own helper threads share its core.
+process may use (round robin) when there are at least as many workers as CPUs, so a
+worker's own helper threads share its core.
 
 The item function must be a module-level (picklable) function ``fn(payload) -> dict``
 returning JSON-serialisable data with no timing in it. A :class:`~lipauth.errors.LipAuthError`
@@ -33,7 +33,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -131,25 +131,6 @@ def _usable_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-@contextlib.contextmanager
-def _on_one_cpu(cpus: Sequence[int]) -> Iterator[None]:
-    """Run the calling thread (and the threads it starts meanwhile) on ``cpus[0]``; restore after.
-
-    The in-process worker of ``workers=1``: one worker, one core, like each pool worker.
-    Threads started inside (e.g. the MediaPipe backend's, kept for later batches) keep
-    that CPU.
-    """
-    if len(cpus) < 2:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpus[0]})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
 def _call(fn: Callable[[Any], Any], key: str, payload: Any) -> dict[str, Any]:
     """Run one item, turning any exception into an error record (runs in the worker)."""
     try:
@@ -237,13 +218,11 @@ def _progress_bar(total: int, enabled: bool):
 
 def _iter_local(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], workers: int,
                 initializer: Callable[[], None] | None) -> Iterable[tuple[dict[str, Any], str]]:
-    cpus = _usable_cpus()
     if workers == 1:
-        with _on_one_cpu(cpus):
-            if initializer is not None:
-                initializer()
-            for key, payload in todo:
-                yield _call_line(fn, key, payload)
+        if initializer is not None:
+            initializer()
+        for key, payload in todo:
+            yield _call_line(fn, key, payload)
         return
     import functools
     import multiprocessing
@@ -251,11 +230,13 @@ def _iter_local(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], worke
 
     # spawn: a forked child would inherit the parent's MediaPipe/FFmpeg threads
     ctx = multiprocessing.get_context("spawn")
-    # One core per worker (Linux): each worker's helper threads (FFmpeg frame threads,
-    # MediaPipe's graph and inference threads) then hand work over on one core instead of
-    # waking and waiting across cores, which cost 10-20 % more CPU per clip with 2 workers
-    # on 2 cores (README "Evaluation and batch").
-    counter = ctx.Value("i", 0) if len(cpus) > 1 else None
+    # One core per worker (Linux) when the workers cover every usable CPU: each worker's
+    # helper threads (FFmpeg frame threads, MediaPipe's graph threads) then hand work over
+    # on one core instead of waking and waiting across cores, which cost 10-20 % more CPU
+    # per clip with 2 workers on 2 cores (README "Evaluation and batch"). Fewer workers
+    # than CPUs are not pinned: two such runs at once would be pinned to the same CPUs.
+    cpus = _usable_cpus()
+    counter = ctx.Value("i", 0) if 1 < len(cpus) <= workers else None
     init = functools.partial(_pool_worker_init, initializer, counter, cpus)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init) as pool:
         pending = {pool.submit(_call_line, fn, key, payload) for key, payload in todo}
