@@ -198,6 +198,33 @@ def test_cli_enrol_recognise_listen(long_clip, tmp_path) -> None:
     assert res.exit_code == 0 and len(res.output.strip().splitlines()) == 3 and " s  " in res.output
 
 
+def test_cli_vocabulary_keeps_motions_and_a_still_clip_is_no_utterance(miracl: dict, tmp_path) -> None:
+    """`commands enrol` stores each take's motion, so `commands recognise` has the relative gate."""
+    import json
+
+    from click.testing import CliRunner
+
+    from lipauth.checks.commands import FileVocabularyStore
+    from lipauth.cli import cli
+    from lipauth.io import write_video
+
+    root = shared_path("miracl_f01")
+    store = ["--store", str(tmp_path / "voc")]
+    runner = CliRunner()
+    for p in (1, 2):
+        takes = [str(root / _name(p, r)) for r in (1, 2, 3)]
+        res = runner.invoke(cli, ["commands", "enrol", "f01", "--word", f"phrase{p:02d}", *takes, *store])
+        assert res.exit_code == 0, res.output
+    vocab = FileVocabularyStore(tmp_path / "voc").load("f01")
+    assert vocab.reference_motion is not None and vocab.reference_motion > 0
+    f0 = miracl[_name(1, 4)]["video"].frames[0]
+    still = write_video(tmp_path / "still.mp4", np.stack([f0] * 15), fps=15.0)
+    res = runner.invoke(cli, ["commands", "recognise", "f01", str(still), "--json", *store])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["reasons"] == ["NO_UTTERANCE"] and not out["accepted"]
+
+
 @pytest.fixture(scope="module")
 def miracl_micro(miracl: dict) -> dict[str, dict]:
     """The same takes with the labial motion attenuated (magnify_labial factor 0.05, which

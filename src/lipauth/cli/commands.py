@@ -74,13 +74,14 @@ def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, 
         vocabulary = store.load(vocab)
     except UnknownVocabularyError:
         vocabulary = Vocabulary(vocab)
-    seqs = []
+    seqs, motions = [], []
     for path in takes:
-        seq, _, _ = clip_sequence(path, sequence_config=vocabulary.sequence_config)
+        seq, _, _, motion = clip_sequence(path, sequence_config=vocabulary.sequence_config, return_motion=True)
         if seq is None:
             raise InsufficientDataError(f"{path}: the lips do not move in this take; record the word again")
         seqs.append(seq)
-    vocabulary.add_word(word, seqs, sources=[Path(p).name for p in takes])
+        motions.append(motion)
+    vocabulary.add_word(word, seqs, sources=[Path(p).name for p in takes], motions=motions)
     store.save(vocabulary)
     if as_json:
         _echo_json({"vocabulary": vocab, "words": {w: len(vocabulary.takes[w]) for w in vocabulary.words}})
@@ -99,8 +100,9 @@ def recognise_command(vocab: str, video: str, store_dir: str | None, plot: str |
     from lipauth.checks.commands import clip_sequence, recognise
 
     vocabulary = _store(store_dir).load(vocab)
-    seq, track, features = clip_sequence(video, sequence_config=vocabulary.sequence_config)
-    result = recognise(vocabulary, seq, start_s=float(track.timestamps_s[0]), end_s=float(track.timestamps_s[-1]))
+    seq, track, features, motion = clip_sequence(video, vocabulary=vocabulary, return_motion=True)
+    t = track.timestamps_s
+    result = recognise(vocabulary, seq, start_s=float(t[0]), end_s=float(t[-1]), motion=motion)
     if plot:
         _plot([result], features, plot, f"{Path(video).name}: {result.word or 'none'}")
     if as_json:
