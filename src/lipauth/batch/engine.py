@@ -232,9 +232,10 @@ def _iter_local(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], worke
     ctx = multiprocessing.get_context("spawn")
     # One core per worker (Linux) when the workers cover every usable CPU: each worker's
     # helper threads (FFmpeg frame threads, MediaPipe's graph threads) then hand work over
-    # on one core instead of waking and waiting across cores, which cost 10-20 % more CPU
-    # per clip with 2 workers on 2 cores (README "Evaluation and batch"). Fewer workers
-    # than CPUs are not pinned: two such runs at once would be pinned to the same CPUs.
+    # on one core, and two workers never share a core while another is free (unpinned, on
+    # a shared 2-core machine: 1.6-1.7x slower, 10-20 % more CPU; README "Evaluation and
+    # batch"). Fewer workers than CPUs are not pinned: two such runs at once would be
+    # pinned to the same CPUs.
     cpus = _usable_cpus()
     counter = ctx.Value("i", 0) if 1 < len(cpus) <= workers else None
     init = functools.partial(_pool_worker_init, initializer, counter, cpus)
