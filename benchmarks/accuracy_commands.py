@@ -1,6 +1,6 @@
 """Personal lip commands on MIRACL-VC1 F01 (6 phrases x 10 takes): accuracy report.
 
-    .venv/bin/python benchmarks/accuracy_commands.py [--splits 30] [--tune] [--no-fusion] [--metric-weight 0.3]
+    .venv/bin/python benchmarks/accuracy_commands.py [--splits 30] [--tune] [--no-fusion] [--metric-weight 0.3] [--micro-warp 0.3]
 
 Closed set: 3 or 5 random enrolment takes per phrase, accuracy on the other takes,
 averaged over random splits, with the confusion matrix (3 takes). Open set: one phrase left
@@ -29,11 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "miracl_f01"
 
 
-def load_takes(*, attenuate: float | None = None) -> tuple[list[tuple], np.ndarray]:
-    """(track, features, crops) of every MIRACL F01 take, and the phrase numbers."""
+def load_takes(*, attenuate: float | None = None, warp: float | None = None) -> tuple[list[tuple], np.ndarray]:
+    """(track, features, crops) of every MIRACL F01 take, and the phrase numbers.
+
+    ``attenuate``: labial motion attenuated by ``magnify_labial(factor=attenuate)``;
+    ``warp``: lip motion scaled geometrically by ``attenuate_lip_motion(factor=warp)``;
+    either way the clip is re-tracked.
+    """
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
-    from lipauth.features.magnify import magnify_labial
+    from lipauth.features.magnify import attenuate_lip_motion, magnify_labial
     from lipauth.io import load_video
     from lipauth.tracking import track_lips
 
@@ -42,8 +47,11 @@ def load_takes(*, attenuate: float | None = None) -> tuple[list[tuple], np.ndarr
     for f in files:
         video = load_video(f)
         track = track_lips(video)
-        if attenuate is not None:
-            frames = np.stack(list(magnify_labial(video, track, factor=attenuate)))
+        if attenuate is not None or warp is not None:
+            if warp is not None:
+                frames = np.stack(list(attenuate_lip_motion(video, track, factor=warp)))
+            else:
+                frames = np.stack(list(magnify_labial(video, track, factor=attenuate)))
             video = dataclasses.replace(video, frames=frames)
             track = track_lips(video)
         feats = extract_lip_features(track, video)
@@ -179,6 +187,9 @@ def main() -> None:
     ap.add_argument("--ablation", action="store_true", help="only: closed-set accuracy of channel subsets / DTW variants")
     ap.add_argument("--attenuate", type=float, nargs="*", default=[0.3, 0.05],
                     help="magnify_labial factors for the micro-movement rows (0.05 measures ~0.3x opening range)")
+    ap.add_argument("--micro-warp", type=float, nargs="*", default=None,
+                    help="build the micro takes with features.magnify.attenuate_lip_motion (geometric) at these "
+                         "factors instead of the magnifier (README row: --micro-warp 0.3)")
     ap.add_argument("--metric-weight", type=float, default=None,
                     help="CommandsConfig.metric_weight (the opt-in vocabulary metric; README row: 0.3 with --tune)")
     ap.add_argument("--no-fusion", action="store_true",
@@ -234,14 +245,16 @@ def main() -> None:
     report = [r for k in (3, 5) for r in _closed_rows(seqs, labels, k, args.splits, cfg) if r[0] in (4, 5, 6)]
     ece, mean_conf, top1 = calibration(report)
     _add(rows, ("confidence calibration, test takes of phrases 04-06 (3 and 5 takes): ECE", f"{ece:.1%} (mean confidence {mean_conf:.1%}, top-1 {top1:.1%})"))
-    for factor in args.attenuate:
+    micro = [("warp", f) for f in args.micro_warp] if args.micro_warp is not None else [("attenuate", f) for f in args.attenuate]
+    for kind, factor in micro:
         t1 = time.perf_counter()
-        mtakes, _ = load_takes(attenuate=factor)
+        mtakes, _ = load_takes(**{kind: factor})
         mseqs = sequences(mtakes)
         ratio = np.median([np.ptp(m[1].column("opening")) / np.ptp(o[1].column("opening")) for m, o in zip(mtakes, takes)])
         motion = np.median([m[1] / o[1] for m, o in zip(mseqs, seqs)])
-        print(f"attenuated (magnify_labial factor {factor}) and re-tracked in {time.perf_counter() - t1:.1f} s")
-        label = f"micro, magnify_labial(factor={factor}) (opening range x{ratio:.2f}, crop motion x{motion:.2f} measured)"
+        method = "attenuate_lip_motion" if kind == "warp" else "magnify_labial"
+        print(f"attenuated ({method} factor {factor}) and re-tracked in {time.perf_counter() - t1:.1f} s")
+        label = f"micro, {method}(factor={factor}) (opening range x{ratio:.2f}, crop motion x{motion:.2f} measured)"
         for k in (3, 5):
             macc, _, _, silent = closed_set(mseqs, labels, k, args.splits, cfg)
             n_tests = args.splits * (len(labels) - 6 * k)
