@@ -31,7 +31,7 @@ from lipauth.errors import InputError
 from lipauth.features.appearance import _check_track
 from lipauth.types import Audio, LipTrack, Video
 
-__all__ = ["magnify_labial", "write_magnified", "attenuate_lip_motion"]
+__all__ = ["attenuate_lip_motion", "magnify_labial", "write_magnified"]
 
 logger = logging.getLogger(__name__)
 
@@ -353,8 +353,8 @@ def _warp_frame(frame: np.ndarray, src: np.ndarray, dst: np.ndarray, face_box: n
     origin = np.array([cx, cy])
     rbf = RBFInterpolator((targets - origin) / mouth_w, values / mouth_w, kernel="thin_plate_spline", smoothing=1e-3)
     step = max(2.0, mouth_w / _GRID_PER_MOUTH)
-    gx = np.linspace(x0, x1 - 1, max(2, int(math.ceil((x1 - x0) / step)) + 1))
-    gy = np.linspace(y0, y1 - 1, max(2, int(math.ceil((y1 - y0) / step)) + 1))
+    gx = np.linspace(x0, x1 - 1, max(2, math.ceil((x1 - x0) / step) + 1))
+    gy = np.linspace(y0, y1 - 1, max(2, math.ceil((y1 - y0) / step) + 1))
     gxx, gyy = np.meshgrid(gx, gy)
     coarse = rbf((np.column_stack([gxx.ravel(), gyy.ravel()]) - origin) / mouth_w) * mouth_w
     coarse = coarse.reshape(len(gy), len(gx), 2).astype(np.float32)
