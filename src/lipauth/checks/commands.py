@@ -596,9 +596,12 @@ def has_utterance(
         Percent of contrast (:func:`take_motion` of the enrolled takes, median).
     config : CommandsConfig, optional
     """
-    cfg = config or CommandsConfig()
     idx = utterance_frames(features) if frames is None else np.asarray(frames, dtype=np.int64)
-    motion = take_motion(crops, idx)
+    return _moves_enough(take_motion(crops, idx), reference_motion, config or CommandsConfig())
+
+
+def _moves_enough(motion: float, reference_motion: float | None, cfg: CommandsConfig) -> bool:
+    """The "no utterance" rule on a :func:`take_motion`: the floor, then relative to the person."""
     if motion < cfg.min_motion:
         return False
     return reference_motion is None or motion >= cfg.min_relative_motion * reference_motion
@@ -650,7 +653,7 @@ def clip_sequence(
     motion = take_motion(crops, utterance_frames(features))
     reference = vocabulary.reference_motion if vocabulary is not None else None
     seq = None
-    if has_utterance(features, crops, reference_motion=reference, config=config):
+    if _moves_enough(motion, reference, config or CommandsConfig()):
         seq = utterance_sequence(track, features, crops if cfg.needs_crops else None, config=cfg)
     return (seq, track, features, motion) if return_motion else (seq, track, features)
 
@@ -726,8 +729,7 @@ def recognise(
         raise InputError(f"vocabulary {vocabulary.name!r} is empty; enrol words first (lipauth commands enrol)")
     if sequence is None:
         return _no_utterance(start_s, end_s, cfg)
-    reference = vocabulary.reference_motion
-    if motion is not None and (motion < cfg.min_motion or (reference is not None and motion < cfg.min_relative_motion * reference)):
+    if motion is not None and not _moves_enough(motion, vocabulary.reference_motion, cfg):
         return _no_utterance(start_s, end_s, cfg)
     sc = vocabulary.sequence_config
     words = vocabulary.words

@@ -29,7 +29,7 @@ import numpy as np
 from lipauth.config import check_range
 from lipauth.errors import InputError
 from lipauth.features.appearance import _check_track
-from lipauth.types import Audio, LipTrack, Video
+from lipauth.types import LIP_GROUPS, Audio, LipTrack, Video
 
 __all__ = ["attenuate_lip_motion", "magnify_labial", "write_magnified"]
 
@@ -206,8 +206,6 @@ def write_magnified(
 # --------------------------------------------------------------------------------------
 # geometric attenuation (micro-movement clips)
 
-#: inner-lip pairs (upper, lower) at the mid line, as in ``features.lip`` "opening"
-_MID_PAIRS = ((24, 36), (25, 35), (26, 34))
 #: the closed-mouth reference: median lip shape of the frames whose opening is at most
 #: this percentile of the clip's
 _CLOSED_PERCENTILE = 10.0
@@ -299,9 +297,9 @@ def _reference_shape(track: LipTrack, reference: str) -> np.ndarray:
     norm = track.landmarks_norm[track.detected].astype(np.float64)
     if reference == "median":
         return np.median(norm, axis=0)
-    up = norm[:, [p[0] for p in _MID_PAIRS]]
-    lo = norm[:, [p[1] for p in _MID_PAIRS]]
-    opening = np.linalg.norm(lo - up, axis=-1).mean(axis=-1)
+    from lipauth.features.lip import SHAPE_FEATURES, shape_from_landmarks
+
+    opening = shape_from_landmarks(norm)[:, SHAPE_FEATURES.index("opening")]
     closed = opening <= np.percentile(opening, _CLOSED_PERCENTILE)
     return np.median(norm[closed], axis=0)
 
@@ -323,7 +321,8 @@ def _warp_frame(frame: np.ndarray, src: np.ndarray, dst: np.ndarray, face_box: n
     from scipy.interpolate import RBFInterpolator
 
     h, w = frame.shape[:2]
-    mouth_w = float(np.linalg.norm(src[10] - src[0]))
+    left, right = LIP_GROUPS["corners"]
+    mouth_w = float(np.linalg.norm(src[right] - src[left]))
     if not np.isfinite(mouth_w) or mouth_w < 4.0:
         return frame.copy()
     cx, cy = src[:20].mean(axis=0)
