@@ -26,6 +26,7 @@ __all__ = [
     "QualityFlag",
     "LIP_GROUPS",
     "N_LIP_LANDMARKS",
+    "N_CONTOUR_POINTS",
     "LipFeatures",
     "CheckResult",
     "AudioFeatures",
@@ -229,6 +230,8 @@ class Audio(_DictMixin):
 
 #: number of lip landmarks in every LipTrack
 N_LIP_LANDMARKS = 40
+#: number of face contour points in ``LipTrack.contour_xyz`` (25 contour + 10 reference)
+N_CONTOUR_POINTS = 35
 
 #: Named groups of the 40 lip landmarks (indices into axis 1 of ``landmarks_*``).
 #: Order of the 40: 0-10 outer upper lip from the image-left corner to the
@@ -296,6 +299,11 @@ class LipTrack(_DictMixin):
         Frame size in pixels.
     backend : str
         Name of the landmark backend.
+    contour_xyz : np.ndarray [shape=(n_frames, 35, 3), dtype=float32] or None
+        Lower face contour and its upper-face reference points per frame
+        (``lipauth.tracking.base.CONTOUR_POINT_NAMES`` order): x, y in image pixels, z a
+        depth in pixels; NaN rows in frames without a face. ``None`` when the backend
+        gives no contour (and in tracks saved before it existed).
     """
 
     timestamps_s: np.ndarray = _array_field("float64", "(n,) seconds")
@@ -310,10 +318,21 @@ class LipTrack(_DictMixin):
     width: int = 0
     height: int = 0
     backend: str = ""
+    contour_xyz: np.ndarray | None = field(
+        default=None, metadata={"dtype": "float32", "doc": "(n, 35, 3) px, or None"}
+    )
 
     @property
     def n_frames(self) -> int:
         return int(self.timestamps_s.shape[0])
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LipTrack:  # type: ignore[override]
+        obj = super().from_dict(data)
+        contour = obj.contour_xyz
+        if contour is not None and contour.size == 0:  # a 0-frame track serialises to []
+            return dataclasses.replace(obj, contour_xyz=contour.reshape(0, N_CONTOUR_POINTS, 3))
+        return obj
 
     @property
     def detection_rate(self) -> float:

@@ -4,7 +4,9 @@ A backend turns one RGB frame into a list of :class:`FaceObservation` (one per f
 sees). The tracker (:mod:`lipauth.tracking.track`) does everything else: primary-face
 choice, pose and normalisation, quality flags. New models (dlib-style 68 points, a future
 lip model) plug in by implementing :class:`LandmarkBackend`; points a model does not have
-are NaN rows in :attr:`FaceObservation.stable_xyz`.
+are NaN rows in :attr:`FaceObservation.stable_xyz`. A backend may also give the lower face
+contour (:data:`CONTOUR_POINT_NAMES`, :attr:`FaceObservation.contour_xyz`) for the
+jaw-contour geometry channel (:mod:`lipauth.features.contour`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from lipauth.errors import InputError
-from lipauth.types import N_LIP_LANDMARKS
+from lipauth.types import N_CONTOUR_POINTS, N_LIP_LANDMARKS
 
-__all__ = ["FaceObservation", "LandmarkBackend", "STABLE_POINT_NAMES"]
+__all__ = ["CONTOUR_POINT_NAMES", "FaceObservation", "LandmarkBackend", "N_CONTOUR_POINTS", "STABLE_POINT_NAMES"]
 
 #: Stable (rigid, speech-independent) face points used for the rigid fit, in this order
 #: in :attr:`FaceObservation.stable_xyz`. "right"/"left" are the subject's: the subject's
@@ -36,6 +38,31 @@ STABLE_POINT_NAMES: tuple[str, ...] = (
     "left_face_side",
     "forehead_top",
     "forehead",
+)
+
+#: Lower face contour points (rows 0-24) and the upper-face reference points used to align
+#: them (rows 25-34), in this order in :attr:`FaceObservation.contour_xyz` and
+#: :attr:`lipauth.types.LipTrack.contour_xyz`. Contour: the chin, then each side of the jaw
+#: line from the chin up towards the ear (``_1`` next to the chin), then each side of the
+#: face oval from the temple down (``_1`` highest). Reference: the eye corners, the nose
+#: bridge and root, the glabella and the forehead, which do not move with the mouth.
+#: "right"/"left" are the subject's (the subject's right appears on the image left).
+CONTOUR_POINT_NAMES: tuple[str, ...] = (
+    "chin",
+    *(f"right_jaw_{i}" for i in range(1, 9)),
+    *(f"left_jaw_{i}" for i in range(1, 9)),
+    *(f"right_face_side_{i}" for i in range(1, 5)),
+    *(f"left_face_side_{i}" for i in range(1, 5)),
+    "right_eye_outer",
+    "right_eye_inner",
+    "left_eye_inner",
+    "left_eye_outer",
+    "nose_bridge",
+    "nose_bridge_top",
+    "forehead_top",
+    "forehead",
+    "glabella",
+    "nose_root",
 )
 
 
@@ -57,12 +84,17 @@ class FaceObservation:
         ``lips_xyz``; NaN rows for points the backend does not provide.
     confidence : float
         Backend confidence in [0, 1] (1 when the backend gives none).
+    contour_xyz : np.ndarray [shape=(35, 3), dtype=float32] or None
+        The lower face contour and its reference points named in
+        :data:`CONTOUR_POINT_NAMES`, same units as ``lips_xyz``; ``None`` when the backend
+        does not provide them.
     """
 
     face_box: np.ndarray
     lips_xyz: np.ndarray | None = None
     stable_xyz: np.ndarray | None = None
     confidence: float = 1.0
+    contour_xyz: np.ndarray | None = None
 
     @property
     def has_landmarks(self) -> bool:
@@ -78,6 +110,11 @@ class FaceObservation:
         if self.stable_xyz is not None and self.stable_xyz.shape != (len(STABLE_POINT_NAMES), 3):
             raise InputError(
                 f"FaceObservation.stable_xyz must have shape ({len(STABLE_POINT_NAMES)}, 3), got {self.stable_xyz.shape}"
+            )
+        if self.contour_xyz is not None and self.contour_xyz.shape != (N_CONTOUR_POINTS, 3):
+            raise InputError(
+                f"FaceObservation.contour_xyz must have shape ({N_CONTOUR_POINTS}, 3), got {self.contour_xyz.shape}; "
+                "give the points of CONTOUR_POINT_NAMES in order, or None"
             )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 
@@ -15,9 +15,9 @@ from lipauth.errors import InputError, NoFaceError, NoFramesError
 from lipauth.tracking.base import FaceObservation, LandmarkBackend
 from lipauth.tracking.geometry import normalise_lips
 from lipauth.tracking.quality import mean_luma, sharpness
-from lipauth.types import N_LIP_LANDMARKS, LipTrack, QualityFlag, Video
+from lipauth.types import N_CONTOUR_POINTS, N_LIP_LANDMARKS, LipTrack, QualityFlag, Video
 
-__all__ = ["TrackingConfig", "LipFrame", "LipTracker", "track_lips"]
+__all__ = ["TrackingConfig", "LipFrame", "LipTracker", "stack_contours", "track_lips"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,9 @@ class LipFrame:
         :class:`~lipauth.types.QualityFlag` bits.
     n_faces : int
         Faces seen in the frame.
+    contour_xyz : np.ndarray [shape=(35, 3), dtype=float32] or None
+        Face contour and reference points (``lipauth.tracking.base.CONTOUR_POINT_NAMES``)
+        in pixels; ``None`` when no face was detected or the backend gives no contour.
     """
 
     t_s: float
@@ -99,6 +102,29 @@ class LipFrame:
     pose: np.ndarray
     quality: int
     n_faces: int
+    contour_xyz: np.ndarray | None = None
+
+
+def stack_contours(frames: Sequence[LipFrame]) -> np.ndarray | None:
+    """The ``contour_xyz`` of a track's frames, for :attr:`lipauth.types.LipTrack.contour_xyz`.
+
+    Parameters
+    ----------
+    frames : sequence of LipFrame
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, 35, 3), dtype=float32] or None
+        NaN rows for frames without a contour; ``None`` when no frame has one (a backend
+        without contour points).
+    """
+    if not any(f.contour_xyz is not None for f in frames):
+        return None
+    out = np.full((len(frames), N_CONTOUR_POINTS, 3), np.nan, dtype=np.float32)
+    for i, f in enumerate(frames):
+        if f.contour_xyz is not None:
+            out[i] = f.contour_xyz
+    return out
 
 
 def _nan(shape: tuple[int, ...]) -> np.ndarray:
@@ -281,7 +307,10 @@ class LipTracker:
             quality |= QualityFlag.TOO_DARK
         if sharpness(frame_rgb, labial_box) < cfg.min_lip_sharpness:
             quality |= QualityFlag.BLURRED
-        return LipFrame(t_s, True, face_box, labial_box, lm_px, lm_norm, pose, int(quality), min(n_faces, 255))
+        contour = None if face.contour_xyz is None else np.asarray(face.contour_xyz, dtype=np.float32)
+        return LipFrame(
+            t_s, True, face_box, labial_box, lm_px, lm_norm, pose, int(quality), min(n_faces, 255), contour
+        )
 
     # -- whole clip -------------------------------------------------------------------------
 
@@ -318,6 +347,7 @@ class LipTracker:
             width=self._size[0],
             height=self._size[1],
             backend=self.backend.name,
+            contour_xyz=stack_contours(frames),
         )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from lipauth.errors import BackendUnavailableError
 from lipauth.tracking.base import FaceObservation
 
-__all__ = ["MediaPipeBackend", "FACEMESH_LIP_INDICES", "FACEMESH_STABLE_INDICES"]
+__all__ = ["MediaPipeBackend", "FACEMESH_CONTOUR_INDICES", "FACEMESH_LIP_INDICES", "FACEMESH_STABLE_INDICES"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,23 @@ FACEMESH_OVAL_INDICES: tuple[int, ...] = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
     152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
 )  # fmt: skip
+#: FaceMesh indices of :data:`lipauth.tracking.base.CONTOUR_POINT_NAMES` (the 25 contour
+#: points are all on the face oval; the 10 reference points are the stable eye corners,
+#: nose bridge and forehead points plus 9 and 8 between the brows)
+FACEMESH_CONTOUR_INDICES: tuple[int, ...] = (
+    152,  # chin
+    148, 176, 149, 150, 136, 172, 58, 132,  # subject's right jaw line, chin to ear
+    377, 400, 378, 379, 365, 397, 288, 361,  # subject's left jaw line, chin to ear
+    162, 127, 234, 93,  # subject's right face side, top to bottom
+    389, 356, 454, 323,  # subject's left face side, top to bottom
+    33, 133, 362, 263, 6, 168, 10, 151, 9, 8,  # reference: eye corners, bridge, forehead, glabella, root
+)  # fmt: skip
 
-_ALL_INDICES = FACEMESH_LIP_INDICES + FACEMESH_STABLE_INDICES + FACEMESH_OVAL_INDICES
+_ALL_INDICES = FACEMESH_LIP_INDICES + FACEMESH_STABLE_INDICES + FACEMESH_OVAL_INDICES + FACEMESH_CONTOUR_INDICES
 _N_LIP = len(FACEMESH_LIP_INDICES)
 _N_STABLE = len(FACEMESH_STABLE_INDICES)
+_N_OVAL = len(FACEMESH_OVAL_INDICES)
+_CONTOUR_START = _N_LIP + _N_STABLE + _N_OVAL
 _N_LANDMARKS = 478  # with refine_landmarks=True
 
 # A NormalizedLandmark with only x, y, z set serialises (proto2) to 17 bytes:
@@ -269,7 +282,7 @@ class MediaPipeBackend:
         for face in faces:
             pts = _landmarks_xyz(face)
             pts *= scale
-            oval = pts[_N_LIP + _N_STABLE :]
+            oval = pts[_N_LIP + _N_STABLE : _CONTOUR_START]
             box = np.concatenate([oval[:, :2].min(axis=0), oval[:, :2].max(axis=0)])
             out.append(
                 FaceObservation(
@@ -277,6 +290,7 @@ class MediaPipeBackend:
                     lips_xyz=pts[:_N_LIP],
                     stable_xyz=pts[_N_LIP : _N_LIP + _N_STABLE],
                     confidence=1.0,
+                    contour_xyz=pts[_CONTOUR_START:],
                 )
             )
         for box in self._extra_boxes:
