@@ -27,10 +27,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "miracl_f01"
+_SEQUENCE = None  # --three-channels: the sequences of the lip password (no jaw, no deep maps)
 
 
 def load_takes(*, attenuate: float | None = None, warp: float | None = None) -> tuple[list[tuple], np.ndarray]:
-    """(track, features, crops) of every MIRACL F01 take, and the phrase numbers.
+    """(track, features, crops, deep lip maps) of every MIRACL F01 take, and the phrase numbers.
 
     ``attenuate``: labial motion attenuated by ``magnify_labial(factor=attenuate)``;
     ``warp``: lip motion scaled geometrically by ``attenuate_lip_motion(factor=warp)``;
@@ -38,12 +39,14 @@ def load_takes(*, attenuate: float | None = None, warp: float | None = None) -> 
     """
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
+    from lipauth.features.deep import DeepLipEncoder, deep_lip_frames
     from lipauth.features.magnify import attenuate_lip_motion, magnify_labial
     from lipauth.io import load_video
     from lipauth.tracking import track_lips
 
     files = sorted(DATA.glob("F01_phrase0[1-6]_rep*.mp4"))
     takes, labels = [], []
+    encoder = DeepLipEncoder()
     for f in files:
         video = load_video(f)
         track = track_lips(video)
@@ -55,17 +58,19 @@ def load_takes(*, attenuate: float | None = None, warp: float | None = None) -> 
             video = dataclasses.replace(video, frames=frames)
             track = track_lips(video)
         feats = extract_lip_features(track, video)
-        takes.append((track, feats, labial_crops(video, track)))
+        deep = deep_lip_frames(video, track, frames=np.flatnonzero(feats.valid & track.detected), encoder=encoder)
+        takes.append((track, feats, labial_crops(video, track), deep))
         labels.append(int(f.name[10:12]))
     return takes, np.array(labels)
 
 
 def sequences(takes: list[tuple], config=None) -> list[tuple[np.ndarray, float]]:
     """Each take's sequence and its motion (``take_motion``: the relative "no utterance" gate)."""
-    from lipauth.checks.commands import take_motion
+    from lipauth.checks.commands import COMMANDS_SEQUENCE, take_motion
     from lipauth.features.sequence import utterance_frames, utterance_sequence
 
-    return [(utterance_sequence(tr, fe, cr, config=config), take_motion(cr, utterance_frames(fe))) for tr, fe, cr in takes]
+    cfg = config or _SEQUENCE or COMMANDS_SEQUENCE
+    return [(utterance_sequence(tr, fe, cr, config=cfg, deep=dp), take_motion(cr, utterance_frames(fe))) for tr, fe, cr, dp in takes]
 
 
 def _rec(vocab, item: tuple[np.ndarray, float], config):
@@ -75,10 +80,9 @@ def _rec(vocab, item: tuple[np.ndarray, float], config):
 
 
 def enrol(seqs, labels, idx, words, seq_config=None):
-    from lipauth.checks.commands import CommandsConfig, Vocabulary
-    from lipauth.features.sequence import SequenceConfig
+    from lipauth.checks.commands import COMMANDS_SEQUENCE, CommandsConfig, Vocabulary
 
-    vocab = Vocabulary("bench", seq_config or SequenceConfig())
+    vocab = Vocabulary("bench", seq_config or _SEQUENCE or COMMANDS_SEQUENCE)
     for w in words:
         take_idx = [i for i in idx if labels[i] == w]
         # an outlying or hardly moving enrolment take would be refused by the CLI; here it is kept
@@ -119,20 +123,34 @@ def closed_set(seqs, labels, k, n_splits, config, seq_config=None):
     return float(np.mean(accs)), conf, top, silent
 
 
-def open_set(seqs, labels, left_out, n_splits, config, k=3):
-    """(rejection rate of the left-out phrase, accuracy in vocabulary incl. false rejections)."""
-    rej, acc = [], []
+def open_set_rows(seqs, labels, left_out, n_splits, config, k=3):
+    """(is the take's phrase left out, top-ranked word right, relative distance) of every test take,
+    recognised once without rejection: any ``reject_cohort`` is then a threshold on the relative distance."""
+    never = dataclasses.replace(config, reject_cohort=100.0)
+    rows = []
     for out in left_out:
         words = [w for w in range(1, 7) if w != out]
         for enrol_idx, test in splits(labels, k, n_splits, seed=out):
             vocab = enrol(seqs, labels, [i for i in enrol_idx if labels[i] != out], words)
             for i in test:
-                r = _rec(vocab, seqs[i], config)
-                if labels[i] == out:
-                    rej.append(r.word is None)
+                r = _rec(vocab, seqs[i], never)
+                if r.ranking:  # "no utterance": neither rejected nor right
+                    rows.append((labels[i] == out, r.ranking[0][0] == f"phrase{labels[i]:02d}", r.details["relative_distance"]))
                 else:
-                    acc.append(r.word == f"phrase{labels[i]:02d}")
+                    rows.append((labels[i] == out, False, -1.0))
+    return rows
+
+
+def open_set_rates(rows, reject_cohort: float) -> tuple[float, float]:
+    """(rejection rate of the left-out phrase, accuracy in vocabulary incl. false rejections)."""
+    rej = [rel > reject_cohort for out, _, rel in rows if out]
+    acc = [right and 0 <= rel <= reject_cohort for out, right, rel in rows if not out]
     return float(np.mean(rej)), float(np.mean(acc))
+
+
+def open_set(seqs, labels, left_out, n_splits, config, k=3):
+    """(rejection rate of the left-out phrase, accuracy in vocabulary incl. false rejections)."""
+    return open_set_rates(open_set_rows(seqs, labels, left_out, n_splits, config, k), config.reject_cohort)
 
 
 def _closed_rows(seqs, labels, k, n_splits, config, seed=7):
@@ -194,12 +212,17 @@ def main() -> None:
                     help="CommandsConfig.metric_weight (the opt-in vocabulary metric; README row: 0.3 with --tune)")
     ap.add_argument("--no-fusion", action="store_true",
                     help="one DTW over the concatenated channels (CommandsConfig(fusion_weights=None), the earlier default)")
+    ap.add_argument("--three-channels", action="store_true",
+                    help="the earlier recogniser: HOG, pixels and landmarks only (fusion weights 1, 2, 0.3; no jaw, no deep maps)")
     ap.add_argument("--tune", action="store_true", help="grid-search the open-set threshold and fit the temperature on phrases 01-03")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"MIRACL data not found at {DATA}")
     from lipauth.features.sequence import SequenceConfig
 
+    global _SEQUENCE
+    if args.three_channels:
+        _SEQUENCE = SequenceConfig()
     t0 = time.perf_counter()
     takes, labels = load_takes()
     seqs = sequences(takes)
@@ -207,11 +230,13 @@ def main() -> None:
     cfg = CommandsConfig() if args.metric_weight is None else CommandsConfig(metric_weight=args.metric_weight)
     if args.no_fusion:
         cfg = dataclasses.replace(cfg, fusion_weights=None)
+    if args.three_channels:
+        cfg = dataclasses.replace(cfg, fusion_weights=(1.0, 2.0, 0.3), reject_cohort=0.64, temperature=0.025)
     if args.tune:
         best = None
-        for cohort in np.round(np.arange(0.56, 0.72, 0.02), 2):
-            c = dataclasses.replace(cfg, reject_cohort=float(cohort))
-            rej, acc = open_set(seqs, labels, [1, 2, 3], 10, c)
+        tune_rows = open_set_rows(seqs, labels, [1, 2, 3], 10, cfg)
+        for cohort in np.round(np.arange(0.50, 0.90, 0.02), 2):
+            rej, acc = open_set_rates(tune_rows, float(cohort))
             print(f"  tune reject_cohort={cohort}: none {rej:.1%}, in-vocabulary {acc:.1%}")
             if rej >= 0.8 and (best is None or acc > best[0]):
                 best = (acc, float(cohort))
@@ -228,7 +253,11 @@ def main() -> None:
             "HOG only": SequenceConfig(pixel_weight=0, landmark_weight=0),
             "HOG + landmarks (the probe's recipe)": SequenceConfig(pixel_weight=0, landmark_weight=0.5),
             "HOG + pixels + landmarks, closed-end DTW": SequenceConfig(open_end=0.0),
-            "default (HOG + pixels + landmarks, open-end DTW)": SequenceConfig(),
+            "HOG + pixels + landmarks, open-end DTW (the earlier default)": SequenceConfig(),
+            "+ jaw contour": SequenceConfig(jaw_weight=1.0),
+            "+ deep lip maps": SequenceConfig(deep_weight=1.0),
+            "deep lip maps only": SequenceConfig(hog_weight=0, pixel_weight=0, landmark_weight=0, deep_weight=1.0),
+            "+ jaw contour + deep lip maps (default)": SequenceConfig(jaw_weight=1.0, deep_weight=1.0),
         }
         for name, sc in variants.items():  # then stop: the main report is a separate run
             accs = [closed_set(sequences(takes, sc), labels, k, args.splits, cfg, sc)[0] for k in (3, 5)]
@@ -259,6 +288,9 @@ def main() -> None:
             macc, _, _, silent = closed_set(mseqs, labels, k, args.splits, cfg)
             n_tests = args.splits * (len(labels) - 6 * k)
             _add(rows, (f"{label}, {k} takes", f"{macc:.1%} ({silent}/{n_tests} answered no utterance)"))
+        # the open set the same way: micro vocabularies, micro takes of the left-out phrases
+        mrej, macc = open_set(mseqs, labels, [4, 5, 6], max(args.splits // 3, 3), cfg)
+        _add(rows, (f"{label}, open set (04-06 left out): none / in-vocabulary correct", f"{mrej:.1%} / {macc:.1%}"))
     print()
     for name, value in rows:
         print(f"{name:<90} {value}")

@@ -214,6 +214,13 @@ def test_fusion_weights_out_of_range(weights: tuple) -> None:
         CommandsConfig(fusion_weights=weights)
 
 
+def test_three_fusion_weights_leave_the_new_channels_out() -> None:
+    from lipauth.checks.commands import FUSION_CHANNELS
+
+    assert len(FUSION_CHANNELS) == 6 and len(CommandsConfig().fusion_weights) == 6
+    assert CommandsConfig(fusion_weights=(1.0, 2.0, 0.3)).fusion_weights == (1.0, 2.0, 0.3, 0.0, 0.0, 0.0)
+
+
 def test_fusion_needs_real_sequence_blocks(vocab: Vocabulary) -> None:
     with pytest.raises(InputError, match="does not fit"):
         recognise(vocab, _word(1.0, 12, np.random.default_rng(0)))  # default: channel fusion

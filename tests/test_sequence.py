@@ -141,6 +141,29 @@ def test_channel_slices_follow_utterance_sequence_layout() -> None:
     only_lm = channel_slices(SequenceConfig(hog_weight=0, pixel_weight=0, landmark_weight=1), width=80)
     assert only_lm == {"rest": slice(0, 80)}
     assert channel_slices(SequenceConfig(landmark_weight=0), width=1268) == {"hog": slice(0, 756), "pixels": slice(756, 1268)}
+    # the lip commands' layout: + jaw contour (25 points x, y) + the two deep lip maps
+    full = channel_slices(SequenceConfig(jaw_weight=1.0, deep_weight=1.0), width=1348 + 50 + 8192 + 4096)
+    assert list(full) == ["hog", "pixels", "rest", "jaw", "deep_early", "deep_lips"]
+    assert full["rest"] == slice(1268, 1348) and full["jaw"] == slice(1348, 1398)
+    assert full["deep_early"] == slice(1398, 9590) and full["deep_lips"] == slice(9590, 13686)
+    with pytest.raises(InputError, match="jaw / deep columns"):
+        channel_slices(SequenceConfig(deep_weight=1.0), width=1348)
+
+
+def test_deep_channels_need_the_maps() -> None:
+    from lipauth.features import extract_lip_features
+    from lipauth.features.sequence import utterance_sequence
+    from lipauth.synth import make_talking_clip
+    from lipauth.tracking import track_lips
+
+    video = make_talking_clip(duration_s=0.6, fps=15, size=(320, 240), face_width_px=110, audio=None).to_video()
+    track = track_lips(video)
+    features = extract_lip_features(track, video)
+    cfg = SequenceConfig(hog_weight=0, pixel_weight=0, deep_weight=1.0)
+    with pytest.raises(InputError, match="deep=deep_lip_frames"):
+        utterance_sequence(track, features, config=cfg)
+    with pytest.raises(InputError, match="pass deep_lip_frames of this track"):
+        utterance_sequence(track, features, config=cfg, deep={"deep_early": np.zeros((2, 8192)), "deep_lips": np.zeros((2, 4096))})
 
 
 @pytest.mark.parametrize("width", [3, 1268, 1000])

@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+_WEIGHTS = ("hog_weight", "pixel_weight", "landmark_weight", "shape_weight", "jaw_weight", "deep_weight")
+#: columns of the jaw channel (25 points x, y: ``features.contour.jaw_contour_frames``)
+JAW_COLUMNS = 50
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,14 @@ class SequenceConfig:
     hog_weight, pixel_weight, landmark_weight, shape_weight : float
         Weights of the channels (0 drops one). Defaults chosen on MIRACL-VC1 F01 with
         3-take random splits (module docstring).
+    jaw_weight : float
+        Weight of the jaw-contour geometry channel (``features.contour.jaw_contour_frames``:
+        25 chin / jaw-line / lower face-oval points aligned on the upper face; needs a track
+        with ``contour_xyz``). 0 by default (the lip password); the lip commands turn it on.
+    deep_weight : float
+        Weight of the two deep lip channels (``features.deep``: feature maps of the face-mesh
+        network that ships in mediapipe; need ``deep=`` in :func:`utterance_sequence`). 0 by
+        default (the lip password); the lip commands turn them on.
     pixel_downsample : int
         Factor by which the crops are downsampled (area average) for the pixel channel.
     hog_cell_px : int
@@ -86,6 +97,8 @@ class SequenceConfig:
     pixel_weight: float = 2.0
     landmark_weight: float = 0.3
     shape_weight: float = 0.0
+    jaw_weight: float = 0.0
+    deep_weight: float = 0.0
     pixel_downsample: int = 2
     hog_cell_px: int = 8
     band: float = 0.5
@@ -93,9 +106,9 @@ class SequenceConfig:
     margin_s: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("hog_weight", "pixel_weight", "landmark_weight", "shape_weight"):
+        for name in _WEIGHTS:
             check_range("SequenceConfig", name, getattr(self, name), 0.0, 100.0)
-        if self.hog_weight + self.pixel_weight + self.landmark_weight + self.shape_weight <= 0:
+        if sum(getattr(self, name) for name in _WEIGHTS) <= 0:
             raise InputError("SequenceConfig has every channel weight at 0; give at least one channel a weight > 0")
         check_range("SequenceConfig", "pixel_downsample", self.pixel_downsample, 1, 16)
         check_range("SequenceConfig", "hog_cell_px", self.hog_cell_px, 2, 64)
@@ -106,6 +119,10 @@ class SequenceConfig:
     @property
     def needs_crops(self) -> bool:
         return self.hog_weight > 0 or self.pixel_weight > 0
+
+    @property
+    def needs_deep(self) -> bool:
+        return self.deep_weight > 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -215,6 +232,7 @@ def utterance_sequence(
     *,
     frames: np.ndarray | None = None,
     config: SequenceConfig | None = None,
+    deep: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The per-take normalised feature sequence of one utterance.
 
@@ -228,16 +246,20 @@ def utterance_sequence(
     frames : np.ndarray [shape=(n_selected,), dtype=int], optional
         Frame indices of the utterance (:func:`utterance_frames`); default every valid frame.
     config : SequenceConfig, optional
+    deep : dict of str to np.ndarray [shape=(n_frames, width)], optional
+        ``features.deep.deep_lip_frames(video, track)``; needed when ``deep_weight`` > 0.
 
     Returns
     -------
     np.ndarray [shape=(n_selected, d), dtype=float32]
-        Rows in time order; ``d`` depends on the config and the crop size.
+        Rows in time order; ``d`` depends on the config and the crop size. Columns: HOG,
+        pixels, landmarks, shape, jaw, deep_early, deep_lips (those with a weight > 0).
 
     Raises
     ------
     InputError
-        Crops missing while needed, or frame counts that differ.
+        Crops, deep maps or the track's contour missing while needed, or frame counts that
+        differ.
     InsufficientDataError
         Fewer than 3 frames selected.
     """
@@ -269,6 +291,20 @@ def utterance_sequence(
     if cfg.shape_weight > 0:
         sv = np.concatenate([robust_zscore(features.shape[idx]), robust_zscore(features.velocity[idx])], axis=1)
         parts.append(cfg.shape_weight * normalise_channel(sv))
+    if cfg.jaw_weight > 0:
+        from lipauth.features.contour import jaw_contour_frames
+
+        parts.append(cfg.jaw_weight * normalise_channel(jaw_contour_frames(track, frames=idx)))
+    if cfg.deep_weight > 0:
+        from lipauth.features.deep import DEEP_CHANNELS
+
+        if deep is None or any(name not in deep for name in DEEP_CHANNELS):
+            raise InputError("deep lip maps are needed (deep_weight > 0); pass deep=deep_lip_frames(video, track)")
+        for name in DEEP_CHANNELS:
+            d = np.asarray(deep[name])
+            if d.ndim != 2 or d.shape[0] != n:
+                raise InputError(f"deep[{name!r}] has shape {d.shape}; pass deep_lip_frames of this track ({n} frames)")
+            parts.append(cfg.deep_weight * normalise_channel(d[idx]))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
@@ -430,8 +466,9 @@ def channel_slices(config: SequenceConfig, *, width: int, crop_size: tuple[int, 
     Returns
     -------
     dict of str to slice
-        ``"hog"``, ``"pixels"`` (when their weights are > 0) and ``"rest"`` (landmarks and
-        shape features, when either weight is > 0), in column order.
+        ``"hog"``, ``"pixels"`` (when their weights are > 0), ``"rest"`` (landmarks and
+        shape features, when either weight is > 0), ``"jaw"`` and ``"deep_early"``,
+        ``"deep_lips"`` (when their weights are > 0), in column order.
 
     Raises
     ------
@@ -444,17 +481,27 @@ def channel_slices(config: SequenceConfig, *, width: int, crop_size: tuple[int, 
     k = config.pixel_downsample
     n_pix = max(w // k, 1) * max(h // k, 1) if config.pixel_weight > 0 else 0
     has_rest = config.landmark_weight > 0 or config.shape_weight > 0
-    n_rest = width - n_hog - n_pix
+    tail: list[tuple[str, int]] = [("jaw", JAW_COLUMNS)] if config.jaw_weight > 0 else []
+    if config.deep_weight > 0:
+        from lipauth.features.deep import DEEP_CHANNELS, DEEP_WIDTHS
+
+        tail += [(name, DEEP_WIDTHS[name]) for name in DEEP_CHANNELS]
+    n_tail = sum(k for _, k in tail)
+    n_rest = width - n_hog - n_pix - n_tail
     if n_rest < 0 or (n_rest > 0) != has_rest:
         raise InputError(
-            f"sequence has {width} columns, which does not fit {n_hog} HOG + {n_pix} pixel columns of {w}x{h} crops; "
-            "pass the config and crop size the sequence was built with"
+            f"sequence has {width} columns, which does not fit {n_hog} HOG + {n_pix} pixel columns of {w}x{h} crops "
+            f"+ {n_tail} jaw / deep columns; pass the config and crop size the sequence was built with"
         )
     out: dict[str, slice] = {}
     if n_hog:
         out["hog"] = slice(0, n_hog)
     if n_pix:
         out["pixels"] = slice(n_hog, n_hog + n_pix)
+    start = n_hog + n_pix + n_rest
     if has_rest:
-        out["rest"] = slice(n_hog + n_pix, width)
+        out["rest"] = slice(n_hog + n_pix, start)
+    for name, k in tail:
+        out[name] = slice(start, start + k)
+        start += k
     return out
