@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from lipauth.errors import BackendUnavailableError, InputError
+from lipauth.features.appearance import _check_track
 from lipauth.types import LipTrack, Video
 
 __all__ = ["DEEP_CHANNELS", "DEEP_WIDTHS", "DeepLipEncoder", "deep_lip_frames", "face_model_path"]
@@ -249,9 +250,8 @@ def deep_lip_frames(
     InputError
         Frame counts that differ, or a selected frame without a face.
     """
+    _check_track(video, track)
     n = track.n_frames
-    if video.n_frames != n:
-        raise InputError(f"video has {video.n_frames} frames but the track has {n}; pass the track of this video")
     idx = np.flatnonzero(track.detected) if frames is None else np.asarray(frames, dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise InputError(f"frames index 0..{n - 1}; got {idx.min()}..{idx.max()}")
