@@ -675,11 +675,17 @@ def clip_sequence(
     return (seq, track, features, motion) if return_motion else (seq, track, features)
 
 
-def _deep_maps(video: Video, track: LipTrack, features: LipFeatures) -> dict[str, np.ndarray]:
-    """The deep lip maps (``features.deep``) of every usable frame of a clip."""
+def _deep_maps(
+    video: Video, track: LipTrack, features: LipFeatures, frames: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The deep lip maps (``features.deep``) of the usable frames of a clip (those of
+    ``frames`` when given: the network runs only where an utterance will read them)."""
     from lipauth.features.deep import deep_lip_frames
 
-    return deep_lip_frames(video, track, frames=np.flatnonzero(np.asarray(features.valid) & track.detected))
+    usable = np.asarray(features.valid) & track.detected
+    if frames is not None:
+        usable &= np.isin(np.arange(track.n_frames), frames)
+    return deep_lip_frames(video, track, frames=np.flatnonzero(usable))
 
 
 def _no_utterance(start_s: float, end_s: float, cfg: CommandsConfig) -> CommandResult:
@@ -878,7 +884,11 @@ def listen_clip(
     track = track_lips(video, backend=backend)
     features = extract_lip_features(track, video)
     crops = labial_crops(video, track)
-    deep = _deep_maps(video, track, features) if vocabulary.sequence_config.needs_deep and features.segments else None
+    deep = None
+    if vocabulary.sequence_config.needs_deep and features.segments:
+        margin_s = vocabulary.sequence_config.margin_s
+        cut = [utterance_frames(features, s - margin_s, e + margin_s) for s, e, *_ in features.segments]
+        deep = _deep_maps(video, track, features, np.concatenate(cut))
     results = _segment_results(vocabulary, track, features, crops, features.segments, cfg, deep)
     return (results, features) if return_features else results
 
