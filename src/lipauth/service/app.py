@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +15,7 @@ from lipauth.service.metrics import Metrics, MetricsMiddleware
 from lipauth.service.pool import AnalysisPool
 from lipauth.service.security import KeyChecker, KeyGateMiddleware, RateLimiter
 from lipauth.service.settings import Settings
+from lipauth.service.state import AppState
 from lipauth.service.uploads import BodyLimitMiddleware
 
 __all__ = ["create_app", "AppState", "serve_app"]
@@ -30,18 +30,6 @@ uploads (webm from browsers, mp4, ...). Errors are `{"detail": "<stable sentence
 """
 
 
-@dataclass
-class AppState:
-    """Everything the routes share (``app.state.lipauth``)."""
-
-    settings: Settings
-    store: Any
-    keys: KeyChecker
-    key_rate: RateLimiter
-    user_rate: RateLimiter
-    pool: AnalysisPool
-    metrics: Metrics
-    challenge_key: bytes
 
 
 def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastAPI:

@@ -1,4 +1,7 @@
-"""Helpers the route modules share: state, checks done before any store write, running analyses."""
+"""Helpers the route modules share: state, form parsing, checks done before any store write, running analyses.
+
+Every route module imports from here (and never from another route module or from the app).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,19 @@ from typing import Any
 from fastapi import Request
 
 from lipauth.errors import ChallengeError, ChallengeReusedError, OverloadedError
-from lipauth.service.app import AppState
+from lipauth.service.state import AppState
 
 TEST_HOOK_HEADER = "X-LipAuth-Test-Hook"
+#: error statuses of the routes that run an analysis (OpenAPI ``responses``)
+ANALYSIS_ERRORS = (400, 401, 403, 409, 410, 413, 415, 422, 429, 500, 503, 504)
+#: takes one enrolment needs and the suggested length of one take
+ENROL_TAKES = 3
+TAKE_S = 3.0
+
+
+def form_true(value: str | None) -> bool:
+    """A form flag such as ``plot``: true for 1/true/yes/on (any case)."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def state_of(request: Request) -> AppState:

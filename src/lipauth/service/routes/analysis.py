@@ -10,8 +10,15 @@ from fastapi.responses import JSONResponse
 from lipauth.service import work
 from lipauth.service.errors import error_responses
 from lipauth.service.models import LivenessOut, SyncOut
-from lipauth.service.routes._common import parse_challenge, parse_sensors, run_analysis, state_of, test_hook
-from lipauth.service.routes.users import _ANALYSIS_ERRORS, _true
+from lipauth.service.routes._common import (
+    ANALYSIS_ERRORS,
+    form_true,
+    parse_challenge,
+    parse_sensors,
+    run_analysis,
+    state_of,
+    test_hook,
+)
 from lipauth.service.security import require_key
 from lipauth.service.uploads import save_upload, temp_dir
 
@@ -19,7 +26,7 @@ router = APIRouter(tags=["liveness"])
 
 
 @router.post("/v1/liveness", response_model=LivenessOut, summary="Check an answer to a challenge",
-             responses=error_responses(*_ANALYSIS_ERRORS))
+             responses=error_responses(*ANALYSIS_ERRORS))
 async def liveness(
     request: Request,
     clip: Annotated[UploadFile, File(description="The recorded answer, with its audio.")],
@@ -34,7 +41,7 @@ async def liveness(
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
         sensor_text = parse_sensors(sensors)
         ch = parse_challenge(st, challenge, user=None)
-        out = await run_analysis(st, work.liveness, path, ch, sensor_text, _true(plot), test_hook(request))
+        out = await run_analysis(st, work.liveness, path, ch, sensor_text, form_true(plot), test_hook(request))
     return JSONResponse(out)
 
 
@@ -50,5 +57,5 @@ async def sync(
     st = state_of(request)
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
-        out = await run_analysis(st, work.sync, path, _true(plot), test_hook(request))
+        out = await run_analysis(st, work.sync, path, form_true(plot), test_hook(request))
     return JSONResponse(out)

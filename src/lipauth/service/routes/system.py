@@ -11,14 +11,11 @@ from fastapi.staticfiles import StaticFiles
 from lipauth import __version__
 from lipauth.service.metrics import CONTENT_TYPE_LATEST
 from lipauth.service.models import ConfigOut, HealthOut
-from lipauth.service.routes._common import state_of
+from lipauth.service.routes._common import ENROL_TAKES, TAKE_S, state_of
 
 router = APIRouter()
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 PAGE_KEY_PLACEHOLDER = "__LIPAUTH_PAGE_KEY__"
-#: takes one enrolment needs and the suggested length of one take
-ENROL_TAKES = 3
-TAKE_S = 3.0
 _NO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>lipauth</title></head>
 <body><h1>lipauth</h1><p>The page is not built yet (service/static/index.html does not exist).
 The API works: see <a href="/docs">/docs</a>.</p></body></html>"""

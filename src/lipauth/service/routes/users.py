@@ -12,17 +12,24 @@ from lipauth.errors import TooFewTakesError
 from lipauth.service import work
 from lipauth.service.errors import error_responses
 from lipauth.service.models import EnrolmentOut, VerificationOut
-from lipauth.service.routes._common import parse_challenge, parse_sensors, run_analysis, state_of, test_hook
-from lipauth.service.routes.system import ENROL_TAKES
+from lipauth.service.routes._common import (
+    ANALYSIS_ERRORS,
+    ENROL_TAKES,
+    form_true,
+    parse_challenge,
+    parse_sensors,
+    run_analysis,
+    state_of,
+    test_hook,
+)
 from lipauth.service.security import check_user_name, require_key
 from lipauth.service.uploads import save_upload, temp_dir
 
 router = APIRouter(tags=["users"])
-_ANALYSIS_ERRORS = (400, 401, 403, 409, 410, 413, 415, 422, 429, 500, 503, 504)
 
 
 @router.post("/v1/users/{user}/enrolments", status_code=201, response_model=EnrolmentOut, summary="Enrol a lip password",
-             responses=error_responses(*_ANALYSIS_ERRORS))
+             responses=error_responses(*ANALYSIS_ERRORS))
 async def enrol(
     user: str,
     request: Request,
@@ -43,7 +50,7 @@ async def enrol(
 
 
 @router.post("/v1/users/{user}/verifications", response_model=VerificationOut, summary="Verify a lip password",
-             responses=error_responses(*_ANALYSIS_ERRORS))
+             responses=error_responses(*ANALYSIS_ERRORS))
 async def verify(
     user: str,
     request: Request,
@@ -65,7 +72,7 @@ async def verify(
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
         sensor_text = parse_sensors(sensors)
         ch = parse_challenge(st, challenge, user=user)
-        out = await run_analysis(st, work.verify, user, path, ch, sensor_text, _true(plot), test_hook(request))
+        out = await run_analysis(st, work.verify, user, path, ch, sensor_text, form_true(plot), test_hook(request))
     headers = {"Retry-After": str(max(1, math.ceil(out["retry_after_s"])))} if out.get("retry_after_s") else None
     return JSONResponse(out, headers=headers)
 
@@ -77,7 +84,3 @@ def delete_user(user: str, request: Request, _key: str = Depends(require_key)) -
     check_user_name(user)
     st.store.delete_user(user)
     return Response(status_code=204)
-
-
-def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
