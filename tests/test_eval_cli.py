@@ -285,9 +285,9 @@ def _tables(md: str, title_re: str) -> dict[str, list[list[str]]]:
 
 
 def readme_eval_tables() -> dict[str, list[list[str]]]:
-    """The accuracy tables of the README section "Evaluation and batch" (bold title line, then the table)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("## Evaluation and batch")
+    """The accuracy tables of docs/evaluation.md, section "Accuracy" (bold title line, then the table)."""
+    text = (ROOT / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    start = text.index("## Accuracy")
     end = text.find("\n## ", start + 1)
     return _tables(text[start:end if end > 0 else None], r"\*\*((?:Liveness|Lip password).*from the tuning split)\*\*")
 
