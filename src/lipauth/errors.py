@@ -55,6 +55,10 @@ __all__ = [
     "AnalysisTimeoutError",
     "TooFewTakesError",
     "BadUserNameError",
+    "BadLabelError",
+    "FrameTooLargeError",
+    "ForbiddenError",
+    "HostNotAllowedError",
 ]
 
 
@@ -326,3 +330,27 @@ class BadUserNameError(ConfigError):
     """A user name outside the allowed length or characters."""
 
     code = "bad_user_name"
+
+
+class BadLabelError(ConfigError):
+    """A password label outside the allowed length or characters."""
+
+    code = "bad_label"
+
+
+class FrameTooLargeError(InputError):
+    """A video's frames are larger than the configured limit (refused before any frame is decoded)."""
+
+    code = "frame_too_large"
+
+
+class ForbiddenError(ServiceError):
+    """The credential is valid but may not use this route (the page's credential: enrol and verify only)."""
+
+    code = "forbidden"
+
+
+class HostNotAllowedError(ServiceError):
+    """A state-changing request (or the page) came with a ``Host`` or ``Origin`` the service does not serve."""
+
+    code = "host_not_allowed"
