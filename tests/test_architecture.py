@@ -84,3 +84,124 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"heavy modules loaded at import time: {out}"
+
+
+# --------------------------------------------------------------------------------------
+# no import circles between modules of src/lipauth
+
+
+def _module_name(path: Path, pkg: Path = PKG) -> str:
+    parts = list(path.relative_to(pkg.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def import_graph(pkg: Path = PKG) -> dict[str, set[str]]:
+    """``{module: modules it imports}`` over the files of ``pkg``.
+
+    Every ``import``/``from ... import`` counts wherever it stands: module level, inside a
+    function, under ``if TYPE_CHECKING:``. ``from lipauth.a import b`` is an edge to the
+    module ``lipauth.a.b`` when that file exists, else to ``lipauth.a``; relative imports are
+    resolved. The implicit import of a parent package's ``__init__`` is not an edge.
+    """
+    files = {_module_name(p, pkg): p for p in pkg.rglob("*.py")}
+
+    def existing(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for mod, path in files.items():
+        deps: set[str | None] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps.update(existing(a.name) for a in node.names if a.name.split(".")[0] == "lipauth")
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+                    for _ in range(node.level - 1):
+                        base = base.rpartition(".")[0]
+                    source = f"{base}.{node.module}" if node.module else base
+                else:
+                    source = node.module or ""
+                if source.split(".")[0] != "lipauth":
+                    continue
+                for a in node.names:
+                    full = f"{source}.{a.name}"
+                    deps.add(full if full in files else existing(source))
+        graph[mod] = {d for d in deps if d is not None and d != mod}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle (``[a, b, ..., a]``) per strongly connected group of modules."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[set[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    circles = []
+    for group in groups:  # a shortest circle through the group's first module, for the message
+        start = min(group)
+        prev: dict[str, str] = {}
+        queue, seen = [start], {start}
+        while queue:
+            v = queue.pop(0)
+            if start in graph[v]:
+                path = [v]
+                while path[-1] != start:
+                    path.append(prev[path[-1]])
+                circles.append([*reversed(path), start])
+                break
+            for w in sorted(graph[v] & group):
+                if w not in seen:
+                    seen.add(w)
+                    prev[w] = v
+                    queue.append(w)
+    return sorted(circles)
+
+
+def test_import_circle_finder_finds_circles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"f"}, "f": {"e"}}
+    assert import_circles(graph) == [["a", "b", "c", "a"], ["e", "f", "e"]]
+    assert import_circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_import_graph_sees_function_level_and_type_checking_imports() -> None:
+    graph = import_graph()
+    assert "lipauth.eval.report" in graph["lipauth.eval.runner"]  # imported inside run_evaluation
+    assert "lipauth.checks.sync" in graph["lipauth.eval.runner"]  # inside _sync_record
+    assert "lipauth.auth" in graph["lipauth"]  # under TYPE_CHECKING in lipauth/__init__.py
+
+
+def test_no_import_circles() -> None:
+    """No two modules of src/lipauth import each other, directly or through others."""
+    circles = import_circles(import_graph())
+    assert not circles, "import circles (make the dependency one-way):\n" + "\n".join(" -> ".join(c) for c in circles)

@@ -15,11 +15,12 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from lipauth.errors import EnrolmentError, LipAuthError
+from lipauth.eval.config import EvalConfig, EvalResult
 from lipauth.eval.dataset import Dataset
 from lipauth.eval.metrics import (
     apcer_bpcer,
@@ -29,9 +30,6 @@ from lipauth.eval.metrics import (
     far_frr,
     frr_at_far,
 )
-
-if TYPE_CHECKING:
-    from lipauth.eval.runner import EvalConfig, EvalResult
 
 __all__ = ["MIN_TEST_N", "SCORE_COLUMNS", "metric_tables", "score_everything", "write_report"]
 
