@@ -205,3 +205,19 @@ def test_no_import_circles() -> None:
     """No two modules of src/lipauth import each other, directly or through others."""
     circles = import_circles(import_graph())
     assert not circles, "import circles (make the dependency one-way):\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+# --------------------------------------------------------------------------------------
+# lint
+
+
+def test_ruff_check_is_clean() -> None:
+    """``ruff check`` (rules in pyproject.toml [tool.ruff]) finds nothing in the whole tree."""
+    import importlib.util
+
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed: pip install -e '.[test]' (make test does)")
+    root = PKG.parents[1]
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", str(root)],
+                          cwd=root, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, f"ruff check found problems (fix them, or see [tool.ruff] in pyproject.toml):\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
