@@ -29,6 +29,8 @@ from lipauth.store import new_key
 pytestmark = pytest.mark.slow
 
 MAX_CLIP_S = 6.0
+#: the test client's Host: an IP address is allowed by default (``testserver`` is not)
+BASE_URL = "http://127.0.0.1"
 MAX_UPLOAD_MB = 1.0
 
 
@@ -74,7 +76,7 @@ def app_client(tmp_path_factory):
                         max_clip_s=MAX_CLIP_S, max_upload_mb=MAX_UPLOAD_MB, rate_per_min=10_000, user_rate_per_min=10_000,
                         cors_origins=("http://app.example",), page_key="page-key-123456")
     app = create_app(settings, warm=True)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=BASE_URL) as client:
         key = app.state.lipauth.store.create_api_key("tests")
         client.headers["X-API-Key"] = key
         yield app, client
@@ -139,8 +141,9 @@ def test_page_serves_index_with_page_key(client, tmp_path, monkeypatch) -> None:
     (tmp_path / "index.html").write_text("<script>const KEY = '__LIPAUTH_PAGE_KEY__';</script>")
     r = client.get("/")
     assert r.text == "<script>const KEY = 'page-key-123456';</script>"
-    # the page key works as an API key; a wrong one does not
-    assert client.post("/v1/challenges", json={"kind": "blow"}, headers={"X-API-Key": "page-key-123456"}).status_code == 201
+    # the page key works from the page's origin (a browser always sends Origin on a POST); a wrong one does not
+    page = {"X-API-Key": "page-key-123456", "Origin": BASE_URL}
+    assert client.post("/v1/challenges", json={"kind": "blow"}, headers=page).status_code == 201
     _err(client.post("/v1/challenges", json={"kind": "blow"}, headers={"X-API-Key": "page-key-12345"}),
          401, "UNAUTHORIZED", "missing or invalid API key")
 
@@ -225,7 +228,7 @@ def light_app(tmp_path):
     def make(**kw):
         s = Settings(data_dir=str(tmp_path), key=base64.b64encode(new_key()).decode(), workers=1, **kw)
         app = create_app(s)
-        client = TestClient(app)  # no lifespan: the pool stays unstarted
+        client = TestClient(app, base_url=BASE_URL)  # no lifespan: the pool stays unstarted
         client.headers["X-API-Key"] = app.state.lipauth.store.create_api_key("k")
         return app, client
 
@@ -463,9 +466,20 @@ def test_bad_challenges(client, clips, enrolled, ckey, store) -> None:
     assert store.use_nonce(good["nonce"], expires_at=good["expires_at"])
     before = _snapshot(store)
     _err(post(good), 409, "CHALLENGE_REUSED", "challenge was already used")
-    _err(client.post("/v1/liveness", files={"clip": _file(clips["speech"])}, data={"challenge": json.dumps(good)}),
+    assert store.use_nonce(unbound["nonce"], expires_at=unbound["expires_at"])
+    before = _snapshot(store)
+    _err(client.post("/v1/liveness", files={"clip": _file(clips["speech"])}, data={"challenge": json.dumps(unbound)}),
          409, "CHALLENGE_REUSED", "challenge was already used")
     assert _snapshot(store) == before
+
+
+def test_user_bound_challenge_cannot_be_burnt_on_liveness(client, clips, enrolled, store) -> None:
+    """Issue 18 row 15: a challenge issued for a user is refused on /v1/liveness, and its nonce stays unused."""
+    bound = client.post("/v1/challenges", json={"kind": "blow", "user": enrolled}).json()["challenge"]
+    before = _snapshot(store)
+    _err(client.post("/v1/liveness", files={"clip": _file(clips["speech"])}, data={"challenge": json.dumps(bound)}),
+         403, "CHALLENGE_OTHER_USER", "challenge was issued for another user")
+    assert _snapshot(store) == before and store.use_nonce(bound["nonce"], expires_at=bound["expires_at"])
 
 
 def test_bad_enrolments(client, clips, store) -> None:

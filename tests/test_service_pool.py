@@ -39,7 +39,7 @@ def client(tmp_path_factory):
     s = Settings(data_dir=str(d), key=base64.b64encode(new_key()).decode(), workers=1, queue=0,
                  analysis_timeout_s=10.0, test_hooks=True, rate_per_min=10_000, user_rate_per_min=10_000)
     app = create_app(s, warm=True)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         c.headers["X-API-Key"] = app.state.lipauth.store.create_api_key("pool")
         c.app_state = app.state.lipauth
         yield c
@@ -87,7 +87,7 @@ def test_hanging_worker_times_out_and_is_replaced(client, clip) -> None:
 def test_hooks_are_ignored_unless_enabled(tmp_path, clip) -> None:
     s = Settings(data_dir=str(tmp_path), key=base64.b64encode(new_key()).decode(), workers=1, test_hooks=False)
     app = create_app(s)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         c.headers["X-API-Key"] = app.state.lipauth.store.create_api_key("k")
         r = _verify(c, clip, "crash")
         assert r.status_code == 200 and app.state.lipauth.pool.rebuilds == 0

@@ -3,7 +3,8 @@
 A :class:`Challenge` is a schedule of prompt windows the client must answer in the order
 and at the times given (``t = 0`` is the first video frame of the response), with a
 random nonce, an issue and an expiry time and an HMAC-SHA256 signature over a canonical
-JSON of everything else, so a client cannot move a window or extend the expiry. A
+JSON of every other field (``type`` and ``version`` included; a field the format does not
+have is refused), so a client cannot move a window, extend the expiry or change anything. A
 pre-recorded or replayed video cannot follow a schedule it has never seen.
 
 Key: ``$LIPAUTH_CHALLENGE_KEY`` (any string, used as UTF-8 bytes) or a random 32-byte key
@@ -52,6 +53,10 @@ CHALLENGE_KINDS: dict[str, tuple[str, ...]] = {"blow": ("blow",), "speech": ("sp
 KEY_ENV = "LIPAUTH_CHALLENGE_KEY"
 KEY_FILE = "challenge.key"
 _VERSION = 1
+_TYPE = "Challenge"
+#: every field of a challenge's JSON; any other key is refused (it would not be signed)
+_FIELDS = frozenset({"type", "version", "kind", "windows", "duration_s", "nonce", "issued_at", "expires_at", "signature",
+                     "subject"})
 #: shortest lead-in before the first window: the mouth-shape check calibrates on these
 #: neutral frames; each challenge adds a random 0-1 s to it
 LEAD_IN_S = 1.0
@@ -99,8 +104,9 @@ class Challenge:
     signature : str
         Hex HMAC-SHA256 of :meth:`canonical` under the server key ("" when unsigned).
     subject : str
-        The user the challenge was issued for ("" = not bound to a user). Covered by the
-        signature only when non-empty, so signatures of unbound challenges stay as they were.
+        The user the challenge was issued for ("" = not bound to a user).
+    version : int
+        Format version (1); signed like every other field, and only version 1 verifies.
     """
 
     kind: str
@@ -111,20 +117,21 @@ class Challenge:
     expires_at: float
     signature: str = ""
     subject: str = ""
+    version: int = _VERSION
 
     def content(self) -> dict[str, Any]:
-        """Everything the signature covers (all fields but ``signature``)."""
+        """Everything the signature covers: every field but ``signature`` (``type`` and ``version`` too)."""
         out = {
-            "version": _VERSION,
+            "type": _TYPE,
+            "version": self.version,
             "kind": self.kind,
             "windows": [[round(float(a), 3), round(float(b), 3), str(p)] for a, b, p in self.windows],
             "duration_s": round(float(self.duration_s), 3),
             "nonce": self.nonce,
             "issued_at": round(float(self.issued_at), 3),
             "expires_at": round(float(self.expires_at), 3),
+            "subject": self.subject,
         }
-        if self.subject:
-            out["subject"] = self.subject
         return out
 
     def canonical(self) -> bytes:
@@ -132,7 +139,7 @@ class Challenge:
         return json.dumps(self.content(), sort_keys=True, separators=(",", ":")).encode("utf-8")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "Challenge", **self.content(), "signature": self.signature}
+        return {**self.content(), "signature": self.signature}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Challenge:
@@ -141,8 +148,19 @@ class Challenge:
             raise ChallengeTamperedError(
                 f"challenge is a {type(data).__name__}, not a JSON object; pass the JSON that 'lipauth challenge new' printed"
             )
+        unknown = sorted(str(k) for k in data if k not in _FIELDS)
+        if unknown:
+            raise ChallengeTamperedError(
+                f"challenge has fields {unknown[:5]} that the format does not have (and no signature covers); "
+                "send the challenge unchanged"
+            )
+        if data.get("type", _TYPE) != _TYPE:
+            raise ChallengeTamperedError(f"challenge type is {str(data.get('type'))[:40]!r}, not {_TYPE!r}; send the challenge unchanged")
         try:
             windows = tuple((float(a), float(b), str(p)) for a, b, p in data["windows"])
+            version = data.get("version", _VERSION)
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise TypeError(f"version is {version!r}, not an integer")
             return cls(
                 kind=str(data["kind"]),
                 windows=windows,
@@ -152,6 +170,7 @@ class Challenge:
                 expires_at=float(data["expires_at"]),
                 signature=str(data.get("signature", "")),
                 subject=str(data.get("subject", "") or ""),
+                version=version,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ChallengeTamperedError(
@@ -326,6 +345,8 @@ def verify_challenge(
         The nonce was used before.
     """
     ch = challenge if isinstance(challenge, Challenge) else Challenge.from_dict(challenge)
+    if ch.version != _VERSION:
+        raise ChallengeTamperedError(f"challenge version {ch.version!r} is not {_VERSION}; request a new challenge")
     if ch.kind not in CHALLENGE_KINDS or not ch.windows:
         raise ChallengeTamperedError(f"challenge kind={ch.kind!r} with {len(ch.windows)} windows is not valid; request a new challenge")
     expected = sign_challenge(ch, key=key)

@@ -115,7 +115,7 @@ def _track_file(path: str, *, quiet: bool) -> tuple[Any, LipTrack]:
              epilog="Everything is kept in $LIPAUTH_DATA_DIR (default ~/.local/share/lipauth). Start with "
                     "'lipauth demo' (offline tracker demo) or 'lipauth serve' (API and browser page on "
                     "http://127.0.0.1:8000/). Options also come from LIPAUTH_<COMMAND>_<OPTION> variables. "
-                    "Exit codes: 0 ok, 1 rejected (verify, change, liveness), 2 bad input.")
+                    "Exit codes: 0 ok, 1 rejected (verify, change, liveness), 2 any error (bad input, internal error).")
 @click.version_option(__version__, prog_name="lipauth")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) on stderr.")
 def cli(verbose: int) -> None:
@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # writing an output file, mostly
         click.echo(f"lipauth: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_ERROR)
-    except Exception as exc:  # a bug: still one line, the traceback only with -vv
+    except Exception as exc:  # a bug: still one line, the traceback only with -vv; never 1 ("rejected")
         log.debug("internal error", exc_info=True)
-        click.echo(f"lipauth: internal error: {type(exc).__name__}: {exc} (rerun with -vv for details)", err=True)
-        sys.exit(1)
+        click.echo(f"lipauth: internal error: {type(exc).__name__}: {str(exc)[:200]} (rerun with -vv for details)", err=True)
+        sys.exit(EXIT_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)
 

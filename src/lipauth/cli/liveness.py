@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -36,20 +35,29 @@ def challenge_new(kind: str, seed: int | None, ttl_s: float) -> None:
               help="DeviceMotion samples recorded with the clip (JSON list of {t_ms, ax, ay, az, alpha, beta, gamma}).")
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), help="Write a PNG of prompts, audio and mouth on one time axis.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def liveness(video: str, challenge_path: str, sensors_path: str | None, plot: str | None, as_json: bool) -> None:
-    """Check a recorded response VIDEO against its challenge (signature, expiry, schedule).
+@click.option("--store", "store_url", default=None,
+              help="Store whose used nonces are checked (default $LIPAUTH_STORE_URL or SQLite in the data dir, as 'lipauth serve').")
+def liveness(video: str, challenge_path: str, sensors_path: str | None, plot: str | None, as_json: bool,
+             store_url: str | None) -> None:
+    """Check a recorded response VIDEO against its challenge (signature, expiry, schedule, single use).
 
+    The challenge's nonce is used up in the store shared with ``lipauth serve``: a challenge
+    already answered (here or over HTTP) is refused (exit 2).
     Exit code 0 when accepted, 1 when rejected (like ``lipauth verify``), 2 on bad input.
     """
     from lipauth.auth import check_liveness, public_check_dict
-    from lipauth.errors import ChallengeTamperedError
+    from lipauth.errors import ChallengeTamperedError, SensorDataError
+    from lipauth.io.jsontext import loads_bounded
+    from lipauth.store import SqlNonceStore, Store
 
-    try:
-        data = json.loads(Path(challenge_path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ChallengeTamperedError(f"{challenge_path}: not valid JSON ({exc}); pass the JSON 'lipauth challenge new' printed") from None
-    sensor_text = Path(sensors_path).read_text(encoding="utf-8") if sensors_path else None
-    report = check_liveness(video, challenge=data, sensors=sensor_text, plot=bool(plot))
+    data = loads_bounded(Path(challenge_path).read_bytes(), what=f"{challenge_path}", error=ChallengeTamperedError)
+    sensors = None
+    if sensors_path:
+        sensors = loads_bounded(Path(sensors_path).read_bytes(), what=f"{sensors_path}", error=SensorDataError)
+    # the nonce is checked and used up in the same store as the service's (LIPAUTH_DATA_DIR or
+    # LIPAUTH_STORE_URL): a challenge answered once, here or over HTTP, is refused the next time
+    with Store(store_url) as store:
+        report = check_liveness(video, challenge=data, sensors=sensors, plot=bool(plot), nonce_store=SqlNonceStore(store))
     if plot and report.timeline_png is not None:
         Path(plot).write_bytes(report.timeline_png)
     ch, result, sensors, accepted = report.challenge, report.result, report.sensors, report.accepted

@@ -44,27 +44,68 @@ def check_can_listen(host: str, port: int) -> None:
                               "stop the program using that port, pick another --port, or check that --host is this machine's") from None
 
 
+def default_allowed_hosts(host: str, port: int) -> tuple[str, ...]:
+    """The ``Host`` values ``lipauth serve --host HOST --port PORT`` answers when ``LIPAUTH_ALLOWED_HOSTS`` is unset:
+    localhost, any IP address, and HOST itself when it is a name."""
+    from lipauth.service.settings import DEFAULT_ALLOWED_HOSTS
+
+    bare = host.strip("[]")
+    try:
+        ipaddress.ip_address(bare)
+        return DEFAULT_ALLOWED_HOSTS
+    except ValueError:
+        return (*DEFAULT_ALLOWED_HOSTS, f"{bare}:{port}")
+
+
+def check_tls_files(certfile: str | None, keyfile: str | None) -> None:
+    """:class:`ConfigError` unless both or neither of ``--certfile``/``--keyfile`` are given and they load."""
+    from lipauth.errors import ConfigError
+
+    if bool(certfile) != bool(keyfile):
+        raise ConfigError("give both --certfile and --keyfile (a PEM certificate and its private key), or neither")
+    if certfile and keyfile:
+        import ssl
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ctx.load_cert_chain(certfile, keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"--certfile {certfile} / --keyfile {keyfile} cannot be loaded ({exc}); "
+                              "pass a PEM certificate and its unencrypted private key") from None
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Analysis processes (default $LIPAUTH_WORKERS or the cores).")
-@click.option("--no-page-key", is_flag=True, help="Do not make the in-memory API key for the page (always off on non-loopback hosts).")
-def serve(host: str, port: int, workers: int | None, no_page_key: bool) -> None:
-    """Serve the HTTP API and the browser page (settings from LIPAUTH_* variables; see the README)."""
+@click.option("--no-page-key", is_flag=True,
+              help="Do not give the page its credential (it then asks for an API key). The credential is given on loopback "
+                   "hosts and with --certfile (https); it can only enrol, verify and run liveness/sync from the page's origin.")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM certificate: serve https (phones allow the camera only on https or localhost).")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM private key of --certfile.")
+def serve(host: str, port: int, workers: int | None, no_page_key: bool, certfile: str | None, keyfile: str | None) -> None:
+    """Serve the HTTP API and the browser page (settings from LIPAUTH_* variables; see docs/service.md)."""
+    import os
+
     from lipauth.service import Settings, create_app
     from lipauth.service.app import serve_app
 
+    check_tls_files(certfile, keyfile)
     check_can_listen(host, port)
     overrides: dict[str, Any] = {}
     if workers is not None:
         overrides["workers"] = workers
-    if not no_page_key and is_loopback(host):
+    if not no_page_key and (is_loopback(host) or certfile):
         overrides["page_key"] = "lkp_" + secrets.token_urlsafe(32)
+    if not os.environ.get("LIPAUTH_ALLOWED_HOSTS", "").strip():
+        overrides["allowed_hosts"] = default_allowed_hosts(host, port)
     settings = Settings.from_env(**overrides)
     app = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"lipauth: serving on http://{shown}:{port}/")
-    serve_app(app, host=host, port=port)
+    scheme = "https" if certfile else "http"
+    click.echo(f"lipauth: serving on {scheme}://{shown}:{port}/")
+    serve_app(app, host=host, port=port, certfile=certfile, keyfile=keyfile)
 
 
 @cli.group()

@@ -26,6 +26,15 @@ def _open(store_url: str | None) -> Any:
     return Store(store_url)
 
 
+def _check_names(user: str, label: str | None) -> None:
+    """:class:`BadUserNameError` / :class:`BadLabelError` for names the service would refuse (exit 2)."""
+    from lipauth.service.security import check_label, check_user_name
+
+    check_user_name(user)
+    if label is not None:
+        check_label(label)
+
+
 def _auth(store_url: str | None, threshold: float | None = None) -> Any:
     from lipauth.auth import AuthConfig, Authenticator
     from lipauth.checks.password import PasswordConfig
@@ -45,9 +54,7 @@ def enrol(user: str, takes: tuple[str, ...], label: str, store_url: str | None, 
 
     USER: 1 to 64 characters from A-Z a-z 0-9 . _ @ - (the names the service and page accept).
     """
-    from lipauth.service.security import check_user_name
-
-    check_user_name(user)  # a name the service refuses could never unlock on the page
+    _check_names(user, label)  # a name the service refuses could never unlock on the page
     template = _auth(store_url).enrol(user, list(takes), label=label)
     out = {"user": user, "label": label, "n_takes": template.n_takes, "enrolment_spread": template.spread}
     if as_json:
@@ -71,6 +78,7 @@ def change(user: str, current: str, takes: tuple[str, ...], label: str, store_ur
     from lipauth.checks.password import PasswordConfig
     from lipauth.errors import TooFewTakesError
 
+    _check_names(user, label)
     need = PasswordConfig().min_takes
     if len(takes) < need:  # before CURRENT is verified (a verify counts as an attempt)
         raise TooFewTakesError(f"got {len(takes)} new take(s); record at least {need} takes of the new lip movement")
@@ -94,6 +102,7 @@ def change(user: str, current: str, takes: tuple[str, ...], label: str, store_ur
 @_JSON_OPT
 def verify(user: str, clip: str, label: str | None, threshold: float | None, store_url: str | None, as_json: bool) -> None:
     """Verify CLIP as USER's lip password; exit 0 when accepted, 1 when rejected."""
+    _check_names(user, label)  # before the store: a bad name gets no lock-out row
     result = _auth(store_url, threshold).verify(user, clip, label=label)
     if as_json:
         _echo_json(result.to_dict())

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lipauth.errors import CorruptMediaError, NoFramesError, NoVideoStreamError
+from lipauth.errors import CorruptMediaError, FrameTooLargeError, NoFramesError, NoVideoStreamError
 from lipauth.io._open import (
     MIN_CLIP_FRAMES,
     MediaSource,
@@ -22,9 +22,44 @@ from lipauth.io._open import (
 )
 from lipauth.types import Video
 
-__all__ = ["load_video"]
+__all__ = ["load_video", "MAX_FRAME_SIDE", "MAX_FRAME_PIXELS", "set_frame_limits", "frame_limits"]
 
 log = logging.getLogger(__name__)
+
+#: largest frame decoded by default: 4096 px a side and 12 megapixels (4K UHD is 8.3 MP, a
+#: 4000x3000 phone sensor 12 MP); one decoded RGB frame of 12 MP is 36 MB
+MAX_FRAME_SIDE = 4096
+MAX_FRAME_PIXELS = 12_000_000
+_LIMITS = {"side": MAX_FRAME_SIDE, "pixels": MAX_FRAME_PIXELS}
+
+
+def set_frame_limits(*, max_side: int | None = None, max_pixels: int | None = None) -> None:
+    """Set this process's default frame-size limits of :func:`load_video` (None keeps the current one).
+
+    The service's analysis workers call it with ``LIPAUTH_MAX_FRAME_SIDE`` /
+    ``LIPAUTH_MAX_FRAME_PIXELS``.
+    """
+    for key, value in (("side", max_side), ("pixels", max_pixels)):
+        if value is not None:
+            if int(value) < 16:
+                raise ValueError(f"max_{key}={value!r} is too small; pass at least 16")
+            _LIMITS[key] = int(value)
+
+
+def frame_limits() -> tuple[int, int]:
+    """This process's default ``(max_side, max_pixels)``."""
+    return _LIMITS["side"], _LIMITS["pixels"]
+
+
+def _check_frame_size(width: int, height: int, name: str, max_side: int, max_pixels: int) -> None:
+    """:class:`FrameTooLargeError` when a ``width`` x ``height`` frame passes a limit (0 = size unknown: not checked)."""
+    if width <= 0 or height <= 0:
+        return
+    if max(width, height) > max_side or width * height > max_pixels:
+        raise FrameTooLargeError(
+            f"{name}: frames are {width}x{height} ({width * height / 1e6:.1f} MP); the limit is {max_side} px a side "
+            f"and {max_pixels / 1e6:g} MP; record at a lower resolution (e.g. 1280x720)"
+        )
 
 
 def _video_stream(container: Any, name: str) -> Any:
@@ -57,10 +92,17 @@ def _frame_time(frame: Any, index: int) -> float | None:
     return float(frame.pts * frame.time_base)
 
 
-def _decode_frames(container: Any, stream: Any, name: str, *, to_rgb: bool) -> Iterator[tuple[float | None, Any]]:
-    """Yield ``(time or None, frame)``; a stream that breaks after some frames ends with a warning."""
+def _decode_frames(
+    container: Any, stream: Any, name: str, *, to_rgb: bool, limits: tuple[int, int] | None = None
+) -> Iterator[tuple[float | None, Any]]:
+    """Yield ``(time or None, frame)``; a stream that breaks after some frames ends with a warning.
+
+    Every frame is checked against ``limits`` (default :func:`frame_limits`), for streams whose
+    header did not tell their size and for a size that changes mid-stream.
+    """
     import av
 
+    max_side, max_pixels = limits or frame_limits()
     n = 0
     it = container.decode(stream)
     while True:
@@ -75,6 +117,7 @@ def _decode_frames(container: Any, stream: Any, name: str, *, to_rgb: bool) -> I
                 ) from exc
             log.warning("%s: decoding stopped after %d frames (%s); keeping those frames", name, n, exc)
             return
+        _check_frame_size(int(frame.width), int(frame.height), name, max_side, max_pixels)
         n += 1
         yield _frame_time(frame, n - 1), frame
 
@@ -171,7 +214,9 @@ def _packet_times(container: Any, stream: Any, name: str) -> list[float | None]:
     return times
 
 
-def load_video(src: MediaSource, *, lazy: bool = False) -> Video:
+def load_video(
+    src: MediaSource, *, lazy: bool = False, max_frame_side: int | None = None, max_frame_pixels: int | None = None
+) -> Video:
     """Decode the first video stream of a file or byte string.
 
     Parameters
@@ -181,6 +226,10 @@ def load_video(src: MediaSource, *, lazy: bool = False) -> Video:
     lazy : bool
         When True, frames are not kept: timestamps come from one demux pass (no
         decoding) and :meth:`Video.iter_frames` decodes on the fly, reopening ``src``.
+    max_frame_side, max_frame_pixels : int, optional
+        Largest frame accepted (default :func:`frame_limits`: 4096 px a side, 12 MP). The
+        size in the stream's header is checked before any frame is decoded, and every
+        decoded frame again.
 
     Returns
     -------
@@ -200,23 +249,27 @@ def load_video(src: MediaSource, *, lazy: bool = False) -> Video:
     Raises
     ------
     MediaNotFoundError, EmptyMediaError, CorruptMediaError, NoVideoStreamError,
-    UnsupportedCodecError, NoFramesError, StillImageError
+    UnsupportedCodecError, NoFramesError, StillImageError, FrameTooLargeError
     """
+    default_side, default_pixels = frame_limits()
+    limits = (int(max_frame_side or default_side), int(max_frame_pixels or default_pixels))
     container, name, target = open_container(src)
     try:
         stream = _video_stream(container, name)
+        ctx = stream.codec_context
+        _check_frame_size(int(ctx.width or 0), int(ctx.height or 0), name, *limits)  # before any frame is decoded
         if is_image_format(container):
             raise still_image_error(name, f"{container.format.name.split(',')[0]} {stream.codec_context.name}")
         fps = _nominal_fps(stream)
         codec = stream.codec_context.name
         if lazy:
-            return _load_lazy(container, stream, name, target, fps, codec)
-        return _load_eager(container, stream, name, fps, codec)
+            return _load_lazy(container, stream, name, target, fps, codec, limits)
+        return _load_eager(container, stream, name, fps, codec, limits)
     finally:
         container.close()
 
 
-def _load_eager(container: Any, stream: Any, name: str, fps: float, codec: str) -> Video:
+def _load_eager(container: Any, stream: Any, name: str, fps: float, codec: str, limits: tuple[int, int]) -> Video:
     stream.thread_type = "AUTO"
     n_hint = int(stream.frames or 0)
     if n_hint <= 0 and stream.duration and stream.time_base and fps > 0:
@@ -225,7 +278,7 @@ def _load_eager(container: Any, stream: Any, name: str, fps: float, codec: str) 
     raw: list[float | None] = []
     rotation = 0
     with ffmpeg_errors(name, "video cannot be decoded"):
-        for t, frame in _decode_frames(container, stream, name, to_rgb=True):
+        for t, frame in _decode_frames(container, stream, name, to_rgb=True, limits=limits):
             arr = frame.to_ndarray(format="rgb24")
             if not raw:
                 rotation = int(getattr(frame, "rotation", 0) or 0)
@@ -271,7 +324,9 @@ def _load_eager(container: Any, stream: Any, name: str, fps: float, codec: str) 
     )
 
 
-def _load_lazy(container: Any, stream: Any, name: str, target: str | bytes, fps: float, codec: str) -> Video:
+def _load_lazy(
+    container: Any, stream: Any, name: str, target: str | bytes, fps: float, codec: str, limits: tuple[int, int]
+) -> Video:
     width, height = int(stream.codec_context.width), int(stream.codec_context.height)
     raw = _packet_times(container, stream, name)
     rotation = 0
@@ -280,7 +335,7 @@ def _load_lazy(container: Any, stream: Any, name: str, target: str | bytes, fps:
         again = reopen(target, name)
         try:
             with ffmpeg_errors(name, "video cannot be decoded"):
-                raw = [t for t, _ in _decode_frames(again, again.streams.video[0], name, to_rgb=False)]
+                raw = [t for t, _ in _decode_frames(again, again.streams.video[0], name, to_rgb=False, limits=limits)]
         finally:
             again.close()
     _check_count(len(raw), name, container, stream)
@@ -291,7 +346,7 @@ def _load_lazy(container: Any, stream: Any, name: str, target: str | bytes, fps:
     first = reopen(target, name)
     try:
         with ffmpeg_errors(name, "video cannot be decoded"):
-            for _, frame in _decode_frames(first, first.streams.video[0], name, to_rgb=False):
+            for _, frame in _decode_frames(first, first.streams.video[0], name, to_rgb=False, limits=limits):
                 rotation = int(getattr(frame, "rotation", 0) or 0)
                 width, height = int(frame.width), int(frame.height)
                 break
@@ -308,7 +363,7 @@ def _load_lazy(container: Any, stream: Any, name: str, target: str | bytes, fps:
             s.thread_type = "AUTO"
             last = -math.inf
             with ffmpeg_errors(name, "video cannot be decoded"):
-                for i, (t, frame) in enumerate(_decode_frames(c, s, name, to_rgb=True)):
+                for i, (t, frame) in enumerate(_decode_frames(c, s, name, to_rgb=True, limits=limits)):
                     t_rel = (t if t is not None else i / fps) - t0
                     if t_rel <= last:
                         continue

@@ -13,7 +13,7 @@ from lipauth import __version__
 from lipauth.service.errors import install_error_handlers
 from lipauth.service.metrics import Metrics, MetricsMiddleware
 from lipauth.service.pool import AnalysisPool
-from lipauth.service.security import KeyChecker, KeyGateMiddleware, RateLimiter
+from lipauth.service.security import HostGuardMiddleware, HostRule, KeyChecker, KeyGateMiddleware, RateLimiter
 from lipauth.service.settings import Settings
 from lipauth.service.state import AppState
 from lipauth.service.uploads import BodyLimitMiddleware
@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
     app.mount("/static", system.static_files(), name="static")
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=s.max_upload_bytes)
     app.add_middleware(KeyGateMiddleware, keys=state.keys)  # outside the body limit: 401 before any byte is read
+    # outside the key gate: a request from a host or origin we do not serve (DNS rebinding) learns nothing
+    app.add_middleware(HostGuardMiddleware, hosts=HostRule(s.allowed_hosts), cors_origins=s.cors_origins)
     if s.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(s.cors_origins), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["X-API-Key", "Content-Type"], expose_headers=["Retry-After"], max_age=600)
@@ -94,13 +96,16 @@ def create_app(settings: Settings | None = None, *, warm: bool = False) -> FastA
     return app
 
 
-def serve_app(app: FastAPI, *, host: str, port: int, graceful_s: int = 5) -> None:
+def serve_app(
+    app: FastAPI, *, host: str, port: int, graceful_s: int = 5, certfile: str | None = None, keyfile: str | None = None
+) -> None:
     """Run ``app`` with uvicorn until SIGTERM / SIGINT (``lipauth serve``).
 
     On the first signal the analysis workers are killed at once (requests still running
     answer 503 ``SHUTTING_DOWN``), so the server stops in about a second instead of
     waiting for every running analysis; uvicorn's own graceful wait is capped at
-    ``graceful_s`` seconds. A second Ctrl-C exits at once.
+    ``graceful_s`` seconds. A second Ctrl-C exits at once. With ``certfile`` and ``keyfile``
+    (PEM) it serves https (uvicorn's TLS).
     """
     import signal
 
@@ -115,5 +120,5 @@ def serve_app(app: FastAPI, *, host: str, port: int, graceful_s: int = 5) -> Non
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=graceful_s)
+                            timeout_graceful_shutdown=graceful_s, ssl_certfile=certfile, ssl_keyfile=keyfile)
     _Server(config).run()

@@ -66,6 +66,10 @@ ERRORS: dict[type[E.LipAuthError], tuple[int, str, str]] = {
 
 ERRORS[E.TooFewTakesError] = (422, "TOO_FEW_TAKES", "enrolment needs at least 3 clips")
 ERRORS[E.BadUserNameError] = (422, "BAD_USER_NAME", "user name must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
+ERRORS[E.BadLabelError] = (422, "BAD_LABEL", "password label must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
+ERRORS[E.FrameTooLargeError] = (413, "FRAME_TOO_LARGE", "video frames are larger than max_frame_pixels, or too many to decode")
+ERRORS[E.ForbiddenError] = (403, "FORBIDDEN", "this credential may not use this route")
+ERRORS[E.HostNotAllowedError] = (403, "HOST_NOT_ALLOWED", "request Host or Origin is not one this service serves")
 #: a challenge whose signature is fine but whose JSON cannot be parsed is "malformed"
 ERRORS_BY_CODE = {code: (status, detail) for status, code, detail in ERRORS.values()}
 
@@ -95,11 +99,17 @@ async def _lipauth_error(request: Request, exc: E.LipAuthError) -> JSONResponse:
     return JSONResponse(error_body(code, detail), status_code=status, headers=_retry_headers(exc))
 
 
-_HTTP_CODES = {404: ("NOT_FOUND", "no such route"), 405: ("METHOD_NOT_ALLOWED", "method not allowed on this route")}
+_HTTP_CODES = {
+    # the form parser's own refusals (malformed multipart, a form field over 1 MB)
+    400: ("MALFORMED_REQUEST", "request body is not a well-formed form, or a form field is larger than 1 MB"),
+    404: ("NOT_FOUND", "no such route"),
+    405: ("METHOD_NOT_ALLOWED", "method not allowed on this route"),
+}
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code, detail = _HTTP_CODES.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
+    code, detail = _HTTP_CODES.get(exc.status_code, ("HTTP_ERROR", "request refused"))
+    log.info("%s %s -> %d %s: %s", request.method, request.url.path, exc.status_code, code, exc.detail)
     return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
@@ -110,16 +120,32 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     status, detail = ERRORS_BY_CODE["INVALID_REQUEST"]
     fields: list[str] = []
     for e in exc.errors():
-        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
+        if e.get("type") == "json_invalid":  # loc is ("body", <character position>): the body is at fault
+            loc = []
+        else:
+            loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
         name = ".".join(loc) or "body"
         if name not in fields:
             fields.append(name)
     return JSONResponse({**error_body("INVALID_REQUEST", detail), "fields": fields}, status_code=status)
 
 
+#: the answer to any exception no other handler knows (a bug): a stable code, no details
+INTERNAL_ERROR = (500, "INTERNAL_ERROR", "internal error")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """Catch-all: any other exception is a JSON 500 ``INTERNAL_ERROR`` (the traceback goes to the log only)."""
+    log.error("%s %s -> 500 INTERNAL_ERROR: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    status, code, detail = INTERNAL_ERROR
+    return JSONResponse(error_body(code, detail), status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers: :class:`LipAuthError` (the table), route/method errors, request validation."""
+    """Register the handlers: :class:`LipAuthError` (the table), route/method errors, request validation,
+    and a catch-all for every other exception (JSON 500 ``INTERNAL_ERROR``, never a plain-text traceback)."""
     app.add_exception_handler(E.LipAuthError, _lipauth_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 

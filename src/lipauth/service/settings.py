@@ -16,6 +16,9 @@ from lipauth.errors import ConfigError
 __all__ = ["Settings", "WorkerConfig"]
 
 _KNOWN_CHECKS = ("password", "sync", "blow", "speech", "sensors", "challenge")
+#: hosts answered when LIPAUTH_ALLOWED_HOSTS is not set: localhost and any IP address (a
+#: DNS-rebinding page always has a name in Host, never an address)
+DEFAULT_ALLOWED_HOSTS = ("localhost", "*ip")
 
 
 def _cores() -> int:
@@ -69,8 +72,21 @@ class Settings:
         Longest analysis before its worker is replaced and the request gets 504 (60).
     challenge_ttl_s : float
         Lifetime of a new challenge (``LIPAUTH_CHALLENGE_TTL_S``, 120).
+    max_frame_side, max_frame_pixels : int
+        Largest video frame decoded (``LIPAUTH_MAX_FRAME_SIDE``, 4096 px; ``LIPAUTH_MAX_FRAME_PIXELS``,
+        12 000 000): a larger one is refused (413 ``FRAME_TOO_LARGE``) from the stream's header,
+        before any frame is decoded.
+    max_decoded_mb : float
+        Largest decoded size of one clip, frames x width x height x 3 bytes (``LIPAUTH_MAX_DECODED_MB``,
+        3072): bounds each worker's memory (413 ``FRAME_TOO_LARGE`` above it).
+    allowed_hosts : tuple of str
+        ``Host`` values the service answers on state-changing requests and the page
+        (``LIPAUTH_ALLOWED_HOSTS``, comma list of ``name``, ``name:port``, ``*ip`` = any IP
+        address, ``*`` = any). Default: ``localhost`` and any IP address; ``lipauth serve``
+        adds its ``--host``. A reverse proxy's public name must be listed.
     page_key : str
-        In-memory API key of the served page ("" = none); set by ``lipauth serve``.
+        In-memory credential of the served page ("" = none); set by ``lipauth serve``. It can
+        only ask for challenges, enrol, verify, and run liveness and sync, from the page's origin.
     test_hooks : bool
         Honour the ``X-LipAuth-Test-Hook`` header (``crash`` or ``sleep=S``) to make an
         analysis crash or hang; for tests only (``LIPAUTH_TEST_HOOKS=1``).
@@ -89,6 +105,10 @@ class Settings:
     policy: tuple[str, ...] = ("password",)
     analysis_timeout_s: float = 60.0
     challenge_ttl_s: float = 120.0
+    max_frame_side: int = 4096
+    max_frame_pixels: int = 12_000_000
+    max_decoded_mb: float = 3072.0
+    allowed_hosts: tuple[str, ...] = ()
     page_key: str = ""
     test_hooks: bool = False
 
@@ -107,6 +127,14 @@ class Settings:
         check("user_rate_per_min", self.user_rate_per_min, 1, 1_000_000)
         check("analysis_timeout_s", self.analysis_timeout_s, 0.5, 3600)
         check("challenge_ttl_s", self.challenge_ttl_s, 5, 86400)
+        check("max_frame_side", self.max_frame_side, 64, 16384)
+        check("max_frame_pixels", self.max_frame_pixels, 4096, 268_435_456)
+        check("max_decoded_mb", self.max_decoded_mb, 16, 1_048_576)
+        hosts = tuple(h.strip() for h in (self.allowed_hosts or DEFAULT_ALLOWED_HOSTS) if h.strip())
+        for h in hosts:
+            if not re.fullmatch(r"\*|\*ip|\[[0-9A-Fa-f:.]+\](:\d{1,5})?|[A-Za-z0-9._-]+(:\d{1,5})?", h):
+                raise ConfigError(f"LIPAUTH_ALLOWED_HOSTS has {h!r}; give host names like lip.example.com or lip.example.com:8443")
+        object.__setattr__(self, "allowed_hosts", hosts)
         pol = tuple(self.policy)
         bad = [c for c in pol if c not in _KNOWN_CHECKS]
         if not pol or bad:
@@ -137,6 +165,10 @@ class Settings:
             "analysis_timeout_s": _env_num(e, "LIPAUTH_ANALYSIS_TIMEOUT_S", 60.0, 0.5, 3600),
             "challenge_ttl_s": _env_num(e, "LIPAUTH_CHALLENGE_TTL_S", 120.0, 5, 86400),
             "test_hooks": e.get("LIPAUTH_TEST_HOOKS", "").strip() in ("1", "true", "yes"),
+            "max_frame_side": int(_env_num(e, "LIPAUTH_MAX_FRAME_SIDE", 4096, 64, 16384, integer=True)),
+            "max_frame_pixels": int(_env_num(e, "LIPAUTH_MAX_FRAME_PIXELS", 12_000_000, 4096, 268_435_456, integer=True)),
+            "max_decoded_mb": _env_num(e, "LIPAUTH_MAX_DECODED_MB", 3072.0, 16, 1_048_576),
+            "allowed_hosts": tuple(h.strip() for h in e.get("LIPAUTH_ALLOWED_HOSTS", "").split(",") if h.strip()),
         }
         kw.update(overrides)
         return cls(**kw)  # type: ignore[arg-type]
@@ -209,6 +241,9 @@ class Settings:
             policy=self.policy,
             max_clip_s=self.max_clip_s,
             test_hooks=self.test_hooks,
+            max_frame_side=self.max_frame_side,
+            max_frame_pixels=self.max_frame_pixels,
+            max_decoded_mb=self.max_decoded_mb,
         )
 
 
@@ -223,3 +258,6 @@ class WorkerConfig:
     policy: tuple[str, ...]
     max_clip_s: float
     test_hooks: bool = False
+    max_frame_side: int = 4096
+    max_frame_pixels: int = 12_000_000
+    max_decoded_mb: float = 3072.0

@@ -16,10 +16,10 @@ import os
 import time
 from typing import Any
 
-from lipauth.errors import ClipTooLongError, ConfigError
+from lipauth.errors import ClipTooLongError, ConfigError, FrameTooLargeError
 from lipauth.service.settings import WorkerConfig
 
-__all__ = ["init_worker", "ping", "enrol", "verify", "liveness", "sync"]
+__all__ = ["init_worker", "ping", "enrol", "verify", "liveness", "sync", "redact_failed_verify"]
 
 log = logging.getLogger("lipauth.service.worker")
 _CFG: WorkerConfig | None = None
@@ -40,6 +40,9 @@ def init_worker(cfg: WorkerConfig) -> None:
     from lipauth.store import KeyRing, Store
 
     _CFG = cfg
+    from lipauth.io.video import set_frame_limits
+
+    set_frame_limits(max_side=cfg.max_frame_side, max_pixels=cfg.max_frame_pixels)
     _STORE = Store(cfg.store_url, keyring=KeyRing(current=cfg.template_key, others=cfg.other_keys, source="service"))
     try:
         from lipauth.tracking import LipTracker
@@ -71,13 +74,20 @@ def _hook(hook: str) -> None:
 
 
 def _check_length(path: str) -> None:
-    """:class:`ClipTooLongError` when the clip lasts longer than ``max_clip_s`` (demuxed, not decoded)."""
+    """Refuse a clip before it is decoded whole: :class:`FrameTooLargeError` when its frames pass
+    the frame limits (from the stream's header) or all its frames would pass ``max_decoded_mb``;
+    :class:`ClipTooLongError` when it lasts longer than ``max_clip_s`` (demuxed, not decoded)."""
     from lipauth.io import load_video
 
-    video = load_video(path, lazy=True)
-    limit = _cfg().max_clip_s
+    cfg = _cfg()
+    video = load_video(path, lazy=True, max_frame_side=cfg.max_frame_side, max_frame_pixels=cfg.max_frame_pixels)
+    limit = cfg.max_clip_s
     if video.duration_s > limit:
         raise ClipTooLongError(f"clip lasts {video.duration_s:.1f} s; the limit is {limit:g} s")
+    decoded_mb = video.n_frames * video.width * video.height * 3 / 2**20
+    if decoded_mb > cfg.max_decoded_mb:
+        raise FrameTooLargeError(f"clip has {video.n_frames} frames of {video.width}x{video.height}: {decoded_mb:.0f} MB decoded; "
+                                 f"the limit is {cfg.max_decoded_mb:g} MB; record at a lower resolution or shorter")
 
 
 def _png(draw: Any) -> str:
@@ -147,6 +157,8 @@ def verify(user: str, path: str, challenge: dict | None, sensors: str | None, pl
     out = res.to_dict()
     out["checks"] = [public_check_dict(c) for c in res.checks]
     out = _clean(out)
+    if not out["accepted"]:
+        out = redact_failed_verify(out)
     if plot:
         from lipauth.viz import plot_timeline
 
@@ -157,6 +169,33 @@ def verify(user: str, path: str, challenge: dict | None, sensors: str | None, pl
     return out
 
 
+#: the user-dependent numbers of a verify answer: on a failed verify the client gets None in
+#: their place (the store's audit log keeps the score), so an unknown name (matched against a
+#: decoy) and an enrolled one give the same fields and values for the same clip
+_REDACTED_CHECKS = ("password",)
+_REDACTED_DETAILS = ("distance",)
+
+
+def redact_failed_verify(out: dict[str, Any]) -> dict[str, Any]:
+    """A failed verify's answer without the password's raw score and distance (no user enumeration)."""
+    red = dict(out)
+    scores = dict(red.get("scores") or {})
+    for name in _REDACTED_CHECKS:
+        if isinstance(scores.get(name), dict):
+            log.info("verify %r rejected: %s score %s", red.get("user"), name, scores[name].get("score"))
+            scores[name] = {**scores[name], "score": None}
+    red["scores"] = scores
+    checks = []
+    for c in red.get("checks") or []:
+        if c.get("check") in _REDACTED_CHECKS:
+            c = {**c, "score": None}
+            if isinstance(c.get("details"), dict):
+                c["details"] = {k: (None if k in _REDACTED_DETAILS else v) for k, v in c["details"].items()}
+        checks.append(c)
+    red["checks"] = checks
+    return red
+
+
 def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: str = "") -> dict[str, Any]:
     """Check the answer ``path`` to ``challenge`` (nonce consumed in the store)."""
     from lipauth.auth import check_liveness, public_check_dict
@@ -165,7 +204,7 @@ def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: 
     _hook(hook)
     _check_length(path)
     rep = check_liveness(path, challenge=challenge, sensors=sensors, nonce_store=SqlNonceStore(_STORE), plot=plot,
-                         key=_cfg().challenge_key)
+                         key=_cfg().challenge_key, subject="")  # a challenge bound to a user: only on their verification
     out: dict[str, Any] = _clean({"accepted": rep.accepted, "reasons": list(rep.reasons),
                                   "checks": [public_check_dict(c) for c in rep.checks]})
     if plot and rep.timeline_png is not None:

@@ -5,7 +5,6 @@ Every route module imports from here (and never from another route module or fro
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
@@ -41,8 +40,10 @@ def parse_sensors(text: str | None) -> str | None:
     if text is None or text == "":
         return None
     from lipauth.checks.sensors import parse_sensor_json
+    from lipauth.errors import SensorDataError
+    from lipauth.io.jsontext import loads_bounded
 
-    parse_sensor_json(text)
+    parse_sensor_json(loads_bounded(text, what="sensors form field", error=SensorDataError))
     return text
 
 
@@ -56,16 +57,28 @@ def parse_challenge(st: AppState, text: str | None, *, user: str | None) -> dict
         return None
     from lipauth.challenge import Challenge, verify_challenge
     from lipauth.errors import ChallengeTamperedError
+    from lipauth.io.jsontext import loads_bounded
 
+    data = loads_bounded(text, what="challenge form field", error=ChallengeError)
     try:
-        data = json.loads(text)
         ch = Challenge.from_dict(data)
-    except (json.JSONDecodeError, ChallengeTamperedError) as exc:
+    except ChallengeTamperedError as exc:
         raise ChallengeError(f"challenge form field is not valid challenge JSON ({exc}); send the 'challenge' object unchanged") from None
     verify_challenge(ch, key=st.challenge_key, subject=user)
     if st.store.nonce_used(ch.nonce):
         raise ChallengeReusedError(f"challenge {ch.nonce[:8]}... was already answered once; request a new challenge")
     return data
+
+
+async def single_parts(request: Request, *names: str) -> None:
+    """422 ``INVALID_REQUEST`` naming the field when a form field that takes one value was sent more than once
+    (two ``clip`` parts would otherwise silently analyse the last)."""
+    from fastapi.exceptions import RequestValidationError
+
+    form = await request.form()
+    twice = [n for n in names if len(form.getlist(n)) > 1]
+    if twice:
+        raise RequestValidationError([{"loc": ("body", n), "msg": "sent more than once", "type": "duplicate"} for n in twice])
 
 
 async def run_analysis(st: AppState, fn: Any, *args: Any) -> Any:

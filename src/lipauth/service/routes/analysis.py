@@ -16,6 +16,7 @@ from lipauth.service.routes._common import (
     parse_challenge,
     parse_sensors,
     run_analysis,
+    single_parts,
     state_of,
     test_hook,
 )
@@ -37,10 +38,11 @@ async def liveness(
 ) -> JSONResponse:
     """Blow or timed-speech answer to a signed challenge (+ device motion); the nonce is used once."""
     st = state_of(request)
+    await single_parts(request, "clip", "challenge", "sensors", "plot")
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
         sensor_text = parse_sensors(sensors)
-        ch = parse_challenge(st, challenge, user=None)
+        ch = parse_challenge(st, challenge, user="")  # a challenge bound to a user is answered on their verification
         out = await run_analysis(st, work.liveness, path, ch, sensor_text, form_true(plot), test_hook(request))
     return JSONResponse(out)
 
@@ -55,6 +57,7 @@ async def sync(
 ) -> JSONResponse:
     """Audio-visual synchrony: offset, confidence and score of lips vs voice."""
     st = state_of(request)
+    await single_parts(request, "clip", "plot")
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
         out = await run_analysis(st, work.sync, path, form_true(plot), test_hook(request))

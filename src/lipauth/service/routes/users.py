@@ -19,10 +19,11 @@ from lipauth.service.routes._common import (
     parse_challenge,
     parse_sensors,
     run_analysis,
+    single_parts,
     state_of,
     test_hook,
 )
-from lipauth.service.security import check_user_name, require_key
+from lipauth.service.security import check_label, check_user_name, require_key
 from lipauth.service.uploads import save_upload, temp_dir
 
 router = APIRouter(tags=["users"])
@@ -34,18 +35,20 @@ async def enrol(
     user: str,
     request: Request,
     clips: Annotated[list[UploadFile], File(description="3 or more takes of the same lip movement (webm, mp4, ...).")],
-    label: Annotated[str, Form(max_length=200, description="Password label (a user may have several).")] = "default",
+    label: Annotated[str, Form(max_length=200, description="Password label (a user may have several): 1 to 64 of A-Z a-z 0-9 . _ @ -.")] = "default",
     _key: str = Depends(require_key),
 ) -> JSONResponse:
     """Enrol ``user`` (or add a password ``label``) from 3 or more takes."""
     st = state_of(request)
     check_user_name(user)
+    await single_parts(request, "label")
+    label = check_label(label or "default")
     st.user_rate.hit("user:" + user)
     if len(clips) < ENROL_TAKES:
         raise TooFewTakesError(f"{len(clips)} clips; enrolment needs at least {ENROL_TAKES}")
     with temp_dir() as tmp:
         paths = [save_upload(c, tmp, max_bytes=st.settings.max_upload_bytes, index=i) for i, c in enumerate(clips)]
-        out = await run_analysis(st, work.enrol, user, paths, label or "default", test_hook(request))
+        out = await run_analysis(st, work.enrol, user, paths, label, test_hook(request))
     return JSONResponse(out, status_code=201)
 
 
@@ -67,6 +70,7 @@ async def verify(
     """
     st = state_of(request)
     check_user_name(user)
+    await single_parts(request, "clip", "challenge", "sensors", "plot")
     st.user_rate.hit("user:" + user)
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
