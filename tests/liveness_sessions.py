@@ -12,6 +12,7 @@ file's 10th-percentile level for at least 0.3 s and whose power is mostly below 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -260,3 +261,382 @@ def make_speech_session(challenge: Challenge, *, seed: int = 0, extra_s: float =
         audio = voice_from_opening(spoken, t, duration_s=dur, sample_rate=SR)
     return make_talking_clip(opening=opening, audio=audio, duration_s=dur, fps=fps, size=(320, 240),
                              face_width_px=150, seed=seed, noise_std=2.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Real answer sessions for the timed-speech (and blow) challenge, built from real clips.
+#
+# Every real talking clip in ../shared/data (GRID s1, the two talking heads, the people of
+# av_speakers/), by person, as lip features (landmarks: shape and its velocity) and audio.
+# A session is a new time line cut from one person's own clips, in feature space: the
+# person's real speech pieces (voice and lips of the same moment) placed in the windows of a
+# fresh challenge, real rest between them. Nothing is tracked again: frames are gathered
+# from the clips' features and the lip-motion energy and segments are recomputed on the
+# session (the segmentation's noise floor is clip-level).
+# ---------------------------------------------------------------------------------------
+
+REAL_CACHE = Path("/tmp/lipauth_sync_cache")
+#: left out: two faces on screen; all-zero audio (MEAD female, male2, M030's 256-px clip)
+REAL_EXCLUDED_SPEAKERS = ("two_faces",)
+#: a person needs this much voiced speech (10-ms WebRTC voice activity) over their clips
+REAL_MIN_SPEECH_S = 3.5
+#: shortest stretch of own rest (voice off, no lip-motion segment, face found), seconds
+REAL_MIN_REST_S = 0.3
+
+
+def _cache_key(path: Path) -> str:
+    import hashlib
+
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def real_clip_index(data: Path) -> list[tuple[str, str, Path]]:
+    """``(name, person, path)`` of every real talking clip (the people of the sync corpus)."""
+    import csv
+
+    rows = [(f"grid_s1/{p.stem}", "grid_s1", p) for p in sorted((data / "grid_s1" / "video").glob("*.mpg"))]
+    rows += [(f"talking_heads/{p.stem}", f"th_{p.stem.split('_')[1].lower()}", p)
+             for p in sorted((data / "talking_heads").glob("*.mp4"))]
+    csv_path = data / "av_speakers" / "speakers.csv"
+    if csv_path.is_file():
+        with csv_path.open() as fh:
+            for row in csv.DictReader(fh):
+                if row["speaker"] not in REAL_EXCLUDED_SPEAKERS:
+                    rows.append((row["path"].rsplit(".", 1)[0], row["speaker"], data / "av_speakers" / row["path"]))
+    return rows
+
+
+def load_real_clips(data: Path, *, cache: Path | None = REAL_CACHE, people: set[str] | None = None) -> list[tuple]:
+    """``(name, person, LipFeatures, Audio, path)`` of every usable clip (landmark features, 16-kHz audio).
+
+    Tracking is the costly part: features and audio are cached in ``cache`` (the same
+    files and keys as ``scripts/sync_data.py``), tracked on a miss. Clips that cannot be
+    used (no face, no audio, all-zero audio) are skipped.
+    """
+    import pickle
+
+    from lipauth.errors import LipAuthError
+
+    out, backend = [], None
+    try:
+        for name, person, path in real_clip_index(data):
+            if people is not None and person not in people:
+                continue
+            cfile = cache / f"{_cache_key(path)}.pkl" if cache is not None else None
+            if cfile is not None and cfile.is_file():
+                with cfile.open("rb") as fh:
+                    feats, audio, err = pickle.load(fh)
+            else:
+                from lipauth.features import extract_lip_features
+                from lipauth.io import load_audio
+                from lipauth.tracking import track_lips
+                from lipauth.tracking.backends.mediapipe import MediaPipeBackend
+
+                backend = backend or MediaPipeBackend()
+                try:
+                    feats, audio, err = extract_lip_features(track_lips(path, backend=backend)), load_audio(path), None
+                except LipAuthError as exc:
+                    feats, audio, err = None, None, str(exc)
+                if cfile is not None:
+                    cache.mkdir(parents=True, exist_ok=True)
+                    with cfile.open("wb") as fh:
+                        pickle.dump((feats, audio, err), fh)
+            if err is not None or audio is None or not np.any(audio.samples):
+                continue
+            out.append((name, person, feats, audio, path))
+    finally:
+        if backend is not None:
+            backend.close()
+    return out
+
+
+def _grid_words(path: Path) -> list[tuple[float, float, str]] | None:
+    align = path.parent.parent / "align" / f"{path.stem}.align"
+    if not align.is_file():
+        return None
+    out = []
+    for line in align.read_text().split("\n"):
+        parts = line.split()
+        if len(parts) == 3:
+            out.append((int(parts[0]) / 25000.0, int(parts[1]) / 25000.0, parts[2]))
+    return out
+
+
+def _energy_cuts(audio: Audio, lo: float, hi: float) -> np.ndarray:
+    """Syllable/word boundaries in ``[lo, hi]``: local minima of the 50-ms smoothed 10-ms log energy
+    below its median, at least 0.15 s apart."""
+    from scipy import ndimage, signal
+
+    hop = audio.sample_rate // 100
+    x = audio.samples.astype(np.float64)
+    n = x.size // hop
+    e = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-10)
+    e = ndimage.uniform_filter1d(e, 5)
+    te = audio.start_s + 0.01 * (np.arange(n) + 0.5)
+    idx, _ = signal.find_peaks(-e, distance=15)
+    idx = idx[(e[idx] < np.median(e)) & (te[idx] >= lo) & (te[idx] <= hi)]
+    return np.concatenate([[lo], te[idx], [hi]])
+
+
+@dataclass
+class RealPerson:
+    """One person's material: clips, speech stretches with their cut points, rest stretches.
+
+    speech : list of (clip index, cut points in seconds): a speech stretch may start at any
+        cut point and stop at any later one (GRID: word boundaries from the align files;
+        others: energy minima between syllables inside the voiced part of the clip).
+    rest : list of (clip index, start_s, end_s): the person's own rest (voice off, no
+        lip-motion segment, face found, at least :data:`REAL_MIN_REST_S`); empty when the
+        data has none (then :func:`real_session` holds the person's stillest frame).
+    """
+
+    person: str
+    clips: list
+    speech: list
+    rest: list
+    speech_s: float
+    fps: float
+
+    @property
+    def own_rest(self) -> bool:
+        return bool(self.rest)
+
+
+def real_people(data: Path, *, cache: Path | None = REAL_CACHE) -> dict[str, RealPerson]:
+    """Every person with at least :data:`REAL_MIN_SPEECH_S` of speech, by id."""
+    from collections import defaultdict
+
+    from lipauth.checks.speech import _lip_moving
+    from lipauth.features.audio import voice_activity
+
+    groups: dict[str, list] = defaultdict(list)
+    for item in load_real_clips(data, cache=cache):
+        groups[item[1]].append(item)
+    out = {}
+    for person, items in sorted(groups.items()):
+        clips, speech, rest, speech_s, steps = [], [], [], 0.0, []
+        for k, (name, _p, feats, audio, path) in enumerate(items):
+            clips.append((name, feats, audio))
+            t = feats.timestamps_s
+            steps.append(float(np.median(np.diff(t))))
+            vad = np.asarray(voice_activity(audio, frame_s=0.01), dtype=bool)
+            speech_s += 0.01 * vad.sum()
+            words = _grid_words(path) if person == "grid_s1" else None
+            tv = audio.start_s + 0.01 * np.arange(vad.size)
+            if words is not None:
+                spoken = [(a, b) for a, b, w in words if w != "sil"]
+                runs = [(spoken[0][0], spoken[-1][1])] if spoken else []
+                if spoken:
+                    speech.append((k, np.array(sorted({a for a, _ in spoken} | {b for _, b in spoken}))))
+            else:
+                # speech runs: strict voice activity (mode 3), pauses <= 0.25 s bridged, >= 0.5 s long
+                from lipauth.checks.blow import _runs
+
+                strict = np.asarray(voice_activity(audio, frame_s=0.01, aggressiveness=3), dtype=bool)
+                runs = [(max(lo, float(t[0])), min(hi, float(t[-1])))
+                        for lo, hi in _runs(tv[: strict.size], strict, merge_gap_s=0.25, min_run_s=0.5)]
+                speech += [(k, _energy_cuts(audio, lo, hi)) for lo, hi in runs if hi - lo >= 0.5]
+            if not runs:
+                continue
+            # own rest: before the first and after the last speech run only (the person waiting to
+            # speak or done speaking; a pause inside running speech is not rest), on the 10-ms
+            # voice grid: quiet, lips still (nearest frame), face found; 0.05 s trimmed off both
+            # ends (a breath or a lip smack next to the stretch stays out)
+            fi = np.clip(np.searchsorted(t, tv + 0.005) - 1, 0, t.size - 1)
+            inside = (tv >= t[0]) & (tv + 0.01 <= t[-1] + steps[-1])
+            inside &= (tv + 0.01 <= runs[0][0] - 0.1) | (tv >= runs[-1][1] + 0.1)
+            quiet = ~vad & ~_lip_moving(feats)[fi] & feats.valid[fi] & inside
+            edges = np.flatnonzero(np.diff(np.r_[0, quiet.astype(np.int8), 0]))
+            for a, b in zip(edges[::2], edges[1::2]):
+                lo, hi = float(tv[a]) + 0.05, float(tv[b - 1]) + 0.01 - 0.05
+                if hi - lo >= REAL_MIN_REST_S:
+                    rest.append((k, lo, hi))
+        if speech_s >= REAL_MIN_SPEECH_S and speech:
+            out[person] = RealPerson(person, clips, speech, rest, speech_s, 1.0 / float(np.median(steps)))
+    return out
+
+
+#: a piece of a session's time line: [t0, t1) of the session taken from clip ``clip`` at
+#: ``src`` seconds (played backwards when ``rev``); clip -1 = the person's held still frame
+_Piece = tuple  # (t0, t1, clip, src, rev)
+
+
+def _rest_pieces(person: RealPerson, t0: float, t1: float, rng: np.random.Generator) -> list:
+    """Fill ``[t0, t1)`` with the person's own rest stretches (forwards and backwards in turn), or the held frame."""
+    out = []
+    if not person.rest:
+        return [(t0, t1, -1, 0.0, False)] if t1 > t0 else []
+    t = t0
+    k, a, b = person.rest[int(rng.integers(len(person.rest)))]
+    rev = bool(rng.integers(2))
+    while t < t1 - 1e-9:
+        take = min(b - a, t1 - t)
+        src = (b if rev else a)
+        out.append((t, t + take, k, src, rev))
+        t += take
+        rev = not rev  # ping-pong inside one rest stretch: no jump between clips in a rest
+    return out
+
+
+def _speech_piece(person: RealPerson, length_s: float, rng: np.random.Generator) -> list:
+    """Speech of about ``length_s``: start at a cut point, stop at the cut point nearest the target (the
+    person finishes the word in progress); when a stretch is too short, the next one follows it."""
+    out, done = [], 0.0
+    while done < length_s - 0.12:
+        k, cuts = person.speech[int(rng.integers(len(person.speech)))]
+        starts = cuts[:-1][cuts[-1] - cuts[:-1] >= 0.3]
+        if starts.size == 0:
+            continue
+        s0 = float(starts[int(rng.integers(starts.size))])
+        later = cuts[cuts > s0 + 0.15]
+        s1 = float(later[np.argmin(np.abs(later - (s0 + length_s - done)))])
+        out.append((done, done + s1 - s0, k, s0, False))
+        done += s1 - s0
+    return out
+
+
+def real_timeline(person: RealPerson, windows: list[tuple[float, float]], duration_s: float, rng: np.random.Generator, *,
+                  lag_s: tuple[float, float] = (0.1, 0.3), always: bool = False) -> tuple[list, list]:
+    """Speech pieces answering ``windows`` (one reaction lag per session, +-0.04 s per edge) and rest pieces between.
+
+    Returns (speech pieces, rest pieces), each a list of ``(t0, t1, clip, src, rev)``.
+    """
+    lag = float(rng.uniform(*lag_s))
+    if always:
+        spans = [(0.3, duration_s - 0.05)]
+    else:
+        spans = [(a + lag + float(rng.uniform(-0.04, 0.04)), b + lag + float(rng.uniform(-0.04, 0.04))) for a, b in windows]
+    speech, t = [], 0.0
+    rest: list = []
+    for a, b in spans:
+        rel = _speech_piece(person, b - a, rng)
+        end = min(a + rel[-1][1], duration_s)
+        rest += _rest_pieces(person, t, a, rng)
+        speech += [(a + p0, min(a + p1, end), k, s, r) for p0, p1, k, s, r in rel if a + p0 < end]
+        t = end
+    rest += _rest_pieces(person, t, duration_s, rng)
+    return speech, rest
+
+
+def _held_frame(person: RealPerson) -> tuple[np.ndarray, float]:
+    """The person's stillest frame (lowest motion energy among the least open quarter) and the GRID-like jitter scale."""
+    best = None
+    for _name, f, _a in person.clips:
+        v = f.valid
+        if not v.any():
+            continue
+        opening = f.column("opening")
+        ok = v & (opening <= np.percentile(opening[v], 25))
+        i = np.flatnonzero(ok)[np.argmin(f.motion_energy[ok])]
+        if best is None or f.motion_energy[i] < best[1]:
+            best = (f.shape[i].astype(np.float64), float(f.motion_energy[i]))
+    return best[0], best[1]
+
+
+def render_real(person: RealPerson, video: list, audio: list, duration_s: float, rng: np.random.Generator, *,
+                fps: float | None = None):
+    """Gather the session's frames (``video`` pieces) and samples (``audio`` pieces) into LipFeatures and Audio.
+
+    Frames: nearest source frame for every session frame time (a uniform grid at the
+    person's frame rate); shape and velocity come from the source (negated velocity when
+    played backwards), so a cut adds no velocity spike; energy and segments are recomputed
+    with the default :class:`lipauth.features.extract.FeatureConfig`. The held frame gets
+    tracker-like jitter (0.002 face units) and the quiet room -70 dBFS noise.
+    """
+    from lipauth.features.extract import FeatureConfig
+    from lipauth.features.segment import motion_energy, segment_motion
+    from lipauth.types import LipFeatures
+
+    fps = fps or (person.fps if abs(person.fps - round(person.fps)) < 0.2 and person.fps >= 20 else 25.0)
+    n = int(round(duration_s * fps))
+    t = np.arange(n) / fps
+    names = person.clips[0][1].shape_names
+    shape = np.zeros((n, len(names)))
+    vel = np.zeros((n, len(names)))
+    valid = np.zeros(n, dtype=bool)
+    held = None
+    for t0, t1, k, src, rev in video:
+        m = (t >= t0 - 1e-9) & (t < t1 - 1e-9)
+        if not m.any():
+            continue
+        if k < 0:
+            if held is None:
+                held = _held_frame(person)[0]
+            jit = rng.normal(0.0, 0.002, (int(m.sum()), len(names)))
+            shape[m] = held + jit
+            vel[m] = np.gradient(jit, 1.0 / fps, axis=0) if m.sum() > 1 else 0.0
+            valid[m] = True
+            continue
+        f = person.clips[k][1]
+        st = src - (t[m] - t0) if rev else src + (t[m] - t0)
+        idx = np.clip(np.searchsorted(f.timestamps_s, st), 0, f.n_frames - 1)
+        prev = np.clip(idx - 1, 0, f.n_frames - 1)
+        idx = np.where(np.abs(f.timestamps_s[prev] - st) < np.abs(f.timestamps_s[idx] - st), prev, idx)
+        shape[m] = f.shape[idx]
+        vel[m] = -f.velocity[idx] if rev else f.velocity[idx]
+        valid[m] = f.valid[idx]
+    y = np.zeros(int(round(duration_s * SR)))
+    ramp = int(0.005 * SR)  # 5-ms cross-fade between pieces: a cut makes neither a click nor a dip
+    for t0, t1, k, src, rev in audio:
+        i0, i1 = int(round(t0 * SR)), min(int(round(t1 * SR)), y.size)
+        if i1 <= i0:
+            continue
+        n_take = i1 - i0 + (ramp if i1 < y.size else 0)
+        if k < 0:
+            seg = 10 ** (-70 / 20) * rng.standard_normal(n_take)
+        else:
+            a = person.clips[k][2]
+            j0 = int(round((src - a.start_s) * a.sample_rate))
+            x = a.samples.astype(np.float64)
+            if rev:
+                seg = x[max(0, j0 - n_take) : max(0, j0)][::-1]
+            else:
+                seg = x[max(0, j0) : max(0, j0) + n_take]
+            seg = seg.copy()
+        if i0 > 0:
+            r = min(ramp, seg.size)
+            seg[:r] *= np.linspace(0.0, 1.0, r)
+        if seg.size > i1 - i0:
+            r = seg.size - (i1 - i0)
+            seg[i1 - i0 :] *= np.linspace(1.0, 0.0, r)
+        seg = seg[: y.size - i0]
+        y[i0 : i0 + seg.size] += seg
+    cfg = FeatureConfig()
+    energy = motion_energy(vel, valid, t, window_s=cfg.energy_window_s)
+    segs = segment_motion(energy, t, shape, valid, k_high=cfg.k_high, k_low=cfg.k_low, min_high=cfg.min_high,
+                          min_low=cfg.min_low, min_duration_s=cfg.min_duration_s, min_gap_s=cfg.min_gap_s,
+                          normal_amplitude=cfg.normal_amplitude)
+    feats = LipFeatures(
+        timestamps_s=t, valid=valid, shape=shape.astype(np.float32), velocity=vel.astype(np.float32),
+        acceleration=np.gradient(vel, 1.0 / fps, axis=0).astype(np.float32), motion_energy=energy.astype(np.float32),
+        similarity=np.zeros(0, np.float32), flow=np.zeros((0, 0), np.float32), histograms=np.zeros((0, 0), np.float32),
+        histogram_times_s=np.zeros(0), shape_names=names, segments=tuple(tuple(s) for s in segs), config=cfg.to_dict(),
+    )
+    return feats, Audio(samples=y.astype(np.float32), sample_rate=SR, start_s=0.0, codec="pcm_f32le", source="<real session>")
+
+
+#: kinds of real session: the genuine answer and the attacks built from the same pieces
+REAL_KINDS = ("genuine", "still_face_voice", "lips_no_sound", "speaking_always")
+
+
+def real_session(person: RealPerson, windows: list[tuple[float, float]], duration_s: float, *, seed: int,
+                 kind: str = "genuine"):
+    """A real answer session of ``person`` for ``windows`` (speak or blow windows of a challenge).
+
+    kind : "genuine" (speech pieces in the windows, own rest between), "still_face_voice"
+        (the same voice, the lips at rest throughout), "lips_no_sound" (the same lips, the rest's
+        sound throughout), "speaking_always" (speech from 0.3 s to the end).
+    Returns (LipFeatures, Audio).
+    """
+    rng = np.random.default_rng(seed)
+    speech, rest = real_timeline(person, windows, duration_s, rng, always=kind == "speaking_always")
+    if kind in ("genuine", "speaking_always"):
+        video = audio = speech + rest
+    elif kind == "still_face_voice":
+        video, audio = _rest_pieces(person, 0.0, duration_s, rng), speech + rest
+    elif kind == "lips_no_sound":
+        video, audio = speech + rest, _rest_pieces(person, 0.0, duration_s, rng)
+    else:
+        raise ValueError(kind)
+    return render_real(person, video, audio, duration_s, rng)

@@ -52,6 +52,11 @@ SPEECH_MAX_EDGE_SPREAD_S = 0.3
 SPEECH_MERGE_GAP_S = 0.3
 #: voice activity frame, seconds (sharper edges than the 40-ms video frames)
 _VAD_FRAME_S = 0.01
+#: WebRTC voice-activity mode (0 lenient to 3 strict) for every voice measure of the check
+SPEECH_VAD_AGGRESSIVENESS = 2
+#: a voice run outside every window is stray (``SPEECH_OUTSIDE_PROMPT``) only when it holds
+#: at least this much voiced time, seconds (0: any run of >= 0.2 s after bridging pauses)
+SPEECH_MIN_STRAY_VOICED_S = 0.0
 
 
 def _lip_moving(features: LipFeatures) -> np.ndarray:
@@ -68,11 +73,29 @@ def voice_runs_timing(audio: Audio, windows: list[tuple[float, float]]) -> Sched
     Pauses up to :data:`SPEECH_MERGE_GAP_S` are bridged, runs under 0.2 s dropped
     (:func:`lipauth.checks.blow.schedule_timing`).
     """
+    tv, vad = _voice_grid(audio)
+    return schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
+
+
+def _voice_grid(audio: Audio) -> tuple[np.ndarray, np.ndarray]:
+    """Times and voice activity of the 10-ms WebRTC frames."""
     from lipauth.features.audio import voice_activity
 
-    vad = np.asarray(voice_activity(audio, frame_s=_VAD_FRAME_S), dtype=bool)
-    tv = audio.start_s + _VAD_FRAME_S * np.arange(vad.size)
-    return schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
+    vad = np.asarray(voice_activity(audio, frame_s=_VAD_FRAME_S, aggressiveness=SPEECH_VAD_AGGRESSIVENESS), dtype=bool)
+    return audio.start_s + _VAD_FRAME_S * np.arange(vad.size), vad
+
+
+def _stray_voice(tv: np.ndarray, vad: np.ndarray, windows: list[tuple[float, float]]) -> int:
+    """Voice runs (pauses bridged) outside every window holding >= SPEECH_MIN_STRAY_VOICED_S of voice."""
+    from lipauth.checks.blow import _runs
+
+    out = 0
+    for lo, hi in _runs(tv, vad, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2):
+        if any(min(hi, b) > max(lo, a) for a, b in windows):
+            continue
+        voiced = _VAD_FRAME_S * float(vad[(tv >= lo) & (tv < hi)].sum())
+        out += int(voiced >= SPEECH_MIN_STRAY_VOICED_S - 1e-9)
+    return out
 
 
 def check_speech_challenge(
@@ -125,11 +148,13 @@ def check_speech_challenge(
     if features.valid.mean() < min_valid:
         return _unavailable("speech", "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))
     t = features.timestamps_s
-    voice = np.asarray(voice_activity(audio, timestamps_s=t), dtype=bool)
+    voice = np.asarray(voice_activity(audio, timestamps_s=t, aggressiveness=SPEECH_VAD_AGGRESSIVENESS), dtype=bool)
     lips = _lip_moving(features)
     # timed on the voice: each window answered by its own voice run whose onset and offset
     # follow one reaction lag; the lips must move in each window so answered
-    timing = voice_runs_timing(audio, windows)
+    tv, vad = _voice_grid(audio)
+    timing = schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
+    stray = _stray_voice(tv, vad, windows)
     timing_score = timing.score(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S)
     lip_timing = schedule_timing(t, lips, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
     cores, outside = answer_masks(t, windows, timing, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
@@ -146,7 +171,7 @@ def check_speech_challenge(
         reasons.append("VOICE_OFF_SCHEDULE")
     if min(lip_cov) < _MIN_COVERAGE:
         reasons.append("LIPS_NOT_MOVING")
-    if out_voice > _MAX_OUTSIDE or timing.stray_runs:
+    if out_voice > _MAX_OUTSIDE or stray:
         reasons.append("SPEECH_OUTSIDE_PROMPT")
     if out_lips > _MAX_OUTSIDE:
         reasons.append("LIPS_MOVE_OUTSIDE_PROMPT")
