@@ -221,3 +221,18 @@ def test_ruff_check_is_clean() -> None:
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", str(root)],
                           cwd=root, capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, f"ruff check found problems (fix them, or see [tool.ruff] in pyproject.toml):\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_mypy_is_clean() -> None:
+    """``mypy`` (settings in pyproject.toml [tool.mypy]: strict on the contract modules) finds nothing."""
+    import importlib.util
+    import tempfile
+
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed: pip install -e '.[test]' (make test does)")
+    root = PKG.parents[1]
+    cache = Path(tempfile.gettempdir()) / "lipauth-mypy-cache"  # outside the repository
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cache)],
+                          cwd=root, capture_output=True, text=True, check=False, timeout=900)
+    assert proc.returncode == 0, f"mypy found problems (fix them, or see [tool.mypy] in pyproject.toml):\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"

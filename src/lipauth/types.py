@@ -15,7 +15,7 @@ import enum
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class _DictMixin:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):  # noqa: ANN206
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             if f.name.startswith("_") or f.name not in data:
@@ -167,7 +167,7 @@ class Video(_DictMixin):
         else:
             raise RuntimeError("Video has neither frames nor a decoder")
 
-    def to_dict(self, *, include_frames: bool = False) -> dict[str, Any]:  # type: ignore[override]
+    def to_dict(self, *, include_frames: bool = False) -> dict[str, Any]:
         out = super().to_dict()
         out["n_frames"] = self.n_frames
         out["duration_s"] = self.duration_s
@@ -217,7 +217,7 @@ class Audio(_DictMixin):
         """Time of each sample on the video axis [shape=(n_samples,), float64]."""
         return self.start_s + np.arange(self.n_samples, dtype=np.float64) / self.sample_rate
 
-    def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:  # type: ignore[override]
+    def to_dict(self, *, include_samples: bool = False) -> dict[str, Any]:
         out = super().to_dict()
         out["duration_s"] = self.duration_s
         if not include_samples:
@@ -327,7 +327,7 @@ class LipTrack(_DictMixin):
         return int(self.timestamps_s.shape[0])
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LipTrack:  # type: ignore[override]
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         obj = super().from_dict(data)
         contour = obj.contour_xyz
         if contour is not None and contour.size == 0:  # a 0-frame track serialises to []
@@ -346,7 +346,8 @@ class LipTrack(_DictMixin):
         except KeyError:
             raise KeyError(f"unknown lip landmark group {name!r}; known: {sorted(LIP_GROUPS)}") from None
         lm = self.landmarks_norm if normalised else self.landmarks_px
-        return lm[:, list(idx), :]
+        out: np.ndarray = lm[:, list(idx), :]
+        return out
 
     def inner_opening(self, *, normalised: bool = True) -> np.ndarray:
         """Inner-lip gap (mid upper to mid lower inner lip) per frame [shape=(n_frames,)].
@@ -356,17 +357,20 @@ class LipTrack(_DictMixin):
         lm = self.landmarks_norm if normalised else self.landmarks_px
         up = lm[:, LIP_GROUPS["inner_upper_mid"][0], :]
         lo = lm[:, LIP_GROUPS["inner_lower_mid"][0], :]
-        return np.linalg.norm(lo - up, axis=-1)
+        out: np.ndarray = np.linalg.norm(lo - up, axis=-1)
+        return out
 
     def mouth_width(self, *, normalised: bool = True) -> np.ndarray:
         """Outer corner-to-corner distance per frame [shape=(n_frames,)]; NaN in gaps."""
         lm = self.landmarks_norm if normalised else self.landmarks_px
         left, right = (lm[:, i, :] for i in LIP_GROUPS["corners"])
-        return np.linalg.norm(right - left, axis=-1)
+        out: np.ndarray = np.linalg.norm(right - left, axis=-1)
+        return out
 
     def has_flag(self, flag: QualityFlag) -> np.ndarray:
         """Per-frame bool of whether ``flag`` is set [shape=(n_frames,)]."""
-        return (self.quality & int(flag)) != 0
+        out: np.ndarray = (self.quality & int(flag)) != 0
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -450,7 +454,7 @@ class LipFeatures(_DictMixin):
             raise KeyError(f"unknown shape feature {name!r}; known: {list(self.shape_names)}") from None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LipFeatures:  # type: ignore[override]
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         obj = super().from_dict(data)
         widths = {
             "shape": len(obj.shape_names),
