@@ -152,7 +152,7 @@ def main() -> int:
             rss = RssPeak(running.process.pid)
             try:
                 with httpx.Client(base_url=base, timeout=120.0) as client:
-                    headers = {"X-API-Key": running.page_key()}
+                    headers = running.page_headers()  # the page's credential needs the page's Origin
                     files = [("clips", (p.name, p.read_bytes(), "video/webm")) for p in takes]
                     r = client.post("/v1/users/bench/enrolments", files=files, headers=headers)
                     if r.status_code != 201:

@@ -63,7 +63,7 @@ def _post_sync(base: str, key: str, clip: bytes, hook: str) -> tuple[int, dict]:
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clip\"; filename=\"c.mp4\"\r\n"
             f"Content-Type: video/mp4\r\n\r\n").encode() + clip + f"\r\n--{boundary}--\r\n".encode()
     req = urllib.request.Request(f"{base}/v1/sync", data=body, method="POST", headers={
-        "X-API-Key": key, HOOK: hook, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        "X-API-Key": key, "Origin": base, HOOK: hook, "Content-Type": f"multipart/form-data; boundary={boundary}"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -114,3 +114,65 @@ def test_serve_stops_promptly_while_an_analysis_runs(tmp_path, clip, how) -> Non
     assert not [p for p in workers if _alive(p)], "analysis workers outlived the server"
     log = server.log_tail(20000)
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
+
+
+def _post_enrol(base: str, key: str, clips: list[bytes], user: str, hook: str = "") -> tuple[int, dict]:
+    boundary = "lipauthtestboundary"
+    body = b""
+    for i, clip in enumerate(clips):
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clips\"; filename=\"t{i}.mp4\"\r\n"
+                 f"Content-Type: video/mp4\r\n\r\n").encode() + clip + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{base}/v1/users/{user}/enrolments", data=body, method="POST", headers={
+        "X-API-Key": key, "Origin": base, HOOK: hook, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    except OSError as e:  # the server was killed under the request
+        return 0, {"error": str(e)}
+
+
+@pytest.mark.slow
+def test_kill_9_leaves_no_worker_and_commits_no_enrolment(tmp_path) -> None:
+    """Issue 18 row 5: ``kill -9`` of the server during an enrolment: every worker is gone 5 s later
+    (was: alive after 60 s, ~550 MB each), the enrolment is not committed, and the client's retry on
+    a new server gets 201 (was 409 USER_EXISTS)."""
+    from password_synth import render_take
+
+    takes = [Path(render_take("A", speed=sp, seed=sd, path=str(tmp_path / f"a{i}.mp4")).path).read_bytes()
+             for i, (sd, sp) in enumerate(((0, 0.95), (1, 1.0), (2, 1.05)))]
+    data = tmp_path / "data"
+    with start_server(data, workers=2, env={"LIPAUTH_TEST_HOOKS": "1"}) as server:
+        key = server.page_key()
+        answer: dict = {}
+        t = threading.Thread(target=lambda: answer.setdefault(
+            "r", _post_enrol(server.base_url, key, takes, "alice", "sleep=3")))
+        t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the enrolment holds a worker
+            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=5) as r:
+                if "lipauth_analyses_in_flight 1.0" in r.read().decode():
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the enrolment never reached the pool")
+        time.sleep(0.5)
+        workers = _children(server.process.pid)
+        assert len(workers) >= 2, workers
+        server.process.kill()  # SIGKILL: no shutdown code runs
+        server.process.wait(timeout=10)
+        t.join(timeout=30)
+        time.sleep(5.0)
+        alive = [p for p in workers if _alive(p)]
+        print(f"kill -9: {len(workers)} children before, {len(alive)} alive 5 s later")
+        assert not alive, f"processes outlived the server killed with -9: {alive}"
+    assert answer["r"][0] == 0  # the client saw the connection drop
+    with start_server(data, workers=1) as again:
+        from lipauth.store import Store
+
+        with Store(f"sqlite:///{data / 'lipauth.db'}") as store:
+            assert "alice" not in [u.name for u in store.users()], "the enrolment of a dead server was committed"
+        status, body = _post_enrol(again.base_url, again.page_key(), takes, "alice")
+    assert status == 201, body

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -87,7 +88,7 @@ class AnalysisPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=work.init_worker,
-            initargs=(self.config,),
+            initargs=(self.config, os.getpid()),  # workers exit when this process dies (kill -9 included)
         )
 
     def start(self) -> None:

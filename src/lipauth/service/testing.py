@@ -77,8 +77,15 @@ class RunningServer:
         """The last ``n_chars`` characters of the server's output."""
         return self.log_path.read_text(errors="replace")[-n_chars:]
 
+    def page_headers(self) -> dict[str, str]:
+        """Headers of a request as the page sends it: its credential and its ``Origin`` (the credential needs both)."""
+        return {"X-API-Key": self.page_key(), "Origin": self.base_url}
+
     def page_key(self) -> str:
-        """The in-memory API key the server gave its page (loopback host, no ``--no-page-key``).
+        """The in-memory credential the server gave its page (loopback host, no ``--no-page-key``).
+
+        It only works with the page's ``Origin`` (see :meth:`page_headers`) and only on the
+        page's routes (challenges, enrol, verify, liveness, sync).
 
         Raises
         ------

@@ -26,17 +26,75 @@ _CFG: WorkerConfig | None = None
 _STORE: Any = None
 
 
-def init_worker(cfg: WorkerConfig) -> None:
+#: how often a worker checks that the server that started it is still alive, seconds
+PARENT_CHECK_S = 0.25
+_PARENT_PID: int | None = None
+
+
+def _parent_gone() -> bool:
+    return _PARENT_PID is not None and os.getppid() != _PARENT_PID
+
+
+def _watch_parent() -> None:
+    """Exit this worker as soon as its server is gone (killed with -9: no shutdown ran).
+
+    A daemon thread compares ``getppid()`` with the server's pid every :data:`PARENT_CHECK_S`
+    seconds: an orphan is re-parented (to init or a sub-reaper), so the pid changes. This
+    works whatever thread of the server spawned the worker (``PR_SET_PDEATHSIG`` follows
+    the spawning *thread*, and the pool is rebuilt from other threads).
+    """
+    import threading
+
+    def run() -> None:
+        while not _parent_gone():
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=run, name="lipauth-parent-watch", daemon=True).start()
+
+
+class _CommitGuard:
+    """The worker's store, as the :class:`Authenticator` sees it: an enrolment (or a password
+    change) is not committed once the server that asked for it is gone; the worker exits
+    instead, so the client's retry finds nothing half-done (no 409 for an answer it never got)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _alive(self) -> None:
+        if _parent_gone():
+            log.warning("server is gone: enrolment not committed, worker exits")
+            os._exit(0)
+
+    def enrol(self, *args: Any, **kwargs: Any) -> Any:
+        self._alive()
+        return self._store.enrol(*args, **kwargs)
+
+    def replace_template(self, *args: Any, **kwargs: Any) -> Any:
+        self._alive()
+        return self._store.replace_template(*args, **kwargs)
+
+
+def init_worker(cfg: WorkerConfig, parent_pid: int | None = None) -> None:
     """Worker initializer: remember the config, open the store, load MediaPipe once (warm-up).
 
     Ignores SIGINT: Ctrl-C in a terminal signals the whole process group, and the server
     (not each worker, with a KeyboardInterrupt traceback) decides when workers end; it
-    kills them on shutdown (:meth:`lipauth.service.pool.AnalysisPool.stop`).
+    kills them on shutdown (:meth:`lipauth.service.pool.AnalysisPool.stop`). When the server
+    dies without a shutdown (``kill -9``), the worker exits within :data:`PARENT_CHECK_S`
+    seconds (``parent_pid``: the server's pid; default the parent at start-up).
     """
-    global _CFG, _STORE
+    global _CFG, _STORE, _PARENT_PID
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _PARENT_PID = int(parent_pid) if parent_pid is not None else os.getppid()
+    if _parent_gone():
+        os._exit(0)
+    _watch_parent()
     from lipauth.store import KeyRing, Store
 
     _CFG = cfg
@@ -121,7 +179,7 @@ def _authenticator(policy: tuple[str, ...], optional: tuple[str, ...] = ()) -> A
 
     required = tuple(dict.fromkeys(policy))
     optional = tuple(c for c in optional if c not in required)
-    return Authenticator(AuthConfig(policy=Policy(required=required, optional=optional)), _STORE,
+    return Authenticator(AuthConfig(policy=Policy(required=required, optional=optional)), _CommitGuard(_STORE),
                          challenge_key=_cfg().challenge_key)
 
 
