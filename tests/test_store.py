@@ -433,3 +433,32 @@ def test_rotation_interrupted_before_key_swap_still_reads(url: str, tmp_path: Pa
     assert Store(url).templates("alice") == {"default": ("lip_password", b"payload")}
     s.close()
     again.close()
+
+
+# --------------------------------------------------------------------------------------
+# issue 18 row 13: what lipauth keeps in LIPAUTH_DATA_DIR is private
+
+
+def test_data_dir_files_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data dir is created 0700 and every file in it 0600 (the SQLite file and its WAL were 0644)."""
+    import stat
+
+    from lipauth.challenge import challenge_key
+
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LIPAUTH_STORE_URL", raising=False)
+    monkeypatch.delenv("LIPAUTH_KEY", raising=False)
+    monkeypatch.delenv("LIPAUTH_CHALLENGE_KEY", raising=False)
+    old = os.umask(0o022)  # the usual umask: files 0644 unless lipauth says otherwise
+    data = tmp_path / "data"
+    try:
+        with Store() as s:  # default URL in the data dir, default key file
+            s.enrol("alice", label="default", kind="lip_password", template=b"t" * 64)
+            assert s.use_nonce("n" * 32, expires_at=time.time() + 60)
+            challenge_key()
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir()}  # with the WAL files open
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    finally:
+        os.umask(old)
+    assert {"lipauth.db", "lipauth.db-wal", "challenge.key", "template.key"} <= set(modes), modes
+    assert all(m == 0o600 for m in modes.values()), {k: oct(v) for k, v in modes.items()}

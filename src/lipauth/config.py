@@ -17,12 +17,12 @@ DEFAULT_DATA_DIR = Path("~/.local/share/lipauth")
 
 
 def data_dir(*, create: bool = False) -> Path:
-    """The directory for everything lipauth keeps (``$LIPAUTH_DATA_DIR`` or the default)."""
+    """The directory for everything lipauth keeps (``$LIPAUTH_DATA_DIR`` or the default; created 0700)."""
     raw = os.environ.get("LIPAUTH_DATA_DIR", "").strip()
     path = Path(raw).expanduser() if raw else DEFAULT_DATA_DIR.expanduser()
     if create:
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: keys, templates, audit
         except OSError as exc:
             raise ConfigError(
                 f"LIPAUTH_DATA_DIR={str(path)!r} cannot be created ({exc.strerror}); "

@@ -183,7 +183,7 @@ class Settings:
         if self.data_dir:
             path = Path(self.data_dir).expanduser()
             try:
-                path.mkdir(parents=True, exist_ok=True)
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: keys, templates, audit
             except OSError as exc:
                 raise ConfigError(f"LIPAUTH_DATA_DIR={self.data_dir!r} cannot be created ({exc.strerror}); set a writable directory") from None
             return path

@@ -47,6 +47,27 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger(__name__)
 
 
+def _create_private_sqlite_file(url: str) -> None:
+    """Create the SQLite file of ``url`` with mode 0600 before SQLite does (it would use the umask, 0644);
+    its ``-wal`` and ``-shm`` files take the database file's mode."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(url).database
+    except ArgumentError:  # malformed: create_engine reports it
+        return
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = os.path.abspath(database)
+    if os.path.exists(path) or not os.path.isdir(os.path.dirname(path)):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process made it first
+
+
 def default_url() -> str:
     """``$LIPAUTH_STORE_URL`` or ``sqlite:///<data_dir>/lipauth.db``."""
     raw = os.environ.get(URL_ENV, "").strip()
@@ -174,6 +195,7 @@ class Store:
 
         try:
             if url.startswith("sqlite"):
+                _create_private_sqlite_file(url)
                 engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
                 @event.listens_for(engine, "connect")
