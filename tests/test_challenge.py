@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -123,3 +124,25 @@ def test_key_file_created_0600(tmp_path, monkeypatch) -> None:
     verify_challenge(ch.to_dict())
     monkeypatch.setenv("LIPAUTH_CHALLENGE_KEY", "from-the-environment-123")
     assert challenge_key() == b"from-the-environment-123"
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("version", 99, "version 99 is not 1"),
+    ("version", "1", "malformed"),
+    ("type", "Other", "type is 'Other'"),
+    ("subject", "mallory", "signature does not match"),
+    ("extra", 1, r"fields \['extra'\]"),
+])
+def test_signature_covers_every_field(field: str, value: object, match: str) -> None:
+    """Issue 18 row 12: ``version`` (and ``type``) were not signed: ``version: 99`` verified."""
+    d = new_challenge("blow", rng=3, key=KEY, now_s=1000.0).to_dict()
+    assert verify_challenge(dict(d), key=KEY, now_s=1001.0).version == 1
+    d[field] = value
+    with pytest.raises(ChallengeTamperedError, match=match):
+        verify_challenge(d, key=KEY, now_s=1001.0)
+
+
+def test_signed_content_names_type_and_version() -> None:
+    ch = new_challenge("speech", rng=1, key=KEY, now_s=1000.0)
+    content = json.loads(ch.canonical())
+    assert content["type"] == "Challenge" and content["version"] == 1 and set(ch.to_dict()) == set(content) | {"signature"}

@@ -419,3 +419,90 @@ def test_fraction_rates(tmp_path: Path, frames: np.ndarray) -> None:
     video = load_video(path)
     assert video.nominal_fps == pytest.approx(float(Fraction(30000, 1001)), rel=1e-6)
     np.testing.assert_allclose(video.timestamps_s, np.arange(N) * 1001 / 30000, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------
+# issue 18 row 8: frame size is capped before decoding
+
+
+def _huge_clip(path: Path, width: int, height: int) -> Path:
+    """Two black H.264 frames of ``width`` x ``height`` (tiny on disk)."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        for i in range(2):
+            frame.pts = i
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def test_frames_above_the_limit_are_refused_before_decoding(tmp_path: Path) -> None:
+    """An 8000x6000 clip is refused from its header: < 0.5 s and < 300 MB (was 8-13 s and 2.8 GB a worker).
+
+    Measured in a fresh process: its peak RSS after ``load_video`` minus its RSS just before (opening the
+    container costs ~120 MB: FFmpeg probes the stream; no frame of the clip is converted or kept).
+    """
+    import json
+    import subprocess
+    import sys
+
+    huge = _huge_clip(tmp_path / "huge.mp4", 8000, 6000)
+    code = f"""
+import json, time
+import av, numpy  # imported before the measurement
+from lipauth.io import load_video
+from lipauth.errors import FrameTooLargeError
+def rss_mb(field):  # VmHWM: peak RSS of this process image (ru_maxrss would count the forking parent's)
+    for line in open('/proc/self/status'):
+        if line.startswith(field + ':'):
+            return int(line.split()[1]) / 1024
+before = rss_mb('VmRSS')
+out = {{}}
+for lazy in (False, True):
+    t0 = time.perf_counter()
+    try:
+        load_video({str(huge)!r}, lazy=lazy)
+        out[str(lazy)] = None
+    except FrameTooLargeError as exc:
+        out[str(lazy)] = [time.perf_counter() - t0, str(exc)]
+peak = rss_mb('VmHWM')
+print(json.dumps({{"out": out, "extra_mb": peak - before}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"8000x6000: refused in {res['out']['False'][0]:.3f} s (eager), {res['out']['True'][0]:.3f} s (lazy), "
+          f"{res['extra_mb']:.0f} MB extra peak memory")
+    for lazy in ("False", "True"):
+        took, message = res["out"][lazy]
+        assert took < 0.5 and "frames are 8000x6000 (48.0 MP); the limit is 4096 px a side and 12 MP" in message
+    assert res["extra_mb"] < 300
+
+
+def test_frame_limits_are_settable(tmp_path: Path) -> None:
+    from lipauth.errors import FrameTooLargeError
+    from lipauth.io.video import frame_limits, set_frame_limits
+
+    clip = _huge_clip(tmp_path / "hd.mp4", 1280, 720)
+    assert load_video(clip).width == 1280  # under the default limits
+    with pytest.raises(FrameTooLargeError, match="frames are 1280x720"):
+        load_video(clip, max_frame_pixels=640 * 480)
+    with pytest.raises(FrameTooLargeError, match="limit is 1000 px a side"):
+        load_video(clip, lazy=True, max_frame_side=1000)
+    default = frame_limits()
+    try:
+        set_frame_limits(max_side=1024)
+        with pytest.raises(FrameTooLargeError):
+            load_video(clip)
+    finally:
+        set_frame_limits(max_side=default[0], max_pixels=default[1])
+    assert frame_limits() == (4096, 12_000_000)
