@@ -252,19 +252,19 @@ def real_sessions(person, *, n_genuine: int, n_attack: int, base: int = 3000) ->
     out: dict[str, list] = {"genuine": [], "blow": [], "blow_speaking_always": []}
     for s in range(n_genuine):
         seed = base + s
-        ch = new_challenge("speech", rng=seed, key=KEY)
+        ch = new_challenge("speech", rng=seed, key=KEY, ttl_s=86400.0)
         out["genuine"].append((ch, *real_session(person, ch.prompt_windows("speak"), PAD_TO_S, seed=seed)))
-        bch = new_challenge("blow", rng=seed, key=KEY)
+        bch = new_challenge("blow", rng=seed, key=KEY, ttl_s=86400.0)
         out["blow"].append((bch, *real_session(person, bch.prompt_windows("blow"), PAD_TO_S, seed=seed)))
     for kind in REAL_ATTACKS:
         out[kind] = []
         for s in range(n_attack):
             seed = base + 500 + s
-            ch = new_challenge("speech", rng=seed, key=KEY)
+            ch = new_challenge("speech", rng=seed, key=KEY, ttl_s=86400.0)
             out[kind].append((ch, *real_session(person, ch.prompt_windows("speak"), PAD_TO_S, seed=seed, kind=kind)))
     for s in range(max(1, n_attack // 2)):
         seed = base + 700 + s
-        bch = new_challenge("blow", rng=seed, key=KEY)
+        bch = new_challenge("blow", rng=seed, key=KEY, ttl_s=86400.0)
         out["blow_speaking_always"].append(
             (bch, *real_session(person, bch.prompt_windows("blow"), PAD_TO_S, seed=seed, kind="speaking_always")))
     return out
@@ -291,7 +291,7 @@ def real_person_rates(sessions: dict, *, n_replay: int, sync: bool, base: int = 
         for why in r.reasons + (() if ok_sync else ("AV_DESYNC",)):
             res["reasons"][why] = res["reasons"].get(why, 0) + 1
         for k in range(n_replay):
-            other = new_challenge("speech", rng=base * 1000 + i * n_replay + k, key=KEY)
+            other = new_challenge("speech", rng=base * 1000 + i * n_replay + k, key=KEY, ttl_s=86400.0)
             rr = check_speech_challenge(f, a, other, use_sync=False)
             rep_n += 1
             rep_acc += int(rr.accepted and ok_sync)
