@@ -72,6 +72,12 @@ class RunningServer:
     process: subprocess.Popen
     data_dir: Path
     log_path: Path
+    #: https with a certificate the client does not verify (a test's self-signed one)
+    tls: bool = False
+
+    def urlopen(self, url: str, timeout: float = 10.0) -> Any:
+        """``urllib.request.urlopen`` of ``url`` (without verifying the server's self-signed certificate)."""
+        return urllib.request.urlopen(url, timeout=timeout, context=_unverified() if self.tls else None)
 
     def log_tail(self, n_chars: int = 3000) -> str:
         """The last ``n_chars`` characters of the server's output."""
@@ -92,7 +98,7 @@ class RunningServer:
         RuntimeError
             The page carries no key.
         """
-        with urllib.request.urlopen(f"{self.base_url}/", timeout=10) as r:
+        with self.urlopen(f"{self.base_url}/") as r:
             page = r.read().decode()
         m = re.search(r'name="lipauth-api-key" content="([^"]+)"', page)
         if not m:
@@ -100,9 +106,18 @@ class RunningServer:
         return m.group(1)
 
 
+def _unverified() -> Any:
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def _health_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2.0) as r:
+        with urllib.request.urlopen(url, timeout=2.0, context=_unverified() if url.startswith("https:") else None) as r:
             return r.status == 200 and json.loads(r.read()).get("status") == "ok"
     except (OSError, ValueError, urllib.error.HTTPError):
         return False
@@ -130,6 +145,8 @@ def start_server(
     args: tuple[str, ...] = (),
     startup_timeout_s: float = 90.0,
     stop_timeout_s: float = 20.0,
+    certfile: str | os.PathLike[str] | None = None,
+    keyfile: str | os.PathLike[str] | None = None,
 ) -> Iterator[RunningServer]:
     """Run ``python -m lipauth.cli serve`` on a free loopback port until the block ends.
 
@@ -148,6 +165,9 @@ def start_server(
         Longest wait for ``/v1/health``, seconds.
     stop_timeout_s : float
         Longest wait after SIGTERM before SIGKILL, seconds.
+    certfile, keyfile : path, optional
+        Serve https (``--certfile``/``--keyfile``); ``base_url`` is then ``https://...`` and
+        the health check does not verify the (self-signed) certificate.
 
     Yields
     ------
@@ -165,13 +185,16 @@ def start_server(
                 **(env or {})}
     full_env.pop("LIPAUTH_STORE_URL", None)
     log_path = data / "server.log"
+    tls = ("--certfile", str(certfile), "--keyfile", str(keyfile)) if certfile and keyfile else ()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "lipauth.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers), *args],
+             "--workers", str(workers), *tls, *args],
             env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
-    server = RunningServer(base_url=f"http://127.0.0.1:{port}", process=proc, data_dir=data, log_path=log_path)
+    scheme = "https" if tls else "http"
+    server = RunningServer(base_url=f"{scheme}://127.0.0.1:{port}", process=proc, data_dir=data, log_path=log_path,
+                           tls=bool(tls))
     try:
         deadline = time.monotonic() + startup_timeout_s
         while not _health_ok(f"{server.base_url}/v1/health"):
