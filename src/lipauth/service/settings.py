@@ -228,8 +228,9 @@ class Settings:
         from lipauth.store.crypto import load_keyring
 
         key = self.template_key()
+        others: tuple[bytes, ...] = ()
         if key is not None:
-            current, others = key, ()
+            current = key
         else:
             ring = load_keyring(directory=self.resolved_data_dir())
             current, others = ring.current, tuple(ring.others)

@@ -179,7 +179,11 @@ def _authenticator(policy: tuple[str, ...], optional: tuple[str, ...] = ()) -> A
 
     required = tuple(dict.fromkeys(policy))
     optional = tuple(c for c in optional if c not in required)
-    return Authenticator(AuthConfig(policy=Policy(required=required, optional=optional)), _CommitGuard(_STORE),
+    from typing import cast
+
+    from lipauth.store import Store
+
+    return Authenticator(AuthConfig(policy=Policy(required=required, optional=optional)), cast(Store, _CommitGuard(_STORE)),
                          challenge_key=_cfg().challenge_key)
 
 

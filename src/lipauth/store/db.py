@@ -47,6 +47,13 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger(__name__)
 
 
+def _lock_state(locked_until: float | None, failed_count: int, now: float) -> LockState:
+    """The :class:`LockState` of a lock-out row at ``now``."""
+    if locked_until is not None and locked_until > now:
+        return LockState(False, failed_count, locked_until - now)
+    return LockState(True, failed_count, 0.0)
+
+
 def _create_private_sqlite_file(url: str) -> None:
     """Create the SQLite file of ``url`` with mode 0600 before SQLite does (it would use the umask, 0644);
     its ``-wal`` and ``-shm`` files take the database file's mode."""
@@ -373,10 +380,9 @@ class Store:
 
     def _lock_row(self, s: Session, name: str) -> Lockout:
         if self.engine.dialect.name in ("sqlite", "postgresql"):
-            if self.engine.dialect.name == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            insert = sqlite.insert if self.engine.dialect.name == "sqlite" else postgresql.insert
             s.execute(insert(Lockout).values(name=name, failed_count=0, lock_level=0).on_conflict_do_nothing())
         elif s.get(Lockout, name) is None:
             s.add(Lockout(name=name, failed_count=0, lock_level=0))
@@ -420,8 +426,7 @@ class Store:
                 row.locked_until = t + self.lockout.lock_s(row.lock_level)
                 row.lock_level += 1
                 self._audit(s, "lock", name, until=row.locked_until)
-            locked = row.locked_until is not None and row.locked_until > t
-            return LockState(not locked, row.failed_count, (row.locked_until - t) if locked else 0.0)
+            return _lock_state(row.locked_until, row.failed_count, t)
 
     def lock_state(self, name: str, *, now: float | None = None) -> LockState:
         t = time.time() if now is None else now
@@ -429,8 +434,7 @@ class Store:
             row = s.get(Lockout, name)
             if row is None:
                 return LockState(True, 0, 0.0)
-            locked = row.locked_until is not None and row.locked_until > t
-            return LockState(not locked, row.failed_count, (row.locked_until - t) if locked else 0.0)
+            return _lock_state(row.locked_until, row.failed_count, t)
 
     def unlock(self, name: str) -> None:
         """Admin unlock: clear the failure counter and back-off of ``name``."""
