@@ -284,3 +284,50 @@ def test_unknown_and_enrolled_users_are_indistinguishable(client, clips, enrolle
         if rel < 0.05 and p > 0.05:
             break
     assert any(rel < 0.05 and p > 0.05 for _, _, rel, p in rounds), rounds
+
+
+# --------------------------------------------------------------------------------------
+# bar: 20 concurrent verifies against `lipauth serve`
+
+
+def test_twenty_concurrent_verifies_get_answers_or_503_with_retry_after(clips, tmp_path) -> None:
+    """20 verifies at once against one worker (capacity 1 + 2 waiting): every answer is a 200 or a
+    503 ``OVERLOADED`` with ``Retry-After``; nothing else (no 500, no dropped connection)."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from lipauth.service.testing import start_server
+
+    clip = clips["wrong"].read_bytes()
+    boundary = "lipauthloadboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clip\"; filename=\"c.mp4\"\r\n"
+            f"Content-Type: video/mp4\r\n\r\n").encode() + clip + f"\r\n--{boundary}--\r\n".encode()
+    results: list[tuple[int, str, str | None]] = []
+    lock = threading.Lock()
+    with start_server(tmp_path / "data", workers=1, env={"LIPAUTH_QUEUE": "2"}) as server:
+        headers = {**server.page_headers(), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+        def one(i: int) -> None:
+            req = urllib.request.Request(f"{server.base_url}/v1/users/user{i}/verifications", data=body, method="POST",
+                                         headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    out = (r.status, json.loads(r.read()).get("code", ""), r.headers.get("Retry-After"))
+            except urllib.error.HTTPError as e:
+                out = (e.code, json.loads(e.read()).get("code", ""), e.headers.get("Retry-After"))
+            except OSError as e:
+                out = (0, str(e), None)
+            with lock:
+                results.append(out)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=180)
+    statuses = sorted(s for s, _, _ in results)
+    print(f"20 concurrent verifies: {statuses.count(200)} answered, {statuses.count(503)} x 503")
+    assert len(results) == 20
+    assert all(s == 200 or (s == 503 and code == "OVERLOADED" and int(retry or 0) >= 1) for s, code, retry in results), results
+    assert statuses.count(200) >= 3
