@@ -425,7 +425,7 @@ def test_fraction_rates(tmp_path: Path, frames: np.ndarray) -> None:
 # issue 18 row 8: frame size is capped before decoding
 
 
-def _huge_clip(path: Path, width: int, height: int) -> Path:
+def make_huge_clip(path: Path, width: int = 8000, height: int = 6000) -> Path:
     """Two black H.264 frames of ``width`` x ``height`` (tiny on disk)."""
     import av
 
@@ -455,7 +455,7 @@ def test_frames_above_the_limit_are_refused_before_decoding(tmp_path: Path) -> N
     import subprocess
     import sys
 
-    huge = _huge_clip(tmp_path / "huge.mp4", 8000, 6000)
+    huge = make_huge_clip(tmp_path / "huge.mp4", 8000, 6000)
     code = f"""
 import json, time
 import av, numpy  # imported before the measurement
@@ -492,7 +492,7 @@ def test_frame_limits_are_settable(tmp_path: Path) -> None:
     from lipauth.errors import FrameTooLargeError
     from lipauth.io.video import frame_limits, set_frame_limits
 
-    clip = _huge_clip(tmp_path / "hd.mp4", 1280, 720)
+    clip = make_huge_clip(tmp_path / "hd.mp4", 1280, 720)
     assert load_video(clip).width == 1280  # under the default limits
     with pytest.raises(FrameTooLargeError, match="frames are 1280x720"):
         load_video(clip, max_frame_pixels=640 * 480)

@@ -27,6 +27,7 @@ warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarni
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 from password_synth import render_take
+from test_io import make_huge_clip
 
 from lipauth.service import Settings, create_app
 from lipauth.store import new_key
@@ -47,26 +48,6 @@ def _err(r, status: int, code: str, detail: str | None = None) -> None:
 
 def _file(path: Path, ctype: str = "video/mp4"):
     return (path.name, path.read_bytes(), ctype)
-
-
-def make_huge_clip(path: Path, *, width: int = 8000, height: int = 6000, n_frames: int = 2) -> Path:
-    """An H.264 mp4 of ``n_frames`` black ``width`` x ``height`` frames (tiny on disk, 48 MP a frame)."""
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        s.options = {"preset": "ultrafast", "tune": "zerolatency"}
-        frame = av.VideoFrame(width, height, "yuv420p")
-        for plane in frame.planes:
-            plane.update(bytes(plane.buffer_size))
-        for i in range(n_frames):
-            frame.pts = i
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,18 @@ def _post_sync(base: str, key: str, clip: bytes, hook: str) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
+def _wait_in_flight(base: str, timeout_s: float = 60.0) -> None:
+    """Wait until one request holds a worker (the metrics say so), then half a second more."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
+            if "lipauth_analyses_in_flight 1.0" in r.read().decode():
+                time.sleep(0.5)
+                return
+        time.sleep(0.1)
+    pytest.fail("the slow request never reached the pool")
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> bytes:
     from lipauth.synth import make_talking_clip
@@ -88,15 +100,7 @@ def test_serve_stops_promptly_while_an_analysis_runs(tmp_path, clip, how) -> Non
         answer: dict = {}
         t = threading.Thread(target=lambda: answer.setdefault("r", _post_sync(server.base_url, key, clip, "sleep=30")))
         t.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until the request holds a worker
-            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=5) as r:
-                if "lipauth_analyses_in_flight 1.0" in r.read().decode():
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the slow request never reached the pool")
-        time.sleep(0.5)
+        _wait_in_flight(server.base_url)
         workers = _children(server.process.pid)
         assert workers, "the server has no worker processes"
         t0 = time.monotonic()
@@ -150,15 +154,7 @@ def test_kill_9_leaves_no_worker_and_commits_no_enrolment(tmp_path) -> None:
         t = threading.Thread(target=lambda: answer.setdefault(
             "r", _post_enrol(server.base_url, key, takes, "alice", "sleep=3")))
         t.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until the enrolment holds a worker
-            with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=5) as r:
-                if "lipauth_analyses_in_flight 1.0" in r.read().decode():
-                    break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the enrolment never reached the pool")
-        time.sleep(0.5)
+        _wait_in_flight(server.base_url)
         workers = _children(server.process.pid)
         assert len(workers) >= 2, workers
         server.process.kill()  # SIGKILL: no shutdown code runs
