@@ -58,17 +58,29 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
 
 
-def _post_sync(base: str, key: str, clip: bytes, hook: str) -> tuple[int, dict]:
+def _post_files(base: str, path: str, key: str, name: str, clips: list[bytes], hook: str = "",
+                timeout_s: float = 120.0) -> tuple[int, dict]:
+    """POST ``clips`` as multipart parts ``name`` with the page's credential and Origin; ``(0, ...)`` when the
+    connection drops (the server was killed under the request)."""
     boundary = "lipauthtestboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clip\"; filename=\"c.mp4\"\r\n"
-            f"Content-Type: video/mp4\r\n\r\n").encode() + clip + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"{base}/v1/sync", data=body, method="POST", headers={
+    body = b""
+    for i, clip in enumerate(clips):
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"t{i}.mp4\"\r\n"
+                 f"Content-Type: video/mp4\r\n\r\n").encode() + clip + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{base}{path}", data=body, method="POST", headers={
         "X-API-Key": key, "Origin": base, HOOK: hook, "Content-Type": f"multipart/form-data; boundary={boundary}"})
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+    except OSError as e:
+        return 0, {"error": str(e)}
+
+
+def _post_sync(base: str, key: str, clip: bytes, hook: str) -> tuple[int, dict]:
+    return _post_files(base, "/v1/sync", key, "clip", [clip], hook, timeout_s=60.0)
 
 
 def _wait_in_flight(base: str, timeout_s: float = 60.0) -> None:
@@ -121,21 +133,7 @@ def test_serve_stops_promptly_while_an_analysis_runs(tmp_path, clip, how) -> Non
 
 
 def _post_enrol(base: str, key: str, clips: list[bytes], user: str, hook: str = "") -> tuple[int, dict]:
-    boundary = "lipauthtestboundary"
-    body = b""
-    for i, clip in enumerate(clips):
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"clips\"; filename=\"t{i}.mp4\"\r\n"
-                 f"Content-Type: video/mp4\r\n\r\n").encode() + clip + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    req = urllib.request.Request(f"{base}/v1/users/{user}/enrolments", data=body, method="POST", headers={
-        "X-API-Key": key, "Origin": base, HOOK: hook, "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-    except OSError as e:  # the server was killed under the request
-        return 0, {"error": str(e)}
+    return _post_files(base, f"/v1/users/{user}/enrolments", key, "clips", clips, hook)
 
 
 @pytest.mark.slow
