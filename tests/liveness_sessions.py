@@ -282,6 +282,22 @@ REAL_EXCLUDED_SPEAKERS = ("two_faces",)
 REAL_MIN_SPEECH_S = 3.5
 #: shortest stretch of own rest (voice off, no lip-motion segment, face found), seconds
 REAL_MIN_REST_S = 0.3
+#: own rest is used only when the person's stretches add up to this much (seconds): a single
+#: short stretch played back and forth for seconds is not a person resting (measured:
+#: the one 0.33-s stretch of hdtf_ng turned the whole session into one lip-motion segment).
+#: In this data only GRID s1 (85 stretches, silences before and after each sentence) has it.
+REAL_MIN_OWN_REST_TOTAL_S = 1.0
+#: jitter of the held still frame, by shape feature: the std of the frame-to-frame change of
+#: the tracked shape in GRID s1's silences (median over 85 rest stretches, face units); the
+#: held frame gets independent noise of HELD_JITTER_SCALE * that / sqrt(2) per frame
+HELD_JITTER = {
+    "opening": 0.0002, "width": 0.0015, "inner_area": 0.0001, "outer_area": 0.0004, "aspect_ratio": 0.0018,
+    "roundness": 0.0027, "upper_thickness": 0.0006, "lower_thickness": 0.0006, "left_corner_x": 0.0009,
+    "left_corner_y": 0.0007, "right_corner_x": 0.0010, "right_corner_y": 0.0008,
+}
+#: x2: a tracked face at rest also drifts slowly; with x2 the held frame's median motion
+#: energy (0.036 face units/s) matches GRID s1's rest (0.037), which the segmentation sees
+HELD_JITTER_SCALE = 2.0
 
 
 def _cache_key(path: Path) -> str:
@@ -365,7 +381,8 @@ def _grid_words(path: Path) -> list[tuple[float, float, str]] | None:
 
 def _energy_cuts(audio: Audio, lo: float, hi: float) -> np.ndarray:
     """Syllable/word boundaries in ``[lo, hi]``: local minima of the 50-ms smoothed 10-ms log energy
-    below its median, at least 0.15 s apart."""
+    at least 6 dB under the peaks on either side (prominence), at least 0.15 s apart; stretches
+    over 0.6 s split at their lowest energy."""
     from scipy import ndimage, signal
 
     hop = audio.sample_rate // 100
@@ -374,9 +391,23 @@ def _energy_cuts(audio: Audio, lo: float, hi: float) -> np.ndarray:
     e = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-10)
     e = ndimage.uniform_filter1d(e, 5)
     te = audio.start_s + 0.01 * (np.arange(n) + 0.5)
-    idx, _ = signal.find_peaks(-e, distance=15)
-    idx = idx[(e[idx] < np.median(e)) & (te[idx] >= lo) & (te[idx] <= hi)]
-    return np.concatenate([[lo], te[idx], [hi]])
+    idx, _ = signal.find_peaks(-e, distance=15, prominence=6.0)
+    idx = idx[(te[idx] > lo + 0.1) & (te[idx] < hi - 0.1)]
+    cuts = [lo, *te[idx].tolist(), hi]
+    # fast connected speech has few 6-dB dips: split any stretch longer than 0.6 s at its lowest
+    # energy (a weaker syllable boundary), so that a person may stop within about a word, as in GRID
+    out = [cuts[0]]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        stack = [(a, b)]
+        while stack:
+            x, y = stack.pop()
+            if y - x <= 0.6:
+                out.append(y)
+                continue
+            m = (te > x + 0.15) & (te < y - 0.15)
+            c = float(te[m][np.argmin(e[m])])
+            stack += [(c, y), (x, c)]
+    return np.array(sorted(set(out)))
 
 
 @dataclass
@@ -452,6 +483,8 @@ def real_people(data: Path, *, cache: Path | None = REAL_CACHE) -> dict[str, Rea
                 lo, hi = float(tv[a]) + 0.05, float(tv[b - 1]) + 0.01 - 0.05
                 if hi - lo >= REAL_MIN_REST_S:
                     rest.append((k, lo, hi))
+        if sum(b - a for _k, a, b in rest) < REAL_MIN_OWN_REST_TOTAL_S:
+            rest = []
         if speech_s >= REAL_MIN_SPEECH_S and speech:
             out[person] = RealPerson(person, clips, speech, rest, speech_s, 1.0 / float(np.median(steps)))
     return out
@@ -542,7 +575,7 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
     person's frame rate); shape and velocity come from the source (negated velocity when
     played backwards), so a cut adds no velocity spike; energy and segments are recomputed
     with the default :class:`lipauth.features.extract.FeatureConfig`. The held frame gets
-    tracker-like jitter (0.002 face units) and the quiet room -70 dBFS noise.
+    tracker-like jitter (:data:`HELD_JITTER`) and the quiet room -70 dBFS noise.
     """
     from lipauth.features.extract import FeatureConfig
     from lipauth.features.segment import motion_energy, segment_motion
@@ -563,7 +596,8 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
         if k < 0:
             if held is None:
                 held = _held_frame(person)[0]
-            jit = rng.normal(0.0, 0.002, (int(m.sum()), len(names)))
+            sd = np.array([HELD_JITTER_SCALE * HELD_JITTER.get(c, 0.001) / np.sqrt(2.0) for c in names])
+            jit = rng.normal(0.0, 1.0, (int(m.sum()), len(names))) * sd
             shape[m] = held + jit
             vel[m] = np.gradient(jit, 1.0 / fps, axis=0) if m.sum() > 1 else 0.0
             valid[m] = True
