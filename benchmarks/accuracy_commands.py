@@ -87,7 +87,7 @@ def enrol(seqs, labels, idx, words, seq_config=None):
         take_idx = [i for i in idx if labels[i] == w]
         # an outlying or hardly moving enrolment take would be refused by the CLI; here it is kept
         vocab.add_word(f"phrase{w:02d}", [seqs[i][0] for i in take_idx], motions=[seqs[i][1] for i in take_idx],
-                       config=CommandsConfig(outlier_factor=100.0, min_relative_motion=0.0))
+                       config=CommandsConfig(max_inconsistency=100.0, min_relative_motion=0.0))
     return vocab
 
 

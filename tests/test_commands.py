@@ -68,10 +68,27 @@ def test_too_few_takes() -> None:
         Vocabulary("bob").add_word("yes", _takes(1.0, 2, seed=1))
 
 
-def test_disagreeing_take_is_named() -> None:
-    takes = _takes(1.0, 4, seed=2) + [_word(3.5, 12, np.random.default_rng(0), scale=3.0)]
-    with pytest.raises(InconsistentTakesError, match="bad.mp4 differ"):
+def test_disagreeing_take_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lip password's consistency rule (features.matcher.check_consistency), on takes in
+    the cohort's layout; real takes: tests/test_commands_realdata.py."""
+    from lipauth.features import matcher
+    from lipauth.features.matcher import Cohort, full_width, sketch
+
+    rng = np.random.default_rng(2)
+    width = full_width()
+
+    def take(seed: int, base: np.ndarray | None = None) -> np.ndarray:
+        r = np.random.default_rng(seed)
+        x = np.cumsum(r.normal(size=(12, width)), axis=0) if base is None else base + 0.002 * r.normal(size=base.shape)
+        return (x / np.sqrt(((x - x.mean(0)) ** 2).sum(1).mean())).astype(np.float32)
+
+    base = take(0)
+    cohort = Cohort.from_takes([sketch(take(100 + k)) for k in range(8)], [0] * 8)
+    monkeypatch.setattr(matcher, "load_cohort", lambda: cohort)
+    takes = [take(k, base) for k in range(1, 5)] + [take(int(rng.integers(50, 60)))]
+    with pytest.raises(InconsistentTakesError, match=r"bad.mp4 \(\d\.\d\d\) does not match"):
         Vocabulary("bob").add_word("yes", takes, sources=["a.mp4", "b.mp4", "c.mp4", "d.mp4", "bad.mp4"])
+    Vocabulary("bob").add_word("yes", takes[:4])  # the agreeing takes enrol
 
 
 def test_empty_vocabulary() -> None:
@@ -235,7 +252,7 @@ def test_fusion_sums_per_channel_distances_over_their_medians() -> None:
     takes = {w: [rng.standard_normal((int(rng.integers(8, 13)), width)).astype(np.float32) for _ in range(3)] for w in ("a", "b")}
     vocab = Vocabulary("fuse", sc)
     for w, t in takes.items():
-        vocab.add_word(w, t, config=CommandsConfig(outlier_factor=100.0))
+        vocab.add_word(w, t, config=CommandsConfig(max_inconsistency=100.0))
     q = takes["b"][1][::-1].copy()
     r = recognise(vocab, q, config=CommandsConfig(fusion_weights=(1.0, 2.0, 0.3), reject_cohort=100.0))
     blocks = channel_slices(sc, width=width)

@@ -172,3 +172,90 @@ def test_channel_slices_refuse_a_width_that_does_not_fit(width: int) -> None:
 
     with pytest.raises(InputError, match="does not fit"):
         channel_slices(SequenceConfig(), width=width)
+
+
+# --------------------------------------------------------------------------------------
+# features.matcher: the one matcher of the lip password and the lip commands
+
+
+@pytest.mark.parametrize("open_end", [0.0, 0.2, 0.4])
+@pytest.mark.parametrize("band", [0.1, 0.5, 1.0])
+def test_dtw_many_equals_dtw_distance(band: float, open_end: float) -> None:
+    from lipauth.features.matcher import dtw_many
+
+    rng = np.random.default_rng(5)
+    refs = [rng.normal(size=(m, 4)) for m in (3, 7, 13, 20, 41)]
+    for n in (3, 13, 30):
+        q = rng.normal(size=(n, 4))
+        want = [dtw_distance(q, r, band=band, open_end=open_end) for r in refs]
+        assert np.allclose(dtw_many(q, refs, band=band, open_end=open_end), want, rtol=1e-10), (n, band, open_end)
+
+
+def _energy_with_rest(pre: int, phrase: np.ndarray, post: int, *, rest: float = 0.01, settle: float = 0.0) -> np.ndarray:
+    e = np.concatenate([np.full(pre, rest), phrase, np.full(post, rest)])
+    e[:3] += settle  # the tracker settling on the first frames
+    return e
+
+
+def test_phrase_span_leaves_rest_out_and_keeps_a_tight_take_whole() -> None:
+    from lipauth.features.segment import phrase_span
+
+    phrase = np.array([0.3, 0.7, 0.9, 0.5, 0.35, 0.8, 1.1, 0.6, 0.4])
+    t = np.arange(60) / 15.0
+    for pre, post in ((0, 0), (9, 20), (21, 9)):
+        e = _energy_with_rest(pre, phrase, post, settle=0.15 if pre else 0.0)
+        n = e.size
+        assert phrase_span(e, np.ones(n, bool), t[:n]) == (pre, pre + phrase.size - 1), (pre, post)
+    # a pause inside the phrase stays in it; a blink far away with little energy stays out
+    e = _energy_with_rest(15, np.concatenate([phrase, np.full(4, 0.02), phrase]), 20)
+    e[-6] = 0.3
+    first, last = phrase_span(e, np.ones(e.size, bool), np.arange(e.size) / 15.0)
+    assert (first, last) == (15, 15 + 2 * phrase.size + 3)
+    # nothing moves: every valid frame
+    valid = np.ones(30, bool)
+    valid[:2] = False
+    assert phrase_span(np.full(30, 0.01), valid, np.arange(30) / 15.0) == (2, 29)
+
+
+def test_phrase_span_prefers_the_voiced_movement() -> None:
+    from lipauth.features.segment import phrase_span
+
+    e = np.full(75, 0.01)
+    e[10:20] = 1.0  # a bigger movement, silent (e.g. a yawn)
+    e[50:60] = 0.6  # the spoken phrase
+    t = np.arange(75) / 25.0
+    assert phrase_span(e, np.ones(75, bool), t) == (10, 19)
+    assert phrase_span(e, np.ones(75, bool), t, speech_s=(2.0, 2.4)) == (50, 59)
+
+
+def test_fused_distances_are_yardstick_units() -> None:
+    from lipauth.features.matcher import MATCH_CHANNELS, MatcherConfig, fused_distances, yardstick
+
+    d = np.full((len(MATCH_CHANNELS), 4), np.nan)
+    d[0] = [1.0, 2.0, 3.0, 4.0]
+    d[4] = [10.0, 20.0, 30.0, 40.0]
+    scale = yardstick(d)
+    assert scale[0] == pytest.approx(2.5) and np.isnan(scale[1])
+    f = fused_distances(d, scale, MatcherConfig(weights=(1, 0, 0, 0, 3, 0)))
+    assert np.allclose(f, [0.4, 0.8, 1.2, 1.6])
+    assert np.allclose(fused_distances(d, scale, MatcherConfig(weights=(1, 0, 0, 0, 3, 0)), mean=False), 4 * f)
+    with pytest.raises(InputError, match="no channel to fuse"):
+        fused_distances(d, scale, MatcherConfig(weights=(0, 1, 0, 0, 0, 0)))
+    with pytest.raises(InputError, match="MatcherConfig.weights"):
+        MatcherConfig(weights=(1.0, 2.0))
+
+
+def test_sketch_keeps_distances_and_channel_layout() -> None:
+    from lipauth.features.matcher import MATCH_SEQUENCE, full_width, sketch, sketch_slices
+    from lipauth.features.sequence import channel_slices
+
+    rng = np.random.default_rng(2)
+    width = full_width()
+    x, y = rng.normal(size=(2, 6, width)).astype(np.float32)
+    sx, sy = sketch(x), sketch(y)
+    slices = sketch_slices(width)
+    assert list(slices) == list(channel_slices(MATCH_SEQUENCE, width=width)) and sx.shape[1] == slices["deep_lips"].stop
+    for name, cols in channel_slices(MATCH_SEQUENCE, width=width).items():
+        full = ((x[:, cols] - y[:, cols]) ** 2).sum()
+        small = ((sx[:, slices[name]] - sy[:, slices[name]]) ** 2).sum()
+        assert small == pytest.approx(full, rel=0.25), name

@@ -161,7 +161,7 @@ class Authenticator:
         cfg = config or self.config.password
         video, track, feats, audio, name = _decode_clip(clip, with_audio=with_audio, require_audio=require_audio)
         crops = labial_crops(video, track) if cfg.sequence.needs_crops else None
-        take = take_from_features(track, feats, crops, config=cfg, source=name)
+        take = take_from_features(track, feats, crops, config=cfg, source=name, video=video)
         return _Prepared(take=take, features=feats, video=video, audio=audio)
 
     @staticmethod
@@ -301,7 +301,7 @@ class Authenticator:
         log.debug("password match: score %.3f, reasons %s", res.score, res.reasons)
         reasons = () if res.accepted else ("NO_LIP_MOTION",) if "NO_LIP_MOTION" in res.reasons else ("MISMATCH",)
         details = {k: res.details[k] for k in _PUBLIC_DETAILS}
-        details["distance"] = (1.0 - res.score) * self.config.password.chance_distance
+        details["distance"] = 1.0 - res.score
         return replace(res, reasons=reasons, details=details, distances=())
 
     def change(self, user: str, current: Clip, takes: Sequence[Clip], *, label: str = "default") -> AuthResult:

@@ -32,10 +32,20 @@ from lipauth.errors import (
     InsufficientDataError,
     UnknownVocabularyError,
 )
+from lipauth.features.matcher import (
+    MATCH_CHANNELS,
+    MATCH_SEQUENCE,
+    MAX_INCONSISTENCY,
+    MatcherConfig,
+    check_consistency,
+    channel_distances,
+    dtw_many,
+    fused_distances,
+    take_frames,
+    yardstick,
+)
 from lipauth.features.sequence import (
     SequenceConfig,
-    channel_slices,
-    dtw_distance,
     utterance_frames,
     utterance_sequence,
 )
@@ -68,11 +78,10 @@ MIN_TAKES = 3
 #: dimensions): chosen on MIRACL F01 with 3-take random splits (seed 1), confirmed on
 #: other splits (seed 11); 17/10 dimensions lost 1 point, 40/30 or shrinkage 0.1 were equal.
 METRIC_PCA, METRIC_SHRINKAGE, METRIC_DIMS = 30, 0.3, 20
-#: the channels of the late fusion (``CommandsConfig.fusion_weights``), in order
-FUSION_CHANNELS: tuple[str, ...] = ("hog", "pixels", "rest", "jaw", "deep_early", "deep_lips")
-#: how the commands build their sequences: the three channels of the lip password plus the
-#: jaw contour and the deep lip maps (their scale is set by ``fusion_weights``)
-COMMANDS_SEQUENCE = SequenceConfig(jaw_weight=1.0, deep_weight=1.0)
+#: the channels of the late fusion (``CommandsConfig.fusion_weights``), in order: the shared matcher's
+FUSION_CHANNELS: tuple[str, ...] = MATCH_CHANNELS
+#: how the commands build their sequences: the shared matcher's (the lip password's) six channels
+COMMANDS_SEQUENCE = MATCH_SEQUENCE
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -143,9 +152,11 @@ class CommandsConfig:
         of phrases 01-03 (3 and 5 enrolment takes, 30 random splits; ``--tune``); on those
         of phrases 04-06 the expected calibration error is reported in the README (the
         earlier, unfitted softmax of ``-distance / median spread / 0.1`` measured 3 % there).
-    outlier_factor : float
-        Enrolment: a take whose median distance to the other takes of its word exceeds this
-        many times the word's median is refused (names the take).
+    max_inconsistency : float
+        Enrolment: a take farther than this from its nearest other take of the word is
+        refused and named (``features.matcher.check_consistency``, the lip password's rule:
+        fused distance in units of the take's distances to the shipped background cohort).
+        Only for vocabularies with the default sequence config (the cohort's); 100 turns it off.
     min_relative_motion : float
         "No utterance", relative to the person: a take whose motion (:func:`take_motion`,
         the RMS deviation of its labial crop over time) is below this fraction of the median
@@ -181,7 +192,7 @@ class CommandsConfig:
     reject_spread: float = 1.1
     reject_ratio: float = 1.0
     temperature: float = 0.025
-    outlier_factor: float = 2.5
+    max_inconsistency: float = MAX_INCONSISTENCY
     min_relative_motion: float = 0.55
     min_motion: float = 5.0
     min_amplitude: float = 0.005
@@ -203,7 +214,7 @@ class CommandsConfig:
         check_range("CommandsConfig", "reject_spread", self.reject_spread, 0.1, 100.0)
         check_range("CommandsConfig", "reject_ratio", self.reject_ratio, 0.1, 1.0)
         check_range("CommandsConfig", "temperature", self.temperature, 1e-3, 100.0)
-        check_range("CommandsConfig", "outlier_factor", self.outlier_factor, 1.0, 100.0)
+        check_range("CommandsConfig", "max_inconsistency", self.max_inconsistency, 0.0, 100.0)
         check_range("CommandsConfig", "min_amplitude", self.min_amplitude, 0.0, 1.0)
         check_range("CommandsConfig", "min_relative_motion", self.min_relative_motion, 0.0, 1.0)
         check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 400.0)
@@ -253,6 +264,20 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
+def _check_takes_agree(word: str, seqs: list[np.ndarray], names: list[str], sc: SequenceConfig, cfg: CommandsConfig) -> None:
+    """The lip password's enrolment rule (``features.matcher.check_consistency``) for a word's takes."""
+    if cfg.max_inconsistency >= 100.0:
+        return
+    from lipauth.features.matcher import full_width, load_cohort
+
+    if sc != MATCH_SEQUENCE or seqs[0].shape[1] != full_width(sc):
+        log.debug("takes are not in the cohort's layout: enrolment consistency of %r not checked", word)
+        return
+    mc = MatcherConfig(weights=cfg.fusion_weights or (1.0, 2.0, 0.3), band=sc.band, open_end=sc.open_end)
+    check_consistency(seqs, names, cohort=load_cohort(), max_inconsistency=cfg.max_inconsistency, sequence_config=sc,
+                      config=mc, what=f"takes of {word!r}")
+
+
 @dataclass
 class Vocabulary:
     """A person's words, each with its enrolled takes (sequences).
@@ -274,9 +299,9 @@ class Vocabulary:
         :func:`take_motion` of each enrolled take (percent of contrast), when given to
         :meth:`add_word`: the person's own range of motion, the reference of the relative
         "no utterance" gate (:attr:`reference_motion`).
-    metric_ : PasswordMetric or None
+    metric_ : SequenceMetric or None
         A discriminant projection learned from this vocabulary's own enrolled takes
-        (:func:`lipauth.checks.password.train_metric`: PCA then a shrinkage LDA separating
+        (:func:`lipauth.features.metric.train_metric`: PCA then a shrinkage LDA separating
         lip positions from the take-to-take variation of the same position along DTW
         paths), refitted after a word is added or removed (lazily: :meth:`ensure_metric`,
         called by :func:`recognise` when ``CommandsConfig.metric_weight > 0``; saved with
@@ -310,7 +335,7 @@ class Vocabulary:
 
     def _refit_metric(self) -> None:
         """Learn the vocabulary's own metric from its enrolled takes (2 or more words)."""
-        from lipauth.checks.password import train_metric
+        from lipauth.features.metric import train_metric
 
         if len(self.takes) < 2:
             self._set_metric(None)
@@ -390,17 +415,9 @@ class Vocabulary:
         sc = self.sequence_config
         n = len(seqs)
         d = np.zeros((n, n))
-        for i in range(n):
-            for j in range(i + 1, n):
-                d[i, j] = d[j, i] = dtw_distance(seqs[i], seqs[j], band=sc.band, open_end=sc.open_end)
-        per_take = np.array([np.median(np.delete(d[i], i)) for i in range(n)])
-        typical = float(np.median(per_take))
-        bad = [names[i] for i in range(n) if per_take[i] > cfg.outlier_factor * typical]
-        if bad:
-            raise InconsistentTakesError(
-                f"takes of {word!r} disagree: {', '.join(bad)} differ from the other takes "
-                f"(median distance {per_take.max():.2f} vs {typical:.2f}); record them again or leave them out"
-            )
+        for i in range(n - 1):
+            d[i, i + 1 :] = d[i + 1 :, i] = dtw_many(seqs[i], seqs[i + 1 :], band=sc.band, open_end=sc.open_end)
+        _check_takes_agree(word, seqs, names, sc, cfg)
         if moves is not None:
             others_m = [m for w, ms in self.motion_.items() if w != word for m in ms]
             reference = float(np.median(moves + others_m))
@@ -459,9 +476,9 @@ class Vocabulary:
                     if "motion" in entry:
                         vocab.motion_[word] = [float(m) for m in entry["motion"]]
                 if "metric_mean" in z.files:
-                    from lipauth.checks.password import PasswordMetric
+                    from lipauth.features.metric import SequenceMetric
 
-                    vocab._set_metric(PasswordMetric(mean=z["metric_mean"], projection=z["metric_projection"]))
+                    vocab._set_metric(SequenceMetric(mean=z["metric_mean"], projection=z["metric_projection"]))
                 else:
                     vocab._metric_stale = len(vocab.takes) >= 2  # fitted when first needed
         except (ValueError, KeyError, OSError) as exc:
@@ -634,6 +651,9 @@ def clip_sequence(
 ) -> Any:
     """Track a clip and build its utterance sequence (``None`` when the lips do not move).
 
+    The utterance is the phrase inside the clip (``features.matcher.take_frames``: still
+    frames before and after it are left out, as for the lip password).
+
     Parameters
     ----------
     video : Video or path
@@ -666,12 +686,13 @@ def clip_sequence(
     track = track_lips(video, backend=backend)
     features = extract_lip_features(track, video)
     crops = labial_crops(video, track)
-    motion = take_motion(crops, utterance_frames(features))
+    frames = take_frames(features)  # the phrase: rest before and after left out (as the lip password)
+    motion = take_motion(crops, frames)
     reference = vocabulary.reference_motion if vocabulary is not None else None
     seq = None
     if _moves_enough(motion, reference, config or CommandsConfig()):
-        deep = _deep_maps(video, track, features) if cfg.needs_deep else None
-        seq = utterance_sequence(track, features, crops if cfg.needs_crops else None, config=cfg, deep=deep)
+        deep = _deep_maps(video, track, features, frames) if cfg.needs_deep else None
+        seq = utterance_sequence(track, features, crops if cfg.needs_crops else None, frames=frames, config=cfg, deep=deep)
     return (seq, track, features, motion) if return_motion else (seq, track, features)
 
 
@@ -694,30 +715,37 @@ def _no_utterance(start_s: float, end_s: float, cfg: CommandsConfig) -> CommandR
     )
 
 
+def _matcher(vocabulary: Vocabulary, cfg: CommandsConfig) -> MatcherConfig:
+    sc = vocabulary.sequence_config
+    return MatcherConfig(weights=cfg.fusion_weights or (1.0,), band=sc.band, open_end=sc.open_end)
+
+
 def _take_distances(vocabulary: Vocabulary, sequence: np.ndarray, cfg: CommandsConfig) -> list[np.ndarray]:
-    """Distance from the utterance to every enrolled take, one array per word (word order)."""
+    """Distance from the utterance to every enrolled take, one array per word (word order).
+
+    The shared matcher (:mod:`lipauth.features.matcher`): each channel aligned on its own,
+    divided by its median over the utterance's distances to every enrolled take (the
+    vocabulary is the yardstick), fused with ``fusion_weights``; without fusion one DTW over
+    the whole sequence.
+    """
     sc = vocabulary.sequence_config
     words = vocabulary.words
-    if cfg.fusion_weights is None:
-        return [np.array([dtw_distance(sequence, t, band=sc.band, open_end=sc.open_end) for t in vocabulary.takes[w]]) for w in words]
     q = np.asarray(sequence)
     if q.ndim != 2:
         raise InputError(f"sequence has shape {q.shape}; pass an (n_frames, d) utterance_sequence")
-    blocks = channel_slices(sc, width=q.shape[1])
-    weights = dict(zip(FUSION_CHANNELS, cfg.fusion_weights))
     counts = [len(vocabulary.takes[w]) for w in words]
-    templates = [t for w in words for t in vocabulary.takes[w]]
+    templates = [np.asarray(t) for w in words for t in vocabulary.takes[w]]
     for t in templates:
-        if np.asarray(t).shape[1] != q.shape[1]:
+        if t.shape[1] != q.shape[1]:
             raise InputError(
-                f"sequences have {q.shape[1]} and {np.asarray(t).shape[1]} columns; build the utterance with the vocabulary's sequence_config"
+                f"sequences have {q.shape[1]} and {t.shape[1]} columns; build the utterance with the vocabulary's sequence_config"
             )
-    total = np.zeros(len(templates))
-    for name, cols in blocks.items():
-        if weights[name] <= 0:
-            continue
-        d = np.array([dtw_distance(q[:, cols], np.asarray(t)[:, cols], band=sc.band, open_end=sc.open_end) for t in templates])
-        total += weights[name] * d / max(float(np.median(d)), 1e-9)
+    if cfg.fusion_weights is None:
+        total = dtw_many(q, templates, band=sc.band, open_end=sc.open_end)
+    else:
+        mc = _matcher(vocabulary, cfg)
+        d = channel_distances(q, templates, sequence_config=sc, config=mc)
+        total = fused_distances(d, yardstick(d), mc, mean=False)
     return list(np.split(total, np.cumsum(counts)[:-1]))
 
 
@@ -768,9 +796,7 @@ def recognise(
     per_take = _take_distances(vocabulary, sequence, cfg)
     if vocabulary.metric_ is not None and cfg.metric_weight > 0:
         q = vocabulary.metric_.apply(sequence)
-        learned = [
-            np.array([dtw_distance(q, t, band=sc.band, open_end=sc.open_end) for t in vocabulary.projected_[w]]) for w in words
-        ]
+        learned = [dtw_many(q, vocabulary.projected_[w], band=sc.band, open_end=sc.open_end) for w in words]
         raw_scale = max(float(np.median(np.concatenate(per_take))), 1e-9)
         learned_scale = max(float(np.median(np.concatenate(learned))), 1e-9)
         per_take = [

@@ -34,6 +34,7 @@ __all__ = [
     "motion_energy",
     "segment_motion",
     "articulation_amplitude",
+    "phrase_span",
 ]
 
 _LENGTH_IDX = [SHAPE_FEATURES.index(n) for n in LENGTH_FEATURES]
@@ -243,3 +244,84 @@ def segment_motion(
         label = "normal" if amp >= normal_amplitude else "micro"
         out.append(MotionSegment(start_s, end_s, label, amp))
     return out
+
+
+def phrase_span(
+    energy: np.ndarray,
+    valid: np.ndarray,
+    timestamps_s: np.ndarray,
+    *,
+    k_rest: float = 3.0,
+    rest_min: float = 0.1,
+    rest_max: float = 0.15,
+    gap_s: float = 0.5,
+    min_share: float = 0.25,
+    speech_s: tuple[float, float] | None = None,
+) -> tuple[int, int]:
+    """The frames of the phrase inside a take: rest before and after it left out.
+
+    A take recorded by a page or an app is the phrase with still face around it (0.5-2 s
+    each side), a breath, a blink. The rest level is the take's own: ``k_rest`` times its
+    quiet level (10th percentile of the motion energy over valid frames), kept within
+    ``[rest_min, rest_max]`` face units per second (a take that is phrase from end to end,
+    as a tightly cut corpus take, has no quiet frames: its 10th percentile is speech, and
+    the cap keeps all of it). Frames above the rest level form runs; the run group with
+    the most energy above the rest level is the phrase, joined by groups within ``gap_s``
+    that hold at least ``min_share`` of its energy (a pause inside the phrase; a blink or
+    the tracker settling on the first frames stays out).
+
+    Parameters
+    ----------
+    energy : np.ndarray [shape=(n_frames,)]
+        :func:`motion_energy` (``LipFeatures.motion_energy``).
+    valid : np.ndarray [shape=(n_frames,), dtype=bool]
+    timestamps_s : np.ndarray [shape=(n_frames,)]
+    k_rest, rest_min, rest_max : float
+        Rest level (see above).
+    gap_s, min_share : float
+        Joining of movement groups (see above).
+    speech_s : (float, float), optional
+        Where the take's audio has voice (seconds): the phrase is looked for within it
+        (widened by ``gap_s``) when it holds movement.
+
+    Returns
+    -------
+    (first, last) : (int, int)
+        Inclusive frame indices; the first and last valid frames when nothing moves.
+    """
+    e = np.where(np.asarray(valid, dtype=bool), np.nan_to_num(np.asarray(energy, dtype=np.float64)), 0.0)
+    t = np.asarray(timestamps_s, dtype=np.float64)
+    ok = np.asarray(valid, dtype=bool)
+    if not ok.any():
+        return 0, max(len(e) - 1, 0)
+    idx_valid = np.flatnonzero(ok)
+    whole = int(idx_valid[0]), int(idx_valid[-1])
+    rest = float(np.clip(k_rest * noise_floor(e, ok), rest_min, rest_max))
+    active = (e > rest) & ok
+    if speech_s is not None:
+        window = (t >= speech_s[0] - gap_s) & (t <= speech_s[1] + gap_s)
+        if (active & window).any():
+            active &= window
+    runs = _runs(active)
+    if not runs:
+        return whole
+    groups: list[list[int]] = []
+    for a, b in runs:
+        if groups and t[a] - t[groups[-1][1]] <= gap_s / 2:
+            groups[-1][1] = b
+        else:
+            groups.append([a, b])
+    mass = [float(np.sum(e[a : b + 1] - rest)) for a, b in groups]
+    k = int(np.argmax(mass))
+    first, last = groups[k]
+    for j in range(k - 1, -1, -1):  # earlier groups, nearest first
+        if t[first] - t[groups[j][1]] <= gap_s and mass[j] >= min_share * mass[k]:
+            first = groups[j][0]
+        else:
+            break
+    for j in range(k + 1, len(groups)):
+        if t[groups[j][0]] - t[last] <= gap_s and mass[j] >= min_share * mass[k]:
+            last = groups[j][1]
+        else:
+            break
+    return int(first), int(last)
