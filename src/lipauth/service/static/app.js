@@ -28,6 +28,7 @@
     MOUTH_BLOW_OUTSIDE_PROMPT: "You blew outside the BLOW NOW prompts.",
     BLOW_OUTSIDE_PROMPT: "A blow was heard outside the BLOW NOW prompts.",
     MOUTH_OFF_SCHEDULE: "The mouth did not follow the prompts in time.",
+    VOICE_OFF_SCHEDULE: "The voice did not follow the prompts in time: speak only while it says SPEAK NOW.",
     NO_BLOW_HEARD: "No blow was heard: blow into the microphone when asked.",
     NO_SPEECH_HEARD: "No speech was heard: speak when asked.",
     NO_SPEECH: "No speech was seen.",
@@ -113,6 +114,11 @@
     if (status === 429) return "Too many attempts: rate limited." + retry;
     if (status === 503) return "The server is busy (overloaded)." + retry;
     if (code === "NO_FACE" || code === "TOO_FEW_FACE_FRAMES" || /no face/i.test(detail)) return "No face was found in the recording: place your face inside the oval, in good light. (" + detail + ")";
+    if (code === "NO_AUDIO") {
+      const mic = state.stream && state.stream.getAudioTracks && state.stream.getAudioTracks().length > 0;
+      return mic ? "No sound was heard: is the microphone muted or turned down? (" + detail + ")"
+        : "The recording has no sound: allow the microphone and start the camera again. (" + detail + ")";
+    }
     if (status === 413) return "The recording is too large or too long. (" + detail + ")";
     if (status === 415 || code === "CORRUPT_MEDIA") return "This browser's recording could not be read by the server. (" + detail + ")";
     if (status === 504) return "The analysis took too long: try again with a shorter, steadier recording. (" + detail + ")";
@@ -207,6 +213,8 @@
     video.srcObject = state.stream;
     try { await video.play(); } catch (e) { /* autoplay attribute covers it */ }
     $("start-btn").disabled = false;
+    // on a phone the Start button sits below the preview: bring it up without hiding the oval
+    if ($("start-btn").scrollIntoView) $("start-btn").scrollIntoView({ behavior: "smooth", block: "nearest" });
     $("camera-btn").textContent = "Restart camera";
     setStatus("Camera on. Place your face inside the oval and press Start.");
     watchBrightness();
@@ -388,7 +396,11 @@
     tbody.innerHTML = "";
     const rows = [];
     if (Array.isArray(body.checks)) {
-      for (const c of body.checks) rows.push([c.check, c.score, c.threshold, c.accepted]);
+      for (const c of body.checks) {
+        // a check that could not run (e.g. no sensor data sent) says so instead of "no"
+        if (c.available === false) rows.push([c.check, null, null, c.check === "sensors" ? "no data sent" : "did not run"]);
+        else rows.push([c.check, c.score, c.threshold, c.accepted]);
+      }
     } else if (body.scores && typeof body.scores === "object") {
       for (const [k, v] of Object.entries(body.scores)) rows.push([k, v, null, null]);
     }
@@ -396,7 +408,8 @@
     const fmt = (v) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(3) : v === null || v === undefined ? "" : String(v));
     for (const [name, score, thr, passed] of rows) {
       const tr = document.createElement("tr");
-      for (const v of [name, fmt(score), fmt(thr), passed === null || passed === undefined ? "" : passed ? "yes" : "no"]) {
+      const passedText = typeof passed === "string" ? passed : passed === null || passed === undefined ? "" : passed ? "yes" : "no";
+      for (const v of [name, fmt(score), fmt(thr), passedText]) {
         const td = document.createElement("td");
         td.textContent = v;
         tr.appendChild(td);
@@ -410,6 +423,12 @@
     } else {
       $("timeline-fig").hidden = true;
     }
+  }
+
+  /** on a small screen the verdict lands below the fold: bring it into view */
+  function scrollToResult() {
+    const el = $("result");
+    if (el && !el.hidden && el.scrollIntoView) el.scrollIntoView({ behavior: "smooth", block: "start" });
   }
 
   // ---- modes --------------------------------------------------------------------------
@@ -468,6 +487,7 @@
     const body = await upload("/v1/users/" + encodeURIComponent(user) + "/enrolments", form);
     setStatus("Enrolled. Choose Verify (unlock) and press Start to try your lip password.");
     showResult(body, "enrol");
+    scrollToResult();
   }
 
   async function runVerifyOrLiveness(m) {
@@ -503,6 +523,7 @@
     const body = await upload(path, form);
     setStatus(body.accepted ? "Done: accepted." : "Done: rejected.");
     showResult(body, m);
+    scrollToResult();
   }
 
   async function start() {
