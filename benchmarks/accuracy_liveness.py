@@ -309,7 +309,7 @@ def real_person_rates(sessions: dict, *, n_replay: int, sync: bool, base: int = 
 
 
 def _pct(k: int, n: int) -> str:
-    return f"{100 * k / n:.1f}% ({k}/{n})" if n else "-"
+    return (f"{100 * k / n:.2f}% ({k}/{n})" if 0 < k < n / 100 else f"{100 * k / n:.1f}% ({k}/{n})") if n else "-"
 
 
 def real_report(split: str, n_genuine: int, n_attack: int, n_replay: int, sync_modes: tuple[bool, ...]) -> dict:
