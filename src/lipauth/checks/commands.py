@@ -749,6 +749,34 @@ def _take_distances(vocabulary: Vocabulary, sequence: np.ndarray, cfg: CommandsC
     return list(np.split(total, np.cumsum(counts)[:-1]))
 
 
+def _with_learned_metric(
+    vocabulary: Vocabulary, sequence: np.ndarray, per_take: list[np.ndarray], cfg: CommandsConfig
+) -> list[np.ndarray]:
+    """The distances fused with those in the vocabulary's learned metric (``metric_weight`` > 0)."""
+    if cfg.metric_weight <= 0:
+        return per_take
+    vocabulary.ensure_metric()
+    if vocabulary.metric_ is None:
+        return per_take
+    sc = vocabulary.sequence_config
+    q = vocabulary.metric_.apply(sequence)
+    learned = [dtw_many(q, vocabulary.projected_[w], band=sc.band, open_end=sc.open_end) for w in vocabulary.words]
+    raw_scale = max(float(np.median(np.concatenate(per_take))), 1e-9)
+    learned_scale = max(float(np.median(np.concatenate(learned))), 1e-9)
+    return [(1.0 - cfg.metric_weight) * r / raw_scale + cfg.metric_weight * m / learned_scale for r, m in zip(per_take, learned)]
+
+
+def _relative_distance(
+    vocabulary: Vocabulary, per_take: list[np.ndarray], dist: np.ndarray, best: int, cfg: CommandsConfig
+) -> tuple[float, float]:
+    """The open-set yardstick: ``(best distance / cohort distance, its threshold)`` (one word: over the spread)."""
+    words = vocabulary.words
+    if len(words) > 1:
+        cohort = max(float(np.median(np.concatenate([per_take[i] for i in range(len(words)) if i != best]))), 1e-9)
+        return float(dist[best] / cohort), cfg.reject_cohort
+    return float(dist[best] / max(vocabulary.spread_[words[best]], 1e-9)), cfg.reject_spread
+
+
 def recognise(
     vocabulary: Vocabulary,
     sequence: np.ndarray | None,
@@ -789,19 +817,8 @@ def recognise(
         return _no_utterance(start_s, end_s, cfg)
     if motion is not None and not _moves_enough(motion, vocabulary.reference_motion, cfg):
         return _no_utterance(start_s, end_s, cfg)
-    sc = vocabulary.sequence_config
     words = vocabulary.words
-    if cfg.metric_weight > 0:
-        vocabulary.ensure_metric()
-    per_take = _take_distances(vocabulary, sequence, cfg)
-    if vocabulary.metric_ is not None and cfg.metric_weight > 0:
-        q = vocabulary.metric_.apply(sequence)
-        learned = [dtw_many(q, vocabulary.projected_[w], band=sc.band, open_end=sc.open_end) for w in words]
-        raw_scale = max(float(np.median(np.concatenate(per_take))), 1e-9)
-        learned_scale = max(float(np.median(np.concatenate(learned))), 1e-9)
-        per_take = [
-            (1.0 - cfg.metric_weight) * r / raw_scale + cfg.metric_weight * m / learned_scale for r, m in zip(per_take, learned)
-        ]
+    per_take = _with_learned_metric(vocabulary, sequence, _take_distances(vocabulary, sequence, cfg), cfg)
     dist = np.array([d.min() for d in per_take])
     order = np.argsort(dist, kind="stable")  # ranking by raw distance (measured: dividing by spread costs 19 points)
     best = int(order[0])
@@ -811,12 +828,8 @@ def recognise(
     conf /= conf.sum()
     ranking = tuple((words[i], float(conf[i]), float(dist[i])) for i in order)
     ratio = float(dist[best] / dist[order[1]]) if len(words) > 1 and dist[order[1]] > 0 else 0.0
+    rel, rel_threshold = _relative_distance(vocabulary, per_take, dist, best, cfg)
     reasons: list[str] = []
-    if len(words) > 1:
-        cohort = max(float(np.median(np.concatenate([per_take[i] for i in range(len(words)) if i != best]))), 1e-9)
-        rel, rel_threshold = float(dist[best] / cohort), cfg.reject_cohort
-    else:
-        rel, rel_threshold = float(dist[best] / max(vocabulary.spread_[words[best]], 1e-9)), cfg.reject_spread
     if rel > rel_threshold:
         reasons.append("NOT_IN_VOCABULARY")
     if ratio > cfg.reject_ratio:
