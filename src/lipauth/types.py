@@ -419,6 +419,10 @@ class LipFeatures(_DictMixin):
         the segment's amplitude in face units.
     config : dict
         The feature configuration used (``FeatureConfig`` fields).
+    landmarks : np.ndarray [shape=(n_frames, 40, 2) or (0, 40, 2), dtype=float32]
+        The track's face-normalised lip landmarks (``LipTrack.landmarks_norm``), gaps
+        filled by linear interpolation (held at the edges), unsmoothed: the audio-visual
+        sync check reads them. Empty for features made without a track.
     """
 
     timestamps_s: np.ndarray = _array_field("float64", "(n,) seconds")
@@ -436,6 +440,10 @@ class LipFeatures(_DictMixin):
     micro_movement_index: float = float("nan")
     segments: tuple[tuple[float, float, str, float], ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    landmarks: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 40, 2), np.float32),
+        metadata={"dtype": "float32", "doc": "(n, 40, 2) or (0, 40, 2) face units"},
+    )
 
     @property
     def n_frames(self) -> int:
@@ -468,6 +476,8 @@ class LipFeatures(_DictMixin):
             arr = getattr(obj, name)
             if arr.ndim == 1 and arr.size == 0:
                 fixes[name] = arr.reshape(0, width)
+        if obj.landmarks.size == 0:
+            fixes["landmarks"] = np.zeros((0, 40, 2), np.float32)
         fixes["segments"] = tuple((float(a), float(b), str(c), float(d)) for a, b, c, d in obj.segments)
         fixes["config"] = dict(obj.config)
         return dataclasses.replace(obj, **fixes)

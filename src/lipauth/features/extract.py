@@ -209,5 +209,28 @@ def extract_lip_features(
         shape_names=SHAPE_FEATURES,
         segments=tuple(tuple(s) for s in segments),
         config=cfg.to_dict(),
+        landmarks=filled_landmarks(track),
         **app,
     )
+
+
+def filled_landmarks(track: LipTrack) -> np.ndarray:
+    """``track.landmarks_norm`` with gaps filled by linear interpolation in time (edges held).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames, 40, 2), dtype=float32]
+        All zeros when no frame has landmarks.
+    """
+    lm = np.asarray(track.landmarks_norm, dtype=np.float64)
+    n = lm.shape[0]
+    flat = lm.reshape(n, -1)
+    ok = np.isfinite(flat).all(axis=1)
+    if not ok.any():
+        return np.zeros(lm.shape, np.float32)
+    t = np.asarray(track.timestamps_s, dtype=np.float64)
+    out = flat.copy()
+    if not ok.all():
+        for j in range(flat.shape[1]):
+            out[:, j] = np.interp(t, t[ok], flat[ok, j])
+    return out.reshape(lm.shape).astype(np.float32)
