@@ -244,10 +244,20 @@ def real_split(people: dict, split: str) -> list[str]:
     return tune if split == "tune" else [p for p in people if p not in REAL_TUNE_PEOPLE]
 
 
+def real_pad_s() -> float:
+    """Length every real answer is padded to: the longest possible schedule + 0.5 s (a replay is never too short)."""
+    from lipauth.challenge import LEAD_IN_EXTRA_S, LEAD_IN_S, N_WINDOWS, REST_LEVELS_S, TAIL_S, WINDOW_LEVELS_S
+
+    longest = max(N_WINDOWS * max(WINDOW_LEVELS_S[k]) + (N_WINDOWS - 1) * max(REST_LEVELS_S[k]) for k in ("speech", "blow"))
+    return max(PAD_TO_S, LEAD_IN_S + LEAD_IN_EXTRA_S + longest + TAIL_S + 0.5)
+
+
 def real_sessions(person, *, n_genuine: int, n_attack: int, base: int = 3000) -> dict[str, list]:
     """Real sessions of one person: ``{kind: [(challenge, features, audio), ...]}`` (speech challenges)
     and ``"blow"``: the genuine speech answer given to a blow challenge's windows."""
     from liveness_sessions import real_session
+
+    PAD_TO_S = real_pad_s()  # noqa: N806
 
     out: dict[str, list] = {"genuine": [], "blow": [], "blow_speaking_always": []}
     for s in range(n_genuine):
@@ -322,6 +332,17 @@ def real_report(split: str, n_genuine: int, n_attack: int, n_replay: int, sync_m
           f"{n_genuine} genuine answers each, each replayed against {n_replay} other schedules, {n_attack} per attack")
     out: dict = {}
     for sync in sync_modes:
+        if sync:  # the sync model on disk (being retrained): say so when it cannot run
+            from lipauth.checks.sync import check_sync
+            from lipauth.errors import LipAuthError
+
+            ch, f, a = real_sessions(people[names[0]], n_genuine=1, n_attack=0)["genuine"][0]
+            try:
+                probe = check_sync(f, a)
+            except LipAuthError as exc:
+                print(f"\n#### sync check folded in: not measured, the sync check fails: {type(exc).__name__}: {exc}")
+                continue
+            print(f"\n(sync model on disk: threshold {probe.threshold:.3f})")
         print(f"\n#### sync check {'folded in (use_sync=True)' if sync else 'off (use_sync=False)'}\n")
         print("| person | rest | BPCER | replay APCER | still face + voice | lips, no sound | speaking all the time "
               "| speech to a blow prompt accepted | genuine voice edge spread (s) | rejections |")
@@ -365,8 +386,23 @@ def main() -> None:
     ap.add_argument("--real", action="store_true",
                     help="timed speech (and speech to a blow prompt) on sessions built from real people's clips, by person")
     ap.add_argument("--sync", choices=("off", "on", "both"), default="both", help="--real: fold the sync check in")
+    ap.add_argument("--speech-levels", help="--real what-if: speech window lengths, e.g. 1.0,1.75,2.5,3.25 (lipauth.challenge)")
+    ap.add_argument("--speech-rests", help="--real what-if: speech rests, e.g. 0.7,1.45,2.2 (lipauth.challenge)")
+    ap.add_argument("--spread-limit", type=float, help="--real what-if: SPEECH_MAX_EDGE_SPREAD_S")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    if args.speech_levels or args.speech_rests or args.spread_limit is not None:
+        import lipauth.challenge as chal
+        import lipauth.checks.speech as sp
+
+        if args.speech_levels:
+            chal.WINDOW_LEVELS_S["speech"] = tuple(float(x) for x in args.speech_levels.split(","))
+        if args.speech_rests:
+            chal.REST_LEVELS_S["speech"] = tuple(float(x) for x in args.speech_rests.split(","))
+        if args.spread_limit is not None:
+            sp.SPEECH_MAX_EDGE_SPREAD_S = args.spread_limit
+        print(f"WHAT-IF (not the shipped settings): speech window lengths {chal.WINDOW_LEVELS_S['speech']}, rests "
+              f"{chal.REST_LEVELS_S['speech']}, edge spread limit {sp.SPEECH_MAX_EDGE_SPREAD_S}")
     if args.real:
         if not DATA.exists():
             sys.exit(f"real data not present at {DATA}")

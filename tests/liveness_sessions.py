@@ -298,13 +298,31 @@ HELD_JITTER = {
 #: x2: a tracked face at rest also drifts slowly; with x2 the held frame's median motion
 #: energy (0.036 face units/s) matches GRID s1's rest (0.037), which the segmentation sees
 HELD_JITTER_SCALE = 2.0
+#: per-coordinate jitter (std, face units) of the held frame's lip landmarks: GRID s1's
+#: silences change the unsmoothed landmarks by 0.00196 from frame to frame (median) / sqrt(2)
+HELD_LANDMARK_JITTER = 0.0014
 
 
-def _cache_key(path: Path) -> str:
+def _cache_key(path: Path, version: str = "v2|") -> str:
     import hashlib
 
     st = path.stat()
-    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return hashlib.sha1(f"{version}{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _with_landmarks(feats, landmarks):
+    """``feats`` carrying the track's face-normalised lip landmarks (gaps filled), empty when unknown."""
+    import dataclasses
+
+    if landmarks is None or np.asarray(landmarks).shape[:1] != (feats.n_frames,):
+        lm = np.zeros((0, 40, 2), np.float32)
+    else:
+        from lipauth.features.extract import fill_landmark_gaps
+
+        lm = np.asarray(landmarks, dtype=np.float32)
+        if not np.isfinite(lm).all():
+            lm = fill_landmark_gaps(feats.timestamps_s, lm)
+    return dataclasses.replace(feats, landmarks=lm)
 
 
 def real_clip_index(data: Path) -> list[tuple[str, str, Path]]:
@@ -339,10 +357,16 @@ def load_real_clips(data: Path, *, cache: Path | None = REAL_CACHE, people: set[
         for name, person, path in real_clip_index(data):
             if people is not None and person not in people:
                 continue
+            # (features, audio, error, landmarks); the older cache files have no landmarks
             cfile = cache / f"{_cache_key(path)}.pkl" if cache is not None else None
+            old = cache / f"{_cache_key(path, '')}.pkl" if cache is not None else None
             if cfile is not None and cfile.is_file():
                 with cfile.open("rb") as fh:
-                    feats, audio, err = pickle.load(fh)
+                    feats, audio, err, landmarks = pickle.load(fh)
+            elif old is not None and old.is_file():
+                with old.open("rb") as fh:
+                    feats, audio, err = pickle.load(fh)[:3]
+                landmarks = None
             else:
                 from lipauth.features import extract_lip_features
                 from lipauth.io import load_audio
@@ -351,16 +375,18 @@ def load_real_clips(data: Path, *, cache: Path | None = REAL_CACHE, people: set[
 
                 backend = backend or MediaPipeBackend()
                 try:
-                    feats, audio, err = extract_lip_features(track_lips(path, backend=backend)), load_audio(path), None
+                    track = track_lips(path, backend=backend)
+                    feats, audio, err = extract_lip_features(track), load_audio(path), None
+                    landmarks = np.asarray(track.landmarks_norm, dtype=np.float32)
                 except LipAuthError as exc:
-                    feats, audio, err = None, None, str(exc)
+                    feats, audio, err, landmarks = None, None, str(exc), None
                 if cfile is not None:
                     cache.mkdir(parents=True, exist_ok=True)
                     with cfile.open("wb") as fh:
-                        pickle.dump((feats, audio, err), fh)
+                        pickle.dump((feats, audio, err, landmarks), fh)
             if err is not None or audio is None or not np.any(audio.samples):
                 continue
-            out.append((name, person, feats, audio, path))
+            out.append((name, person, _with_landmarks(feats, landmarks), audio, path))
     finally:
         if backend is not None:
             backend.close()
@@ -553,7 +579,7 @@ def real_timeline(person: RealPerson, windows: list[tuple[float, float]], durati
 
 
 def _held_frame(person: RealPerson) -> tuple[np.ndarray, float]:
-    """The person's stillest frame (lowest motion energy among the least open quarter) and the GRID-like jitter scale."""
+    """The person's stillest frame: (shape, motion energy, lip landmarks), lowest energy among the least open quarter."""
     best = None
     for _name, f, _a in person.clips:
         v = f.valid
@@ -563,8 +589,9 @@ def _held_frame(person: RealPerson) -> tuple[np.ndarray, float]:
         ok = v & (opening <= np.percentile(opening[v], 25))
         i = np.flatnonzero(ok)[np.argmin(f.motion_energy[ok])]
         if best is None or f.motion_energy[i] < best[1]:
-            best = (f.shape[i].astype(np.float64), float(f.motion_energy[i]))
-    return best[0], best[1]
+            lm = f.landmarks[i] if f.landmarks.shape[0] == f.n_frames else np.zeros((40, 2), np.float32)
+            best = (f.shape[i].astype(np.float64), float(f.motion_energy[i]), lm)
+    return best
 
 
 def render_real(person: RealPerson, video: list, audio: list, duration_s: float, rng: np.random.Generator, *,
@@ -588,6 +615,9 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
     shape = np.zeros((n, len(names)))
     vel = np.zeros((n, len(names)))
     valid = np.zeros(n, dtype=bool)
+    # lip landmarks only when every clip has them (the sync check reads them)
+    with_lm = all(c[1].landmarks.shape[0] == c[1].n_frames and c[1].n_frames > 0 for c in person.clips)
+    lms = np.zeros((n, 40, 2) if with_lm else (0, 40, 2), np.float32)
     held = None
     for t0, t1, k, src, rev in video:
         m = (t >= t0 - 1e-9) & (t < t1 - 1e-9)
@@ -595,10 +625,12 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
             continue
         if k < 0:
             if held is None:
-                held = _held_frame(person)[0]
+                held = _held_frame(person)
             sd = np.array([HELD_JITTER_SCALE * HELD_JITTER.get(c, 0.001) / np.sqrt(2.0) for c in names])
             jit = rng.normal(0.0, 1.0, (int(m.sum()), len(names))) * sd
-            shape[m] = held + jit
+            shape[m] = held[0] + jit
+            if with_lm:
+                lms[m] = held[2] + rng.normal(0.0, HELD_LANDMARK_JITTER, (int(m.sum()), 40, 2))
             vel[m] = np.gradient(jit, 1.0 / fps, axis=0) if m.sum() > 1 else 0.0
             valid[m] = True
             continue
@@ -608,6 +640,8 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
         prev = np.clip(idx - 1, 0, f.n_frames - 1)
         idx = np.where(np.abs(f.timestamps_s[prev] - st) < np.abs(f.timestamps_s[idx] - st), prev, idx)
         shape[m] = f.shape[idx]
+        if with_lm:
+            lms[m] = f.landmarks[idx]
         vel[m] = -f.velocity[idx] if rev else f.velocity[idx]
         valid[m] = f.valid[idx]
     y = np.zeros(int(round(duration_s * SR)))
@@ -646,6 +680,7 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
         acceleration=np.gradient(vel, 1.0 / fps, axis=0).astype(np.float32), motion_energy=energy.astype(np.float32),
         similarity=np.zeros(0, np.float32), flow=np.zeros((0, 0), np.float32), histograms=np.zeros((0, 0), np.float32),
         histogram_times_s=np.zeros(0), shape_names=names, segments=tuple(tuple(s) for s in segs), config=cfg.to_dict(),
+        landmarks=lms,
     )
     return feats, Audio(samples=y.astype(np.float32), sample_rate=SR, start_s=0.0, codec="pcm_f32le", source="<real session>")
 

@@ -73,19 +73,20 @@ def test_attacks_from_real_pieces_rejected(report_fold):
 
 
 def test_genuine_real_answers_accepted(report_fold):
-    """BPCER on people never used in tuning. Measured (10 answers each): 26.4 % overall, 10.9 % where
-    the rest is the held frame; the people whose own rest comes from interview clips (hdtf_ng,
-    hdtf_reagan, webcam_chazza) fail most (lips moving in that 'rest'). Floors with margin."""
-    rej = n = rej_held = n_held = 0
-    for person, _sess, r in report_fold.values():
+    """BPCER (sync off) on people never used in tuning. Measured with 10 answers each
+    (``accuracy_liveness.py --real --split report``): 23.6 % overall, worst person 60 %, the
+    rejections all VOICE_OFF_SCHEDULE (real speech stops at the end of a word; the 0.5-s step of
+    the schedule levels bounds the edge spread limit). Floors with margin, so that a change
+    that makes real answers fail more is caught."""
+    rej = n = 0
+    per_person = []
+    for _person, _sess, r in report_fold.values():
         g, ng = r["genuine"]
         rej += ng - g
         n += ng
-        if not person.own_rest:
-            rej_held += ng - g
-            n_held += ng
+        per_person.append((ng - g) / ng)
     assert rej / n <= 0.36, f"BPCER {rej}/{n} on report people"
-    assert n_held and rej_held / n_held <= 0.2, f"BPCER {rej_held}/{n_held} on report people with the held-frame rest"
+    assert np.median(per_person) <= 0.34, f"median per-person BPCER {np.median(per_person):.2f}"
 
 
 def test_sync_is_folded_in(report_fold):
