@@ -3,7 +3,8 @@
 MIRACL-VC1 F01 (6 phrases x 10 takes): per phrase, 20 random enrolments of 3 takes; genuine =
 the other 7 takes of the phrase, wrong phrase = the 50 takes of the other 5 phrases (same
 person), other people = the first 3 s of every usable ``av_speakers`` clip (26 people) and GRID
-s1 clips 0-19 (another person, other sentences). The threshold, the channel weights and the
+s1 clips 0-19 (another person, other sentences); and GRID s1 sentences against a template
+of another s1 sentence (the same new person, other phrases). The threshold, the channel weights and the
 cohort were chosen on phrases 01-03 (the cohort holds their takes: each tuning phrase is
 scored against the cohort without its own takes); the numbers that count are those of
 phrases 04-06, never used for any tuning, and of the other people.
@@ -136,6 +137,25 @@ def consistency(takes: dict, others: list, phrases, *, n: int = 30, seed: int = 
               f"the odd take alone named {named_right}/{counts['other phrase'][0] + counts['other person'][0]} refused sets")
 
 
+def grid_other_sentences(threshold: float, n: int = 20) -> None:
+    """Another person's other phrases: GRID s1 clips 0-19 (s1 is in no cohort take but clips
+    40-49), each enrolled from its own clip at 0.9x, 1x and 1.1x speed (GRID has no repeated
+    sentence), the other 19 sentences as wrong phrases of the same person."""
+    from password_realdata import grid_paths, resampled, take
+
+    from lipauth.checks.password import check_password
+
+    takes = [take(str(p)) for p in grid_paths(n)]
+    scores = []
+    for i, t in enumerate(takes):
+        tpl = enrol_password([resampled(t, s) for s in (0.9, 1.0, 1.1)], config=PasswordConfig(max_inconsistency=100.0))
+        scores += [check_password(tpl, o).score for j, o in enumerate(takes) if j != i]
+    sc = np.array(scores)
+    print(f"GRID s1 other sentences of the same person ({n} clips, {sc.size} attempts): accepted at {threshold:.2f} "
+          f"{int((sc >= threshold).sum())}/{sc.size}; score median {np.median(sc):.3f}, 95th percentile "
+          f"{np.percentile(sc, 95):.3f}, highest {sc.max():.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", type=int, default=20, help="random 3-take enrolments per phrase")
@@ -154,6 +174,7 @@ def main() -> None:
             res = scores(takes, phrases, cond, [] if tuning else others, tuning=tuning, n_splits=args.splits)
             report(f"MIRACL F01 {label}, {cond[0]}", res, cfg.threshold)
     consistency(takes, others, REPORT_PHRASES)
+    grid_other_sentences(cfg.threshold)
     print(f"default threshold {DEFAULT_THRESHOLD}; total {time.perf_counter() - t0:.0f} s")
 
 

@@ -6,6 +6,8 @@ The full figures (30 random splits, ablation, tuning) come from
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import shared_path
@@ -138,10 +140,16 @@ def test_enrolment_accepts_genuine_takes_and_names_a_foreign_one(miracl: dict) -
             except InconsistentTakesError:
                 refused += 1
     assert refused <= 2
-    takes = [miracl[_name(1, r)]["sequence"] for r in (1, 2, 3, 4)] + [miracl[_name(6, 1)]["sequence"]]
-    names = [_name(1, r) for r in (1, 2, 3, 4)] + [_name(6, 1)]
-    with pytest.raises(InconsistentTakesError, match=rf"{_name(6, 1)} \(\d\.\d\d\) does not match"):
-        Vocabulary("x").add_word("stop navigation", takes, sources=names)
+    good = [miracl[_name(1, r)]["sequence"] for r in (1, 2, 3, 4)]
+    names = [_name(1, r) for r in (1, 2, 3, 4)]
+    named = 0
+    for p, r in ((4, 1), (4, 2), (5, 1), (5, 2), (6, 1), (6, 2)):  # a take of another phrase among them
+        try:
+            Vocabulary("x").add_word("stop navigation", [*good, miracl[_name(p, r)]["sequence"]], sources=[*names, _name(p, r)])
+        except InconsistentTakesError as exc:
+            assert re.search(rf"{_name(p, r)} \(\d\.\d\d\) does not match", str(exc)) and _name(1, 1) not in str(exc)
+            named += 1
+    assert named >= 4, named  # the password benchmark: 71-78 of 90 such sets refused (a similar phrase can pass)
 
 
 @pytest.fixture(scope="module")

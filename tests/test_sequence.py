@@ -259,3 +259,19 @@ def test_sketch_keeps_distances_and_channel_layout() -> None:
         full = ((x[:, cols] - y[:, cols]) ** 2).sum()
         small = ((sx[:, slices[name]] - sy[:, slices[name]]) ** 2).sum()
         assert small == pytest.approx(full, rel=0.25), name
+
+
+def test_speech_span_finds_the_voice_and_none_in_silence() -> None:
+    from lipauth.features.matcher import speech_span
+    from lipauth.synth import make_talking_clip
+    from lipauth.types import Audio
+
+    clip = make_talking_clip(None, duration_s=3.0, fps=25.0, size=(160, 120), audio="syllables", sample_rate=16000, seed=2)
+    t = np.arange(75) / 25.0
+    audio = clip.audio
+    x = np.asarray(audio.samples).copy()
+    x[: int(1.0 * audio.sample_rate)] = 0.0  # the first second silent
+    voiced = speech_span(Audio(samples=x, sample_rate=audio.sample_rate), t)
+    assert voiced is not None and 0.9 <= voiced[0] < voiced[1] <= 3.0, voiced
+    assert speech_span(Audio(samples=np.zeros_like(x), sample_rate=audio.sample_rate), t) is None
+    assert speech_span(None, t) is None

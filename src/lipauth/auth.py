@@ -158,11 +158,16 @@ class Authenticator:
     ) -> _Prepared:
         from lipauth.features.appearance import labial_crops
 
+        from lipauth.features.matcher import speech_span
+
         cfg = config or self.config.password
-        video, track, feats, audio, name = _decode_clip(clip, with_audio=with_audio, require_audio=require_audio)
+        # the audio, when the clip has one, also tells where the phrase is (the voice)
+        video, track, feats, audio, name = _decode_clip(clip, with_audio=True, require_audio=require_audio,
+                                                        audio_optional=not with_audio)
         crops = labial_crops(video, track) if cfg.sequence.needs_crops else None
-        take = take_from_features(track, feats, crops, config=cfg, source=name, video=video)
-        return _Prepared(take=take, features=feats, video=video, audio=audio)
+        speech = speech_span(audio, feats.timestamps_s) if audio is not None else None
+        take = take_from_features(track, feats, crops, config=cfg, source=name, video=video, speech_s=speech)
+        return _Prepared(take=take, features=feats, video=video, audio=audio if with_audio else None)
 
     @staticmethod
     def _decoy(take: PasswordTake, cfg: PasswordConfig, n_takes: int, label: str) -> PasswordTemplate:
@@ -459,15 +464,16 @@ def check_liveness(
 
 
 def _decode_clip(
-    clip: Clip, *, with_audio: bool = True, require_audio: bool = False
+    clip: Clip, *, with_audio: bool = True, require_audio: bool = False, audio_optional: bool = False
 ) -> tuple[Video, Any, Any, Audio | None, str]:
     """Decode -> track -> lip features of a clip: ``(video, track, features, audio, name)``.
 
     ``audio`` is None when not asked for, when ``clip`` is an already decoded Video, or when
     the clip has no audio stream (the audio checks then report themselves unavailable;
     with ``require_audio`` a file without one raises ``NoAudioStreamError`` instead).
+    ``audio_optional``: the audio only helps (finding the phrase); any audio error gives None.
     """
-    from lipauth.errors import NoAudioStreamError
+    from lipauth.errors import LipAuthError, NoAudioStreamError
     from lipauth.features import extract_lip_features
     from lipauth.io import load_audio, load_video
     from lipauth.tracking import track_lips
@@ -484,6 +490,10 @@ def _decode_clip(
             audio = load_audio(src)
         except NoAudioStreamError:
             if require_audio:
+                raise
+            audio = None
+        except LipAuthError:
+            if not audio_optional:
                 raise
             audio = None
     track = track_lips(video)

@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,7 @@ __all__ = [
     "fused_distances",
     "sketch",
     "sketch_slices",
+    "speech_span",
     "take_frames",
     "take_consistency",
     "yardstick",
@@ -558,6 +560,22 @@ def take_frames(features: LipFeatures, *, speech_s: tuple[float, float] | None =
     first, last = phrase_span(features.motion_energy, features.valid, t, speech_s=speech_s)
     idx = utterance_frames(features, float(t[first]) - 1e-6, float(t[last]) + 1e-6)
     return idx if idx.size >= 3 else utterance_frames(features)
+
+
+def speech_span(audio: Any, timestamps_s: np.ndarray, *, min_voiced_s: float = 0.2) -> tuple[float, float] | None:
+    """Where a take's audio has voice, on the video's time axis: ``(first, last)`` voiced frame
+    time (``features.audio.voice_activity``, WebRTC), or ``None`` with less than
+    ``min_voiced_s`` of voice (a silent lip password, a muted microphone)."""
+    from lipauth.features.audio import voice_activity
+
+    t = np.asarray(timestamps_s, dtype=np.float64)
+    if audio is None or t.size < 2:
+        return None
+    voiced = np.asarray(voice_activity(audio, timestamps_s=t), dtype=bool)
+    if voiced.sum() * float(np.median(np.diff(t))) < min_voiced_s:
+        return None
+    idx = np.flatnonzero(voiced)
+    return float(t[idx[0]]), float(t[idx[-1]])
 
 
 #: dimensions each wide channel keeps in a sketch (:func:`sketch`)
