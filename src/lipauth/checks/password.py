@@ -173,6 +173,24 @@ class PasswordTake:
     source: str = "<array>"
 
 
+#: the phrase's frames are thinned to at most this rate and count before the sequence is built
+#: (the deep lip maps cost ~3 ms a frame): MIRACL-VC1 is 15 fps; a 30-fps page take then costs
+#: half, and a take longer than 1.6 s no more than 24 frames
+MAX_FPS, MAX_FRAMES = 15.0, 24
+
+
+def _thinned(idx: np.ndarray, timestamps_s: np.ndarray) -> np.ndarray:
+    """Every k-th frame of ``idx`` so that the rate is at most :data:`MAX_FPS`, then evenly at most :data:`MAX_FRAMES`."""
+    if idx.size < 2:
+        return idx
+    dt = float(np.median(np.diff(timestamps_s[idx])))
+    step = max(int(round(1.0 / (MAX_FPS * dt))), 1) if dt > 0 else 1
+    out = idx[::step]
+    if out.size > MAX_FRAMES:
+        out = out[np.round(np.linspace(0, out.size - 1, MAX_FRAMES)).astype(int)]
+    return out
+
+
 def take_from_features(
     track: LipTrack,
     features: LipFeatures,
@@ -207,7 +225,7 @@ def take_from_features(
         Deep maps needed but neither ``deep`` nor ``video`` given.
     """
     cfg = config or PasswordConfig()
-    idx = take_frames(features, speech_s=speech_s)
+    idx = _thinned(take_frames(features, speech_s=speech_s), features.timestamps_s)
     if cfg.sequence.needs_deep and deep is None:
         if video is None:
             raise InputError("the password's deep lip channels need the clip: pass video= (or deep=deep_lip_frames(...))")

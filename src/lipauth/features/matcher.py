@@ -585,7 +585,7 @@ SKETCH_DIMS = 512
 @functools.lru_cache(maxsize=16)
 def _projection(width: int, dims: int) -> np.ndarray:
     rng = np.random.default_rng(20261206 + width)
-    return (rng.standard_normal((width, dims)) / np.sqrt(dims)).astype(np.float32)
+    return rng.standard_normal((width, dims), dtype=np.float32) / np.float32(np.sqrt(dims))
 
 
 def sketch(
