@@ -157,7 +157,6 @@ class Authenticator:
         self, clip: Clip, *, config: PasswordConfig | None = None, with_audio: bool = False, require_audio: bool = False
     ) -> _Prepared:
         from lipauth.features.appearance import labial_crops
-
         from lipauth.features.matcher import speech_span
 
         cfg = config or self.config.password

@@ -609,7 +609,7 @@ def sketch(
     """
     x = np.asarray(sequence, dtype=np.float32)
     parts = []
-    for name, cols in (slices or channel_slices(sequence_config, width=x.shape[1])).items():
+    for cols in (slices or channel_slices(sequence_config, width=x.shape[1])).values():
         block = x[:, cols]
         parts.append(block @ _projection(block.shape[1], dims) if block.shape[1] > dims else block)
     return np.concatenate(parts, axis=1)
