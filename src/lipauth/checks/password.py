@@ -192,6 +192,32 @@ def _thinned(idx: np.ndarray, timestamps_s: np.ndarray) -> np.ndarray:
     return out
 
 
+#: the deep lip maps (~3 ms a frame on an idle core, 3-4x that on a loaded one) are computed on
+#: at most this many evenly spaced frames of the phrase and interpolated in between
+MAX_DEEP_FRAMES = 12
+
+
+def _key_frames(idx: np.ndarray) -> np.ndarray:
+    if idx.size <= MAX_DEEP_FRAMES:
+        return idx
+    return idx[np.unique(np.round(np.linspace(0, idx.size - 1, MAX_DEEP_FRAMES)).astype(int))]
+
+
+def _between_key_frames(deep: dict[str, np.ndarray], key: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The deep maps at the frames of ``idx`` interpolated linearly (in frame index) from those of ``key``."""
+    if key.size < 2 or np.array_equal(key, idx):
+        return deep
+    out = {}
+    for name, maps in deep.items():
+        m = np.array(maps, dtype=np.float32, copy=True)
+        pos = np.searchsorted(key, idx).clip(1, key.size - 1)
+        lo, hi = key[pos - 1], key[pos]
+        w = ((idx - lo) / np.maximum(hi - lo, 1)).clip(0.0, 1.0)[:, None].astype(np.float32)
+        m[idx] = (1.0 - w) * m[lo] + w * m[hi]
+        out[name] = m
+    return out
+
+
 def take_from_features(
     track: LipTrack,
     features: LipFeatures,
@@ -227,13 +253,15 @@ def take_from_features(
     """
     cfg = config or PasswordConfig()
     idx = _thinned(take_frames(features, speech_s=speech_s), features.timestamps_s)
-    if cfg.sequence.needs_deep and deep is None:
-        if video is None:
-            raise InputError("the password's deep lip channels need the clip: pass video= (or deep=deep_lip_frames(...))")
-        from lipauth.features.deep import deep_lip_frames
+    if cfg.sequence.needs_deep:
+        key = _key_frames(np.intersect1d(idx, np.flatnonzero(track.detected)))
+        if deep is None:
+            if video is None:
+                raise InputError("the password's deep lip channels need the clip: pass video= (or deep=deep_lip_frames(...))")
+            from lipauth.features.deep import deep_lip_frames
 
-        usable = np.intersect1d(idx, np.flatnonzero(track.detected))
-        deep = deep_lip_frames(video, track, frames=usable)
+            deep = deep_lip_frames(video, track, frames=key)
+        deep = _between_key_frames(deep, key, idx)
     seq = utterance_sequence(track, features, crops, frames=idx, config=cfg.sequence, deep=deep)
     opening = np.asarray(track.inner_opening(), dtype=np.float64)[idx]
     opening = opening[np.isfinite(opening)]
