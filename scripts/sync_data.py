@@ -22,6 +22,8 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from lipauth.types import Audio, LipFeatures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +44,8 @@ class SyncClip:
     dataset: str
     features: LipFeatures
     audio: Audio
+    #: the track's face-normalised lip landmarks [shape=(n_frames, 40, 2)], NaN where no face
+    landmarks: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
@@ -68,7 +72,7 @@ def corpus_index(data: Path = DATA) -> list[tuple[str, str, str, Path]]:
 
 def _key(path: Path) -> str:
     st = path.stat()
-    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return hashlib.sha1(f"v2|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
 def load_corpus(
@@ -80,6 +84,7 @@ def load_corpus(
     """
     from lipauth.errors import LipAuthError
     from lipauth.features import extract_lip_features
+    from lipauth.features.extract import fill_landmark_gaps
     from lipauth.io import load_audio
     from lipauth.tracking import track_lips
     from lipauth.tracking.backends.mediapipe import MediaPipeBackend
@@ -101,19 +106,25 @@ def load_corpus(
                     backend = MediaPipeBackend()
                 try:
                     audio = load_audio(path)
-                    feats = extract_lip_features(track_lips(path, backend=backend))
-                    item = (feats, audio, None)
+                    track = track_lips(path, backend=backend)
+                    feats = extract_lip_features(track)
+                    item = (feats, audio, None, np.asarray(track.landmarks_norm, dtype=np.float32))
                 except LipAuthError as exc:
-                    item = (None, None, f"{type(exc).__name__}: {exc}")
+                    item = (None, None, f"{type(exc).__name__}: {exc}", None)
                 if cfile is not None:
                     with cfile.open("wb") as fh:
                         pickle.dump(item, fh)
-            feats, audio, err = item
+            feats, audio, err, landmarks = item
+            if err is None and float(np.max(np.abs(audio.samples), initial=0.0)) <= 0.0:
+                err = "the audio track is all zeros (no recorded sound)"
             if err is not None:
                 log.warning("skipped %s (%s): %s", name, person, err)
                 continue
-            out.append(SyncClip(name, person, dataset, feats, audio))
+            if landmarks is not None and not np.isfinite(landmarks).all():
+                landmarks = fill_landmark_gaps(feats.timestamps_s, landmarks)
+            out.append(SyncClip(name, person, dataset, feats, audio, landmarks))
     finally:
         if backend is not None:
             backend.close()
     return out
+

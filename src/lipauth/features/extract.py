@@ -215,20 +215,29 @@ def extract_lip_features(
 
 
 def filled_landmarks(track: LipTrack) -> np.ndarray:
-    """``track.landmarks_norm`` with gaps filled by linear interpolation in time (edges held).
+    """``track.landmarks_norm`` with gaps filled (:func:`fill_landmark_gaps`)."""
+    return fill_landmark_gaps(track.timestamps_s, track.landmarks_norm)
+
+
+def fill_landmark_gaps(timestamps_s: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks with frames holding NaN filled by linear interpolation in time (edges held).
+
+    Parameters
+    ----------
+    timestamps_s : np.ndarray [shape=(n_frames,)]
+    landmarks : np.ndarray [shape=(n_frames, n_points, 2)]
 
     Returns
     -------
-    np.ndarray [shape=(n_frames, 40, 2), dtype=float32]
+    np.ndarray [shape=(n_frames, n_points, 2), dtype=float32]
         All zeros when no frame has landmarks.
     """
-    lm = np.asarray(track.landmarks_norm, dtype=np.float64)
-    n = lm.shape[0]
-    flat = lm.reshape(n, -1)
+    lm = np.asarray(landmarks, dtype=np.float64)
+    flat = lm.reshape(lm.shape[0], -1)
     ok = np.isfinite(flat).all(axis=1)
     if not ok.any():
         return np.zeros(lm.shape, np.float32)
-    t = np.asarray(track.timestamps_s, dtype=np.float64)
+    t = np.asarray(timestamps_s, dtype=np.float64)
     out = flat.copy()
     if not ok.all():
         for j in range(flat.shape[1]):
