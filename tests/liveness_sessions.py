@@ -601,8 +601,9 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
     Frames: nearest source frame for every session frame time (a uniform grid at the
     person's frame rate); shape and velocity come from the source (negated velocity when
     played backwards), so a cut adds no velocity spike; energy and segments are recomputed
-    with the default :class:`lipauth.features.extract.FeatureConfig`. The held frame gets
-    tracker-like jitter (:data:`HELD_JITTER`) and the quiet room -70 dBFS noise.
+    with the default :class:`lipauth.features.extract.FeatureConfig`. A held rest holds the
+    nearest real frame of the session with tracker-like jitter (:data:`HELD_JITTER`,
+    :data:`HELD_LANDMARK_JITTER`) and the quiet room's -70 dBFS noise.
     """
     from lipauth.features.extract import FeatureConfig
     from lipauth.features.segment import motion_energy, segment_motion
@@ -618,21 +619,20 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
     # lip landmarks only when every clip has them (the sync check reads them)
     with_lm = all(c[1].landmarks.shape[0] == c[1].n_frames and c[1].n_frames > 0 for c in person.clips)
     lms = np.zeros((n, 40, 2) if with_lm else (0, 40, 2), np.float32)
-    held = None
+    held_mask = np.zeros(n, dtype=bool)
     for t0, t1, k, src, rev in video:
         m = (t >= t0 - 1e-9) & (t < t1 - 1e-9)
         if not m.any():
             continue
         if k < 0:
-            if held is None:
-                held = _held_frame(person)
             sd = np.array([HELD_JITTER_SCALE * HELD_JITTER.get(c, 0.001) / np.sqrt(2.0) for c in names])
             jit = rng.normal(0.0, 1.0, (int(m.sum()), len(names))) * sd
-            shape[m] = held[0] + jit
+            shape[m] = jit  # the held mouth is added below
             if with_lm:
-                lms[m] = held[2] + rng.normal(0.0, HELD_LANDMARK_JITTER, (int(m.sum()), 40, 2))
+                lms[m] = rng.normal(0.0, HELD_LANDMARK_JITTER, (int(m.sum()), 40, 2))
             vel[m] = np.gradient(jit, 1.0 / fps, axis=0) if m.sum() > 1 else 0.0
             valid[m] = True
+            held_mask |= m
             continue
         f = person.clips[k][1]
         st = src - (t[m] - t0) if rev else src + (t[m] - t0)
@@ -644,6 +644,24 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
             lms[m] = f.landmarks[idx]
         vel[m] = -f.velocity[idx] if rev else f.velocity[idx]
         valid[m] = f.valid[idx]
+    if held_mask.any():
+        # the held mouth is the nearest real frame of the session (the mouth as it is just before
+        # the person speaks or just after), so a rest joins its speech without a jump; a session
+        # with no real frame holds the person's stillest frame
+        real = np.flatnonzero(~held_mask)
+        if real.size:
+            hi = np.flatnonzero(held_mask)
+            pos = np.clip(np.searchsorted(real, hi), 0, real.size - 1)
+            left = real[np.clip(pos - 1, 0, real.size - 1)]
+            near = np.where(np.abs(left - hi) < np.abs(real[pos] - hi), left, real[pos])
+            shape[hi] += shape[near]
+            if with_lm:
+                lms[hi] += lms[near]
+        else:
+            still = _held_frame(person)
+            shape[held_mask] += still[0]
+            if with_lm:
+                lms[held_mask] += still[2]
     y = np.zeros(int(round(duration_s * SR)))
     ramp = int(0.005 * SR)  # 5-ms cross-fade between pieces: a cut makes neither a click nor a dip
     for t0, t1, k, src, rev in audio:
