@@ -44,6 +44,7 @@ def _train_module():
     spec = importlib.util.spec_from_file_location("train_sync", ROOT / "scripts" / "train_sync.py")
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 

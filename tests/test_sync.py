@@ -254,3 +254,15 @@ def test_loop_from_a_start_time() -> None:
     np.testing.assert_array_equal(looped.landmarks_px[7], track.landmarks_px[27])
     with pytest.raises(ConfigError, match="start_s=5"):
         loop_track(track, start_s=5)
+
+
+def test_looped_lips_are_refused(model: SyncModel) -> None:
+    feats, audio = _clip(111)
+    period = int(0.5 * FPS)
+    idx = np.arange(feats.n_frames) % period
+    looped = dataclasses.replace(feats, landmarks=feats.landmarks[idx], shape=feats.shape[idx])
+    res = check_sync(looped, audio, model=model)
+    assert not res.accepted and "LOOPED_LIPS" in res.reasons and res.details["lip_repetition"] < 0.05
+    # speech (random syllables, tracker jitter) does not repeat itself
+    res = check_sync(feats, audio, model=model)
+    assert "LOOPED_LIPS" not in res.reasons and res.details["lip_repetition"] > 0.3

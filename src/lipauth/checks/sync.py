@@ -58,6 +58,11 @@ SILENT_PEAK_DBFS = -60.0
 STILL_LIP_RANGE = 0.01
 #: fewest voiced frames (WebRTC VAD) for the check to say there is speech, seconds
 MIN_SPEECH_S = 0.3
+#: lips that come back to the same landmarks after 0.2-2 s, frame after frame, are a loop:
+#: the median distance between the lip shape at t and at t + k, for the best k, below this
+#: share of the lips' own spread. Looped tracks of GRID s1 give 0 (exact repeats); speech
+#: in GRID s1 clips 50-99 and the talking heads stays above 0.3 (benchmarks/accuracy_sync.py)
+LOOP_MAX_RATIO = 0.05
 
 #: the lag curve (kept under its earlier name)
 sync_correlations = lag_curve
@@ -193,14 +198,40 @@ def _gates(features: LipFeatures, audio: Audio) -> tuple[list[str], dict[str, An
     reasons: list[str] = []
     if lip_range < STILL_LIP_RANGE:
         reasons.append("STILL_FACE_WITH_VOICE" if has_speech else "NO_LIP_MOTION")
+    loop = _repetition(features, frame_s) if not reasons else float("nan")
+    if loop < LOOP_MAX_RATIO:
+        reasons.append("LOOPED_LIPS")
     if not has_speech:
         reasons.append("NO_SPEECH")
     details = {
         "speech_s": round(speech_s, 3),
         "face_s": round(float(features.valid.sum()) * frame_s, 3),
         "lip_range": lip_range,
+        "lip_repetition": loop,
     }
     return reasons, details
+
+
+def _repetition(features: LipFeatures, frame_s: float) -> float:
+    """How exactly the lips repeat themselves after 0.2-2 s (0 = a perfect loop; NaN = unknown).
+
+    Best lag ``k`` of the median over frames of ``|x_t - x_{t+k}|`` (lip landmarks), divided
+    by the median distance of the frames from their mean shape.
+    """
+    lm = np.asarray(features.landmarks, dtype=np.float64)
+    if lm.shape[0] != features.n_frames or features.n_frames < 20:
+        return float("nan")
+    x = lm.reshape(lm.shape[0], -1)
+    v = features.valid
+    spread = float(np.median(np.linalg.norm(x[v] - x[v].mean(axis=0), axis=1)))
+    if spread <= 0:
+        return float("nan")
+    best = float("inf")
+    for k in range(max(1, round(0.2 / frame_s)), min(x.shape[0] // 2, round(2.0 / frame_s)) + 1):
+        both = v[:-k] & v[k:]
+        if both.sum() >= 10:
+            best = min(best, float(np.median(np.linalg.norm(x[:-k][both] - x[k:][both], axis=1))))
+    return best / spread if np.isfinite(best) else float("nan")
 
 
 def _window_agreement(
@@ -251,6 +282,7 @@ def check_sync(
         ``details`` says how much evidence there was (``speech_s``, ``face_s``,
         ``frames_used``). Reasons: ``STILL_FACE_WITH_VOICE`` (speech but the lips do not
         move: a photo or frozen video), ``NO_LIP_MOTION`` (lips still, no speech either),
+        ``LOOPED_LIPS`` (the lips repeat themselves exactly: a looped recording),
         ``NO_SPEECH`` (no voice activity), ``AV_DESYNC`` (the voice follows the lips, only
         at an offset outside the tolerance), ``LOW_CONFIDENCE`` (the voice does not follow
         the lips well enough at any offset).
