@@ -193,3 +193,33 @@ def test_cli_challenge_and_liveness(sessions, tmp_path, monkeypatch) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(tampered))
     res = runner.invoke(cli, ["liveness", str(clip.path), "--challenge", str(tmp_path / "bad.json")])
     assert res.exit_code != 0 and "signature does not match" in str(res.exception)
+
+
+BLOW_SHAPES = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "blow_shapes"
+
+
+@pytest.mark.skipif(not BLOW_SHAPES.is_dir(), reason="real media not present at ../shared/data/blow_shapes")
+@pytest.mark.parametrize(
+    ("name", "windows"),
+    [
+        # a young man, silent room: pursed lips with puffed cheeks at about 3.5-5.0 s, one-sided puffs 6.5-9.0 s
+        ("pucker_puff_silent_d9.mp4", ((3.5, 5.0), (6.5, 9.0), (14.5, 16.0))),
+        # a woman making faces over music: puckers near 3 s and 6-7 s, "O" mouths near 19 s
+        ("funny_faces_music_d6.mp4", ((2.5, 3.5), (6.0, 7.0), (18.5, 19.5))),
+    ],
+)
+def test_real_blow_like_mouths_without_a_blow_fail(name, windows):
+    """Real blow-like mouth shapes with no blow sound, against a blow schedule placed on them: refused
+    (measured: NO_BLOW_HEARD, audio coverage 0 in every window; the silent pucker's mouth side does
+    see pursed lips in its first two windows, coverage 0.68 and 0.95)."""
+    from lipauth.challenge import Challenge
+    from lipauth.io import load_audio
+
+    path = BLOW_SHAPES / name
+    feats = extract_lip_features(track_lips(path))
+    ch = Challenge(kind="blow", windows=tuple((a, b, "blow") for a, b in windows), duration_s=windows[-1][1] + 0.6,
+                   nonce="0" * 32, issued_at=0.0, expires_at=1e12)
+    r = check_blow(feats, load_audio(path), ch, now_s=1.0)
+    assert not r.accepted and "NO_BLOW_HEARD" in r.reasons, (r.reasons, r.details["audio_coverage"])
+    if name.startswith("pucker"):
+        assert max(r.details["mouth_coverage"][:2]) >= 0.5, r.details["mouth_coverage"]
