@@ -136,7 +136,7 @@ def evaluate_clip(payload: dict[str, Any]) -> dict[str, Any]:
         cfg = PasswordConfig()
         try:
             crops = labial_crops(video, track) if cfg.sequence.needs_crops else None
-            take = take_from_features(track, features, crops, config=cfg, source=Path(path).name)
+            take = take_from_features(track, features, crops, config=cfg, source=Path(path).name, video=video)
             out["password_take"] = {"sequence": np.round(take.sequence.astype(np.float64), 5).tolist(),
                                     "motion": round(float(take.motion), 6), "duration_s": round(float(take.duration_s), 4)}
         except LipAuthError as exc:
