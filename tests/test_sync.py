@@ -266,3 +266,18 @@ def test_looped_lips_are_refused(model: SyncModel) -> None:
     # speech (random syllables, tracker jitter) does not repeat itself
     res = check_sync(feats, audio, model=model)
     assert "LOOPED_LIPS" not in res.reasons and res.details["lip_repetition"] > 0.3
+
+
+@pytest.mark.slow
+def test_the_demo_clip_is_in_sync(tmp_path) -> None:
+    """`lipauth demo`'s synthetic talking face (the astronaut, its own synthetic voice) passes `lipauth sync`."""
+    import json
+    import subprocess
+    import sys
+
+    cli = [sys.executable, "-m", "lipauth.cli"]
+    subprocess.run([*cli, "demo", "--out-dir", str(tmp_path)], check=True, capture_output=True, timeout=600)
+    proc = subprocess.run([*cli, "sync", str(tmp_path / "demo.mp4"), "--json"], capture_output=True, text=True, timeout=600)
+    res = json.loads(proc.stdout)
+    assert proc.returncode == 0 and res["accepted"], res
+    assert abs(res["offset_ms"]) <= 100
