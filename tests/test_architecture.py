@@ -236,3 +236,17 @@ def test_mypy_is_clean() -> None:
     proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cache)],
                           cwd=root, capture_output=True, text=True, check=False, timeout=900)
     assert proc.returncode == 0, f"mypy found problems (fix them, or see [tool.mypy] in pyproject.toml):\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
+
+
+def test_no_long_functions_in_checks() -> None:
+    """Checks are split at their seams: no function body in lipauth/checks over 80 lines (docstring aside)."""
+    long = []
+    for path in sorted((PKG / "checks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                body = node.body
+                doc = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and len(body) > 1
+                start = body[1].lineno if doc else body[0].lineno
+                if node.end_lineno - start + 1 > 80:
+                    long.append(f"{path.name}:{node.name} ({node.end_lineno - start + 1} lines)")
+    assert not long, long
