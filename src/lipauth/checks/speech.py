@@ -129,7 +129,10 @@ def check_speech_challenge(
     adds ``AV_DESYNC``. Default threshold 0.5, the timing limits and the reason limits
     (coverage >= 0.25, outside <= 0.08) were tuned on synthetic speech sessions (synth
     face, fluent voiced syllables in the windows, tune seeds) against other challenges'
-    schedules (benchmarks/accuracy_liveness.py).
+    schedules (benchmarks/accuracy_liveness.py); the voice-activity mode
+    (:data:`SPEECH_VAD_AGGRESSIVENESS`) and the spread limit were then tuned on real people's
+    answers built from their own clips (``--real --split tune``), reported on other people
+    (docs/challenges.md#accuracy).
 
     Returns
     -------
