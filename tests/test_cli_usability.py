@@ -89,22 +89,21 @@ def test_commands_listen_takes_the_clip_as_argument_or_option_once(tmp_path) -> 
 
 @pytest.fixture(scope="module")
 def password_clips(tmp_path_factory):
-    """Three takes and an attempt of one synthetic lip password, and a still face."""
-    from lipauth.service.testing import phrase_control
+    """Three takes and an attempt of one synthetic lip password, and a still face.
+
+    The takes are the same phrase at slightly different speeds (as the service tests'), so
+    the enrolment rule (tuned on real people) finds them consistent."""
+    from password_synth import render_take
+
     from lipauth.synth import make_talking_clip
 
     d = tmp_path_factory.mktemp("pw")
-    paths = []
-    for i, start in enumerate((0, 11, 21, 7)):
-        o, w = phrase_control(50, period_frames=25, start_frame=start)
-        path = d / f"t{i}.mp4"
-        make_talking_clip(path, duration_s=2.0, fps=25.0, size=(320, 240), face_width_px=120.0, opening=o, width=w,
-                          noise_std=2.0, audio="silence", seed=10 + i)
-        paths.append(str(path))
+    paths = [render_take("A", speed=speed, seed=seed, path=str(d / f"t{i}.mp4")).path
+             for i, (seed, speed) in enumerate(((0, 0.95), (1, 1.0), (2, 1.05), (6, 1.25)))]
     other = d / "still.mp4"  # no lip movement: rejected whatever the metric and threshold
     make_talking_clip(other, duration_s=2.0, fps=25.0, size=(320, 240), face_width_px=120.0, opening=np.zeros(50),
                       width=np.zeros(50), noise_std=2.0, audio="silence", seed=5)
-    return paths[:3], paths[3], str(other)
+    return [str(p) for p in paths[:3]], str(paths[3]), str(other)
 
 
 def test_change_password_from_the_cli(tmp_path, monkeypatch, password_clips) -> None:

@@ -120,10 +120,14 @@ def _interpreters(path: str) -> tuple[Any, Any]:
         interpreter.allocate_tensors()
         return interpreter
 
-    return (
-        cut(["input_1"], ["output_mesh", "p_re_lu_3", "p_re_lu_5"]),
-        cut(["transform_tensor_bilinear_v2"], ["p_re_lu_24"]),
-    )
+    from lipauth.tracking.backends.mediapipe import native_stderr_to_log
+
+    # the TFLite runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate" to fd 2
+    with native_stderr_to_log():
+        return (
+            cut(["input_1"], ["output_mesh", "p_re_lu_3", "p_re_lu_5"]),
+            cut(["transform_tensor_bilinear_v2"], ["p_re_lu_24"]),
+        )
 
 
 def _run(interpreter: Any, x: np.ndarray) -> dict[str, np.ndarray]:

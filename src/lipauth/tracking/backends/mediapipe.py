@@ -96,7 +96,7 @@ def _libc_fflush() -> None:
 
 
 @contextlib.contextmanager
-def _native_stderr_to_log() -> Iterator[None]:
+def native_stderr_to_log() -> Iterator[None]:
     """Route what native code writes to file descriptor 2 into ``logging`` (DEBUG).
 
     MediaPipe's C++ (absl, TFLite) prints INFO/WARNING lines straight to fd 2 when a graph
@@ -118,6 +118,9 @@ def _native_stderr_to_log() -> Iterator[None]:
             for line in tmp.read().decode("utf-8", errors="replace").splitlines():
                 if line.strip():
                     logger.debug("mediapipe: %s", line)
+
+
+_native_stderr_to_log = native_stderr_to_log
 
 
 def _import_mediapipe() -> Any:
