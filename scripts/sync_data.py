@@ -44,8 +44,9 @@ class SyncClip:
     dataset: str
     features: LipFeatures
     audio: Audio
-    #: the track's face-normalised lip landmarks [shape=(n_frames, 40, 2)], NaN where no face
+    #: the track's face-normalised lip landmarks [shape=(n_frames, 40, 2)], gaps filled
     landmarks: np.ndarray | None = None
+    path: Path | None = None
 
     @property
     def duration_s(self) -> float:
@@ -122,7 +123,7 @@ def load_corpus(
                 continue
             if landmarks is not None and not np.isfinite(landmarks).all():
                 landmarks = fill_landmark_gaps(feats.timestamps_s, landmarks)
-            out.append(SyncClip(name, person, dataset, feats, audio, landmarks))
+            out.append(SyncClip(name, person, dataset, feats, audio, landmarks, path))
     finally:
         if backend is not None:
             backend.close()

@@ -258,13 +258,13 @@ def folds_of(people: list[str], k: int) -> list[list[str]]:
 
 
 def fit_linear(ps: list[Piece]) -> SyncModel:
-    """The numpy baseline: linear towers by canonical correlation analysis."""
+    """The shipped kind of towers: linear, by canonical correlation analysis (numpy)."""
     from lipauth.checks.sync_model import fit_sync_model
 
     return dataclasses.replace(fit_sync_model([(p.features, p.audio) for p in ps]), tolerance_ms=TOLERANCE_MS)
 
 
-def leave_people_out(ps: list[Piece], *, k: int, steps: int, max_reject: float, linear: bool = False) -> list[dict]:
+def leave_people_out(ps: list[Piece], *, k: int, max_reject: float, mlp_steps: int = 0) -> list[dict]:
     """Out-of-fold rows, each with the verdict under thresholds chosen without its fold."""
     people = sorted({p.person for p in ps})
     rng = np.random.default_rng(0)
@@ -272,7 +272,7 @@ def leave_people_out(ps: list[Piece], *, k: int, steps: int, max_reject: float, 
     for i, test_people in enumerate(folds_of(people, k)):
         log.info("fold %d/%d: held out %s", i + 1, k, ", ".join(test_people))
         train = [p for p in ps if p.person not in test_people]
-        model = fit_linear(train) if linear else train_towers(train, steps=steps, seed=i)
+        model = train_towers(train, steps=mlp_steps, seed=i) if mlp_steps else fit_linear(train)
         test = [p for p in ps if p.person in test_people]
         for r in score_fold(model, test, train, rng):
             r["fold"] = i
@@ -373,7 +373,7 @@ def main() -> None:
         for r in rows:
             r["duration_s"] = float(r.get("duration_s") or span.get(r["piece"], float("nan")))
     else:
-        rows = leave_people_out(ps, k=args.folds, steps=args.steps, max_reject=args.max_reject, linear=not args.mlp)
+        rows = leave_people_out(ps, k=args.folds, max_reject=args.max_reject, mlp_steps=args.steps if args.mlp else 0)
     if args.rows:
         with args.rows.open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]))

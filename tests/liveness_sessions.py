@@ -303,93 +303,26 @@ HELD_JITTER_SCALE = 2.0
 HELD_LANDMARK_JITTER = 0.0014
 
 
-def _cache_key(path: Path, version: str = "v2|") -> str:
-    import hashlib
-
-    st = path.stat()
-    return hashlib.sha1(f"{version}{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-
-
-def _with_landmarks(feats, landmarks):
-    """``feats`` carrying the track's face-normalised lip landmarks (gaps filled), empty when unknown."""
-    import dataclasses
-
-    if landmarks is None or np.asarray(landmarks).shape[:1] != (feats.n_frames,):
-        lm = np.zeros((0, 40, 2), np.float32)
-    else:
-        from lipauth.features.extract import fill_landmark_gaps
-
-        lm = np.asarray(landmarks, dtype=np.float32)
-        if not np.isfinite(lm).all():
-            lm = fill_landmark_gaps(feats.timestamps_s, lm)
-    return dataclasses.replace(feats, landmarks=lm)
-
-
-def real_clip_index(data: Path) -> list[tuple[str, str, Path]]:
-    """``(name, person, path)`` of every real talking clip (the people of the sync corpus)."""
-    import csv
-
-    rows = [(f"grid_s1/{p.stem}", "grid_s1", p) for p in sorted((data / "grid_s1" / "video").glob("*.mpg"))]
-    rows += [(f"talking_heads/{p.stem}", f"th_{p.stem.split('_')[1].lower()}", p)
-             for p in sorted((data / "talking_heads").glob("*.mp4"))]
-    csv_path = data / "av_speakers" / "speakers.csv"
-    if csv_path.is_file():
-        with csv_path.open() as fh:
-            for row in csv.DictReader(fh):
-                if row["speaker"] not in REAL_EXCLUDED_SPEAKERS:
-                    rows.append((row["path"].rsplit(".", 1)[0], row["speaker"], data / "av_speakers" / row["path"]))
-    return rows
-
-
 def load_real_clips(data: Path, *, cache: Path | None = REAL_CACHE, people: set[str] | None = None) -> list[tuple]:
-    """``(name, person, LipFeatures, Audio, path)`` of every usable clip (landmark features, 16-kHz audio).
+    """``(name, person, LipFeatures, Audio, path)`` of every usable clip of the sync corpus.
 
-    Tracking is the costly part: features and audio are cached in ``cache`` (the same
-    files and keys as ``scripts/sync_data.py``), tracked on a miss. Clips that cannot be
-    used (no face, no audio, all-zero audio) are skipped.
+    The corpus, its cache and its exclusions (two faces, all-zero audio) are those of
+    ``scripts/sync_data.py``; the features carry the track's lip landmarks.
     """
-    import pickle
+    import dataclasses
+    import sys
 
-    from lipauth.errors import LipAuthError
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    from sync_data import load_corpus
 
-    out, backend = [], None
-    try:
-        for name, person, path in real_clip_index(data):
-            if people is not None and person not in people:
-                continue
-            # (features, audio, error, landmarks); the older cache files have no landmarks
-            cfile = cache / f"{_cache_key(path)}.pkl" if cache is not None else None
-            old = cache / f"{_cache_key(path, '')}.pkl" if cache is not None else None
-            if cfile is not None and cfile.is_file():
-                with cfile.open("rb") as fh:
-                    feats, audio, err, landmarks = pickle.load(fh)
-            elif old is not None and old.is_file():
-                with old.open("rb") as fh:
-                    feats, audio, err = pickle.load(fh)[:3]
-                landmarks = None
-            else:
-                from lipauth.features import extract_lip_features
-                from lipauth.io import load_audio
-                from lipauth.tracking import track_lips
-                from lipauth.tracking.backends.mediapipe import MediaPipeBackend
-
-                backend = backend or MediaPipeBackend()
-                try:
-                    track = track_lips(path, backend=backend)
-                    feats, audio, err = extract_lip_features(track), load_audio(path), None
-                    landmarks = np.asarray(track.landmarks_norm, dtype=np.float32)
-                except LipAuthError as exc:
-                    feats, audio, err, landmarks = None, None, str(exc), None
-                if cfile is not None:
-                    cache.mkdir(parents=True, exist_ok=True)
-                    with cfile.open("wb") as fh:
-                        pickle.dump((feats, audio, err, landmarks), fh)
-            if err is not None or audio is None or not np.any(audio.samples):
-                continue
-            out.append((name, person, _with_landmarks(feats, landmarks), audio, path))
-    finally:
-        if backend is not None:
-            backend.close()
+    out = []
+    for c in load_corpus(data, cache=cache, people=people):
+        if c.person in REAL_EXCLUDED_SPEAKERS:
+            continue
+        feats = dataclasses.replace(c.features, landmarks=c.landmarks) if c.landmarks is not None else c.features
+        out.append((c.name, c.person, feats, c.audio, c.path))
     return out
 
 

@@ -29,7 +29,7 @@ def rows() -> list[dict]:
     spec.loader.exec_module(mod)
     ps = mod.pieces(mod.load_corpus(mod.DATA))
     assert len({p.person for p in ps}) == 27
-    print(mod.report(out := mod.leave_people_out(ps, k=4, steps=0, max_reject=0.03, linear=True)))
+    print(mod.report(out := mod.leave_people_out(ps, k=4, max_reject=0.03)))
     return out
 
 

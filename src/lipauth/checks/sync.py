@@ -41,7 +41,6 @@ __all__ = [
     "check_sync",
     "fit_sync_model",
     "load_sync_model",
-    "sync_correlations",
     "sync_score",
 ]
 
@@ -63,10 +62,6 @@ MIN_SPEECH_S = 0.3
 #: share of the lips' own spread. Looped tracks of GRID s1 give 0 (exact repeats); speech
 #: in GRID s1 clips 50-99 and the talking heads stays above 0.3 (benchmarks/accuracy_sync.py)
 LOOP_MAX_RATIO = 0.05
-
-#: the lag curve (kept under its earlier name)
-sync_correlations = lag_curve
-
 
 # --------------------------------------------------------------------------------------
 # result

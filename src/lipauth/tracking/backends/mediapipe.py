@@ -120,8 +120,6 @@ def native_stderr_to_log() -> Iterator[None]:
                     logger.debug("mediapipe: %s", line)
 
 
-_native_stderr_to_log = native_stderr_to_log
-
 
 def _import_mediapipe() -> Any:
     os.environ.setdefault("GLOG_minloglevel", "2")  # C++ glog: warnings and info off
@@ -190,7 +188,7 @@ class MediaPipeBackend:
     def _mesh(self, n_faces: int) -> Any:
         mesh = self._meshes.get(n_faces)
         if mesh is None:
-            with _native_stderr_to_log():
+            with native_stderr_to_log():
                 mesh = self._face_mesh_mod.FaceMesh(
                     static_image_mode=False,
                     max_num_faces=n_faces,
@@ -228,7 +226,7 @@ class MediaPipeBackend:
     def _detect_boxes(self, frame_rgb: np.ndarray) -> list[np.ndarray]:
         h, w = frame_rgb.shape[:2]
         if self._detector is None:
-            with _native_stderr_to_log():
+            with native_stderr_to_log():
                 self._detector = self._face_detection_mod.FaceDetection(
                     model_selection=0, min_detection_confidence=self.min_detection_confidence
                 )
@@ -266,7 +264,7 @@ class MediaPipeBackend:
         mesh = self._mesh(self._n_mesh_faces)
         if self._n_mesh_faces in self._fresh:
             self._fresh.discard(self._n_mesh_faces)
-            with _native_stderr_to_log():
+            with native_stderr_to_log():
                 if self._n_mesh_faces in self._stale:
                     self._stale.discard(self._n_mesh_faces)
                     mesh.reset()
