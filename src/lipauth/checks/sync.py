@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lipauth.checks.sync_model import SyncModel, fit_sync_model, lag_curve, load_sync_model
+from lipauth.checks.sync_model import SyncModel, fit_sync_model, lag_cosines, load_sync_model, mean_over_frames
 from lipauth.errors import ConfigError, InputError, SilentAudioError, TooShortError
 from lipauth.types import Audio, CheckResult, LipFeatures
 
@@ -230,17 +230,13 @@ def _repetition(features: LipFeatures, frame_s: float) -> float:
 
 
 def _window_agreement(
-    features: LipFeatures, audio: Audio, model: SyncModel, offset_ms: float, window_s: float
+    t: np.ndarray, cos: np.ndarray, mask: np.ndarray, window_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Agreement within each window (hop = half of it) at the estimated offset."""
-    t = features.timestamps_s
+    """Agreement within each window (hop = half of it), from one lag's per-frame cosines."""
     centres = _windows(t, window_s, window_s / 2)
-    agree = np.full(centres.size, np.nan, dtype=np.float32)
-    for i, c in enumerate(centres):
-        frames = (np.abs(t - c) <= window_s / 2) & features.valid
-        if frames.sum() >= 10:
-            agree[i] = lag_curve(features, audio, lags_ms=np.array([offset_ms]), model=model, frames=frames)[0]
-    return centres, agree
+    inside = np.abs(t[None, :] - centres[:, None]) <= window_s / 2
+    agree = mean_over_frames(np.broadcast_to(cos, inside.shape), inside & mask, 10)
+    return centres, agree.astype(np.float32)
 
 
 def check_sync(
@@ -314,7 +310,8 @@ def _decide(
 ) -> SyncResult:
     """The lag curve, the offset, the confidence and the verdict."""
     lags = np.arange(-max_offset_ms, max_offset_ms + 1e-9, 10.0)
-    r = lag_curve(features, audio, lags_ms=lags, model=model)
+    cos, mask = lag_cosines(features, audio, lags, model)
+    r = mean_over_frames(cos, mask, 10)
     if not np.any(np.isfinite(r)):
         raise TooShortError(f"{audio.source or 'audio'}: too few frames with both a face and audio; record a longer clip")
     best = int(np.nanargmax(r))
@@ -326,7 +323,7 @@ def _decide(
         # the voice does follow the lips, only at another offset: a desync, not a mismatch
         desync = abs(offset_ms) > model.tolerance_ms and sync_score(r, lags - offset_ms, model.tolerance_ms)[2] >= thr
         reasons.append("AV_DESYNC" if desync else "LOW_CONFIDENCE")
-    centres, agree = _window_agreement(features, audio, model, offset_ms, window_s)
+    centres, agree = _window_agreement(features.timestamps_s, cos[best], mask[best], window_s)
     frames_used = int(np.sum(features.valid))
     details.update({
         "agreement": agreement,

@@ -31,9 +31,11 @@ __all__ = [
     "SyncModel",
     "audio_grid",
     "fit_sync_model",
+    "lag_cosines",
     "lag_curve",
     "lip_windows",
     "load_sync_model",
+    "mean_over_frames",
 ]
 
 #: audio grid step, seconds (lags are searched on this grid)
@@ -237,15 +239,20 @@ def lag_curve(
     np.ndarray [shape=(n_lags,), float64]
     """
     model = model or load_sync_model()
-    cos, mask = _cosines(features, audio, np.asarray(lags_ms, dtype=np.float64), model, frames)
+    cos, mask = lag_cosines(features, audio, np.asarray(lags_ms, dtype=np.float64), model, frames)
+    return mean_over_frames(cos, mask, min_frames)
+
+
+def mean_over_frames(cos: np.ndarray, mask: np.ndarray, min_frames: int = 10) -> np.ndarray:
+    """Mean of ``cos`` over the frames ``mask`` keeps, per row; NaN with fewer than ``min_frames``."""
     n = mask.sum(axis=1)
     r = np.where(mask, cos, 0.0).sum(axis=1) / np.maximum(n, 1)
     r[n < min_frames] = np.nan
     return r
 
 
-def _cosines(
-    features: LipFeatures, audio: Audio, lags_ms: np.ndarray, model: SyncModel, frames: np.ndarray | None
+def lag_cosines(
+    features: LipFeatures, audio: Audio, lags_ms: np.ndarray, model: SyncModel, frames: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine per (lag, frame) [shape=(L, n)] and where it is defined [shape=(L, n), bool]."""
     valid = features.valid.copy()
