@@ -7,8 +7,8 @@ blow rate, device-motion separation.
 Blow sessions (tests/liveness_sessions.py): synth face 150 px in 320x240 at 25 fps pursing
 its lips in the windows of a fresh blow challenge (0.1-0.2 s late), real exhale bursts from
 the held-out breathing files in the windows (0.1-0.3 s late), at -24/-30/-36 dBFS, with and
-without steady fan noise at -55 dBFS, padded with rest to 16.5 s (so a replay is never
-too short: schedules last at most 16 s). Attacks: the genuine answer checked against new challenges; speech (speaking
+without steady fan noise at -55 dBFS, padded with rest to 18.3 s (so a replay is never
+too short: schedules last at most 17.75 s). Attacks: the genuine answer checked against new challenges; speech (speaking
 all the time) instead of blowing; the blow sound with a still face; pursed lips with no
 sound; a still photo with the breath audio; blowing (mouth and sound) all the time.
 Speech sessions: synth face speaking fluently (voiced syllables, pauses of 0.05-0.2 s) from
@@ -43,7 +43,7 @@ from liveness_sessions import (  # noqa: E402
 from lipauth.challenge import new_challenge  # noqa: E402
 from lipauth.checks.blow import REACTION_LAG_S  # noqa: E402
 from lipauth.checks.blow import BLOW_THRESHOLD, MAX_EDGE_SPREAD_S, check_blow  # noqa: E402
-from lipauth.checks.speech import SPEECH_MAX_EDGE_SPREAD_S, SPEECH_THRESHOLD, check_speech_challenge  # noqa: E402
+from lipauth.checks.speech import SPEECH_THRESHOLD, check_speech_challenge  # noqa: E402
 from lipauth.checks.sensors import build_sensor_profile, check_sensors, parse_sensor_json, sensor_features  # noqa: E402
 from lipauth.features import extract_lip_features  # noqa: E402
 from lipauth.features.breath import breath_frames  # noqa: E402
@@ -57,7 +57,7 @@ def _feats(clip):
     return extract_lip_features(track_lips(clip.to_video()))
 
 
-PAD_TO_S = 16.5  # every answer is padded with rest to this length, so a replay is never too short
+PAD_TO_S = 18.3  # every answer is padded with rest to this length, so a replay is never too short
 
 
 def _report(rows: list, threshold: float) -> None:
@@ -157,11 +157,15 @@ def speech_sessions(split: str, n_genuine: int, n_attack: int, n_replay: int) ->
             res.append(check_speech_challenge(_feats(clip), clip.audio, ch, use_sync=False))
         sc = [r.score if np.isfinite(r.score) else -1.0 for r in res]
         rows.append((name, n_attack, np.mean([r.accepted for r in res]), np.median(sc), np.max(sc)))
-    spreads = [r.details["voice_timing"]["spread_s"] for r in gen]
+    import lipauth.checks.speech as sp
+
+    vt = [r.details["voice_timing"] for r in gen]
     lip_spreads = [r.details["lip_timing"]["spread_s"] for r in gen]
-    print(f"\n### speech challenge, {split} seeds ({base}+); voice edge spread of genuine answers "
-          f"{min(spreads):.2f}-{max(spreads):.2f} s (limit {SPEECH_MAX_EDGE_SPREAD_S}), of replayed answers "
-          f">= {min(rep_spreads):.2f} s; lip-motion edge spread of genuine answers {min(lip_spreads):.2f}-"
+    print(f"\n### speech challenge, {split} seeds ({base}+); genuine answers: voice onset spread <= "
+          f"{max(v['onset_spread_s'] for v in vt):.2f} s (limit {sp.SPEECH_MAX_ONSET_SPREAD_S}), runs end up to "
+          f"{max(v['early_s'] for v in vt):.2f} s early / {max(v['late_s'] for v in vt):.2f} s late (limits "
+          f"{sp.SPEECH_OFFSET_EARLY_S} / {sp.SPEECH_OFFSET_LATE_S}); all-edge spread of replayed answers >= "
+          f"{min(rep_spreads):.2f} s; lip-motion edge spread of genuine answers {min(lip_spreads):.2f}-"
           f"{max(lip_spreads):.2f} s (reported only)")
     _report(rows, SPEECH_THRESHOLD)
 
@@ -201,29 +205,68 @@ def sensors(n: int = 20) -> None:
           f"replayed enrolment traces flagged {sum('REPLAYED_TRACE' in r.reasons for r in replay)}/5")
 
 
-def simulate(n: int = 200_000, genuine_spread_s: float = 0.16, genuine_lag_s: float = 0.15) -> None:
+def _schedule_edges(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Onsets, offsets [shape=(n, 3)] and lengths of ``n`` fresh challenges of ``kind`` (seeds ``seed``+)."""
+    chs = [new_challenge(kind, rng=seed + s, key=KEY) for s in range(n)]
+    on = np.array([[a for a, _b, _p in c.windows] for c in chs])
+    off = np.array([[b for _a, b, _p in c.windows] for c in chs])
+    return on, off, np.array([c.duration_s for c in chs])
+
+
+def _lengths(lengths: np.ndarray) -> str:
+    return (f"schedule length mean {lengths.mean():.2f} s, median {np.median(lengths):.2f}, p5-p95 "
+            f"{np.percentile(lengths, 5):.2f}-{np.percentile(lengths, 95):.2f}, range {lengths.min():.2f}-{lengths.max():.2f}")
+
+
+def simulate(n: int = 200_000, genuine_spread_s: float = 0.16, genuine_lag_s: float = 0.15,
+             speech_deviations: list | None = None) -> None:
     """Schedule lengths and the share of schedule pairs an answer could be confused between.
 
-    An answer to schedule A (edge spread ``genuine_spread_s`` around ``genuine_lag_s``)
-    passes the timing rule of schedule B when the spread of its edge delays against B,
-    at most ``genuine_spread_s`` + the spread of (A's edges - B's edges), stays within the
-    limit: "shape-confusable" (an attacker who may shift the recording in time); unshifted,
-    the common lag must also fall in ``REACTION_LAG_S``.
+    Blow: an answer to schedule A (edge spread ``genuine_spread_s`` around
+    ``genuine_lag_s``) passes the timing rule of schedule B when the spread of its edge
+    delays against B, at most ``genuine_spread_s`` + the spread of (A's edges - B's edges),
+    stays within the limit: "shifted" (an attacker who may shift the recording in time);
+    "unshifted": the common lag must also fall in ``REACTION_LAG_S``. Speech: an answer to A
+    has edges = A's edges + a reaction lag (0.1-0.3 s) + the onset and offset deviations of
+    one real genuine answer (``speech_deviations``: (onsets - lag, offsets - lag) of the
+    tune people's answers, :func:`real_deviations`), checked against B with the shipped
+    onset-led rule (:class:`lipauth.checks.speech.AnswerTiming`); "shifted" ignores the
+    lag range. Also counted: pairs of identical schedules (same lengths and rests).
     """
-    for kind, limit in (("blow", MAX_EDGE_SPREAD_S), ("speech", SPEECH_MAX_EDGE_SPREAD_S)):
-        chs = [new_challenge(kind, rng=s, key=KEY) for s in range(2 * n)]
-        edges = [np.array([x for a, b, _ in c.windows for x in (a, b)]) for c in chs]
-        lengths = np.array([c.duration_s for c in chs])
-        shape = unshifted = 0
-        for a, b in zip(edges[:n], edges[n:]):
-            d = a + genuine_lag_s - b
-            if d.max() - d.min() <= limit - genuine_spread_s:
-                shape += 1
-                unshifted += REACTION_LAG_S[0] <= (d.max() + d.min()) / 2 <= REACTION_LAG_S[1]
-        print(f"{kind}: schedule length mean {lengths.mean():.2f} s, median {np.median(lengths):.2f}, "
-              f"p5-p95 {np.percentile(lengths, 5):.2f}-{np.percentile(lengths, 95):.2f}, range {lengths.min():.2f}-"
-              f"{lengths.max():.2f}; confusable pairs (spread limit {limit}, genuine spread {genuine_spread_s}): "
-              f"shifted {shape}/{n} (1 in {n / max(shape, 1):.0f}), unshifted {unshifted}/{n} (1 in {n / max(unshifted, 1):.0f})")
+    import lipauth.checks.speech as sp
+
+    a_on, a_off, lengths = _schedule_edges("blow", n, 0)
+    b_on, b_off, _ = _schedule_edges("blow", n, n)
+    d = np.concatenate([a_on, a_off], 1) + genuine_lag_s - np.concatenate([b_on, b_off], 1)
+    shape = d.max(1) - d.min(1) <= MAX_EDGE_SPREAD_S - genuine_spread_s
+    lag = (d.max(1) + d.min(1)) / 2
+    unshifted = shape & (lag >= REACTION_LAG_S[0]) & (lag <= REACTION_LAG_S[1])
+    print(f"blow: {_lengths(lengths)}; confusable pairs (spread limit {MAX_EDGE_SPREAD_S}, genuine spread "
+          f"{genuine_spread_s}): shifted {shape.sum()}/{n} (1 in {n / max(shape.sum(), 1):.0f}), unshifted "
+          f"{unshifted.sum()}/{n} (1 in {n / max(unshifted.sum(), 1):.0f})")
+    a_on, a_off, lengths = _schedule_edges("speech", n, 0)
+    b_on, b_off, _ = _schedule_edges("speech", n, n)
+    same = np.all(np.isclose(a_on - a_on[:, :1], b_on - b_on[:, :1]) & np.isclose(a_off - a_on[:, :1], b_off - b_on[:, :1]), 1)
+    print(f"speech: {_lengths(lengths)}; identical schedules (up to the lead-in) {same.sum()}/{n} "
+          f"(1 in {n / max(same.sum(), 1):.0f})")
+    if not speech_deviations:
+        print("speech: confusable pairs need real answers' edge timing (../shared/data absent)")
+        return
+    rng = np.random.default_rng(0)
+    k = rng.integers(len(speech_deviations), size=n)
+    dev_on = np.array([speech_deviations[i][0] for i in k])
+    dev_off = np.array([speech_deviations[i][1] for i in k])
+    react = rng.uniform(0.1, 0.3, n)[:, None]
+    d_on = a_on + react + dev_on - b_on
+    d_off = a_off + react + dev_off - b_off
+    lag = (d_on.max(1) + d_on.min(1)) / 2
+    shape = ((d_on.max(1) - d_on.min(1) <= sp.SPEECH_MAX_ONSET_SPREAD_S + 1e-9)
+             & (lag - d_off.min(1) <= sp.SPEECH_OFFSET_EARLY_S + 1e-9) & (d_off.max(1) - lag <= sp.SPEECH_OFFSET_LATE_S + 1e-9))
+    unshifted = shape & (lag >= REACTION_LAG_S[0]) & (lag <= REACTION_LAG_S[1])
+    print(f"speech: confusable pairs (onset spread {sp.SPEECH_MAX_ONSET_SPREAD_S}, runs end {sp.SPEECH_OFFSET_EARLY_S} s "
+          f"early to {sp.SPEECH_OFFSET_LATE_S} s late; edge timing of {len(speech_deviations)} real genuine answers): "
+          f"shifted {shape.sum()}/{n} (1 in {n / max(shape.sum(), 1):.0f}; {int((shape & ~same).sum())} of them not "
+          f"identical), unshifted {unshifted.sum()}/{n} (1 in {n / max(unshifted.sum(), 1):.0f})")
 
 
 # --- real people (--real) -------------------------------------------------------------
@@ -280,6 +323,24 @@ def real_sessions(person, *, n_genuine: int, n_attack: int, base: int = 3000) ->
     return out
 
 
+def real_deviations(split: str = "tune", n_genuine: int = 10, base: int = 3000) -> list:
+    """(onset delays - lag, offset delays - lag) of the ``split`` people's genuine real answers (lag = onset mid-range)."""
+    from liveness_sessions import real_people
+
+    from lipauth.checks.speech import voice_runs_timing
+
+    people = real_people(DATA)
+    out = []
+    for name in real_split(people, split):
+        for _ch, _f, a in real_sessions(people[name], n_genuine=n_genuine, n_attack=0, base=base)["genuine"]:
+            tm = voice_runs_timing(a, _ch.prompt_windows("speak"))
+            on, off = np.array(tm.onset_delay_s), np.array(tm.offset_delay_s)
+            if np.all(np.isfinite(np.r_[on, off])) and np.isfinite(tm.spread_s):
+                lag = (on.max() + on.min()) / 2
+                out.append((on - lag, off - lag))
+    return out
+
+
 def real_person_rates(sessions: dict, *, n_replay: int, sync: bool, base: int = 3000) -> dict:
     """Accept counts of one person's sessions under the speech check as it is now (module constants)."""
     from lipauth.checks.sync import check_sync
@@ -297,7 +358,8 @@ def real_person_rates(sessions: dict, *, n_replay: int, sync: bool, base: int = 
         r = check_speech_challenge(f, a, ch, use_sync=False)
         ok_sync = sync_ok(f, a)
         gen_acc += int(r.accepted and ok_sync)
-        res["spreads"].append(r.details["voice_timing"]["spread_s"])
+        vt = r.details["voice_timing"]
+        res["spreads"].append((vt["onset_spread_s"], vt["early_s"], vt["late_s"]))
         for why in r.reasons + (() if ok_sync else ("AV_DESYNC",)):
             res["reasons"][why] = res["reasons"].get(why, 0) + 1
         for k in range(n_replay):
@@ -345,7 +407,7 @@ def real_report(split: str, n_genuine: int, n_attack: int, n_replay: int, sync_m
             print(f"\n(sync model on disk: threshold {probe.threshold:.3f})")
         print(f"\n#### sync check {'folded in (use_sync=True)' if sync else 'off (use_sync=False)'}\n")
         print("| person | rest | BPCER | replay APCER | still face + voice | lips, no sound | speaking all the time "
-              "| speech to a blow prompt accepted | genuine voice edge spread (s) | rejections |")
+              "| speech to a blow prompt accepted | genuine voice onset spread / ends early / late, max (s) | rejections |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         tot: dict = {}
         for name in names:
@@ -356,15 +418,15 @@ def real_report(split: str, n_genuine: int, n_attack: int, n_replay: int, sync_m
                 k, n = r[key]
                 tot[key] = (tot.get(key, (0, 0))[0] + k, tot.get(key, (0, 0))[1] + n)
             g, ng = r["genuine"]
-            sp = np.array(r["spreads"])
-            fin = sp[np.isfinite(sp)]
+            sp = np.array(r["spreads"], dtype=np.float64).reshape(-1, 3)
+            fin = sp[np.all(np.isfinite(sp), 1)]
+            edges = "/".join(f"{x:.2f}" for x in fin.max(0)) if fin.size else "-"
             blow_k = r["blow"][0] + r["blow_speaking_always"][0]
             blow_n = r["blow"][1] + r["blow_speaking_always"][1]
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items(), key=lambda kv: -kv[1]))
             print(f"| {name} | {'own' if people[name].own_rest else 'held frame'} | {_pct(ng - g, ng)} | {_pct(*r['replay'])} "
                   f"| {_pct(*r['still_face_voice'])} | {_pct(*r['lips_no_sound'])} | {_pct(*r['speaking_always'])} "
-                  f"| {_pct(blow_k, blow_n)} | {np.median(fin) if fin.size else float('nan'):.2f} "
-                  f"(max {fin.max() if fin.size else float('nan'):.2f}, {sp.size - fin.size} unmatched) | {reasons} |")
+                  f"| {_pct(blow_k, blow_n)} | {edges} ({len(sp) - len(fin)} unmatched) | {reasons} |")
         g, ng = tot["genuine"]
         print(f"| **all {len(names)}** | | **{_pct(ng - g, ng)}** | **{_pct(*tot['replay'])}** | {_pct(*tot['still_face_voice'])} "
               f"| {_pct(*tot['lips_no_sound'])} | {_pct(*tot['speaking_always'])} "
@@ -388,10 +450,14 @@ def main() -> None:
     ap.add_argument("--sync", choices=("off", "on", "both"), default="both", help="--real: fold the sync check in")
     ap.add_argument("--speech-levels", help="--real what-if: speech window lengths, e.g. 1.0,1.75,2.5,3.25 (lipauth.challenge)")
     ap.add_argument("--speech-rests", help="--real what-if: speech rests, e.g. 0.7,1.45,2.2 (lipauth.challenge)")
-    ap.add_argument("--spread-limit", type=float, help="--real what-if: SPEECH_MAX_EDGE_SPREAD_S")
+    ap.add_argument("--onset-spread", type=float, help="--real what-if: SPEECH_MAX_ONSET_SPREAD_S")
+    ap.add_argument("--offset-early", type=float, help="--real what-if: SPEECH_OFFSET_EARLY_S")
+    ap.add_argument("--offset-late", type=float, help="--real what-if: SPEECH_OFFSET_LATE_S")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    if args.speech_levels or args.speech_rests or args.spread_limit is not None:
+    limits = {"SPEECH_MAX_ONSET_SPREAD_S": args.onset_spread, "SPEECH_OFFSET_EARLY_S": args.offset_early,
+              "SPEECH_OFFSET_LATE_S": args.offset_late}
+    if args.speech_levels or args.speech_rests or any(v is not None for v in limits.values()):
         import lipauth.challenge as chal
         import lipauth.checks.speech as sp
 
@@ -399,10 +465,12 @@ def main() -> None:
             chal.WINDOW_LEVELS_S["speech"] = tuple(float(x) for x in args.speech_levels.split(","))
         if args.speech_rests:
             chal.REST_LEVELS_S["speech"] = tuple(float(x) for x in args.speech_rests.split(","))
-        if args.spread_limit is not None:
-            sp.SPEECH_MAX_EDGE_SPREAD_S = args.spread_limit
+        for name, value in limits.items():
+            if value is not None:
+                setattr(sp, name, value)
         print(f"WHAT-IF (not the shipped settings): speech window lengths {chal.WINDOW_LEVELS_S['speech']}, rests "
-              f"{chal.REST_LEVELS_S['speech']}, edge spread limit {sp.SPEECH_MAX_EDGE_SPREAD_S}")
+              f"{chal.REST_LEVELS_S['speech']}, onset spread {sp.SPEECH_MAX_ONSET_SPREAD_S}, runs end "
+              f"{sp.SPEECH_OFFSET_EARLY_S} s early to {sp.SPEECH_OFFSET_LATE_S} s late")
     if args.real:
         if not DATA.exists():
             sys.exit(f"real data not present at {DATA}")
@@ -411,7 +479,7 @@ def main() -> None:
         print(f"\n({time.perf_counter() - t0:.0f} s)")
         return
     if args.simulate:
-        simulate()
+        simulate(speech_deviations=real_deviations() if DATA.exists() else None)
         return
     if not DATA.exists():
         sys.exit(f"real data not present at {DATA}")

@@ -126,7 +126,7 @@ def test_speech_challenge() -> None:
     from liveness_sessions import make_speech_session
 
     ch = new_challenge("speech", rng=1005, key=KEY)
-    clip = make_speech_session(ch, seed=1005, extra_s=16.5 - ch.duration_s)
+    clip = make_speech_session(ch, seed=1005, extra_s=18.3 - ch.duration_s)
     feats = _features(clip)
     r = check_speech_challenge(feats, clip.audio, ch, use_sync=False)
     assert r.accepted and r.score >= r.threshold + 0.15, r.details

@@ -15,6 +15,10 @@ added.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from lipauth.challenge import Challenge
@@ -34,7 +38,7 @@ from lipauth.checks.blow import (
 from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.types import Audio, LipFeatures
 
-__all__ = ["check_speech_challenge", "voice_runs_timing", "SPEECH_THRESHOLD"]
+__all__ = ["AnswerTiming", "answer_timing", "check_speech_challenge", "voice_runs_timing", "SPEECH_THRESHOLD"]
 
 #: default threshold; tuned on synthetic sessions (synth face speaking voiced syllables on
 #: schedule vs the schedule of another challenge), benchmarks/accuracy_liveness.py
@@ -42,16 +46,22 @@ SPEECH_THRESHOLD = 0.5
 _MIN_COVERAGE = 0.25  # speech has pauses: a quarter of the window's core is enough
 _FULL_COVERAGE = 0.5  # coverage counted as complete
 _MAX_OUTSIDE = 0.08
-#: largest spread (max - min) of the 2n edge delays of the voice runs answering the
-#: windows, seconds (:func:`lipauth.checks.blow.schedule_timing`). Tuned on synthetic
-#: speech sessions (genuine 0.06-0.16 s, replays >= 0.46 s) and kept after measuring real
-#: people (benchmarks/accuracy_liveness.py --real --split tune: 12 tune people, 8 answers
-#: each, each replayed against 100 other schedules): real speech stops at the end of a word,
-#: so offsets scatter +-0.17 s (5-95 %) around the lag, and a looser limit buys BPCER with
-#: accepted replays: 0.3 -> BPCER 27/96, replays 0/9600; 0.35 -> 14/96, 1/9600; 0.4 ->
-#: 10/96, 2/9600. Another schedule is off by >= 0.5 s in some edge
-#: (lipauth.challenge.WINDOW_LEVELS_S); with real offsets that step is the limit on BPCER
-SPEECH_MAX_EDGE_SPREAD_S = 0.3
+#: the answer is timed by its ONSETS: the voice runs answering the windows must start at one
+#: reaction lag (the mid-range of the 3 onset delays, inside
+#: lipauth.checks.blow.REACTION_LAG_S) within this spread (max - min), seconds. Onsets are
+#: sharp: real people (benchmarks/accuracy_liveness.py --real --split tune, 12 tune people)
+#: start within 0.21 s of each other (99 %: 0.14 s)
+SPEECH_MAX_ONSET_SPREAD_S = 0.3
+#: ... and each run must END between this much before and SPEECH_OFFSET_LATE_S after its
+#: window's end + that lag, seconds. Real speakers stop at the end of the word in progress:
+#: offsets - onset lag span -0.16..+0.46 s on the tune people (the voice activity's hangover
+#: makes them late more than early), where one spread limit over all 6 edges (0.30 s, before)
+#: rejected 29/96 of their answers. An answer to another schedule differs from this one by
+#: >= 0.75 s in some window length (its offset lands outside -0.25..+0.5 s, since
+#: 0.25 + 0.5 = the step) or by >= 0.5 s in some rest (its next onset breaks the 0.3-s onset
+#: spread): lipauth.challenge.WINDOW_LEVELS_S / REST_LEVELS_S
+SPEECH_OFFSET_EARLY_S = 0.25
+SPEECH_OFFSET_LATE_S = 0.5
 #: pauses between words inside one answer bridged when finding its voice run, seconds
 SPEECH_MERGE_GAP_S = 0.3
 #: voice activity frame, seconds (sharper edges than the 40-ms video frames)
@@ -65,6 +75,54 @@ SPEECH_VAD_AGGRESSIVENESS = 3
 #: a voice run outside every window is stray (``SPEECH_OUTSIDE_PROMPT``) only when it holds
 #: at least this much voiced time, seconds (0: any run of >= 0.2 s after bridging pauses)
 SPEECH_MIN_STRAY_VOICED_S = 0.0
+
+
+@dataclass(frozen=True)
+class AnswerTiming:
+    """Onset-led timing of a speech answer (:func:`answer_timing`).
+
+    Attributes
+    ----------
+    lag_s : float
+        Reaction lag: mid-range of the onset delays (NaN when a window is unanswered).
+    onset_spread_s : float
+        Max - min of the onset delays (inf when a window is unanswered or two share a run).
+    early_s, late_s : float
+        How far the earliest-ending run stops before its window end + lag, and the latest
+        after it (seconds; positive = beyond the lag in that direction).
+    """
+
+    lag_s: float
+    onset_spread_s: float
+    early_s: float
+    late_s: float
+
+    def on_schedule(self) -> bool:
+        return bool(self.onset_spread_s <= SPEECH_MAX_ONSET_SPREAD_S + 1e-9 and self.early_s <= SPEECH_OFFSET_EARLY_S + 1e-9
+                    and self.late_s <= SPEECH_OFFSET_LATE_S + 1e-9
+                    and REACTION_LAG_S[0] <= self.lag_s <= REACTION_LAG_S[1])
+
+    def score(self) -> float:
+        """``1 - 0.5 * (worst edge / its limit)`` minus how far (s) the lag leaves its range; 0.5 at a limit."""
+        if not np.isfinite(self.onset_spread_s):
+            return 0.0
+        worst = max(self.onset_spread_s / SPEECH_MAX_ONSET_SPREAD_S, self.early_s / SPEECH_OFFSET_EARLY_S,
+                    self.late_s / SPEECH_OFFSET_LATE_S)
+        out_of_range = max(0.0, REACTION_LAG_S[0] - self.lag_s, self.lag_s - REACTION_LAG_S[1])
+        return 1.0 - 0.5 * worst - out_of_range
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def answer_timing(timing: ScheduleTiming) -> AnswerTiming:
+    """Onset lag, onset spread and how early / late the runs end, from the runs' edge delays."""
+    on = np.asarray(timing.onset_delay_s, dtype=np.float64)
+    off = np.asarray(timing.offset_delay_s, dtype=np.float64)
+    if not np.isfinite(timing.spread_s) or not np.all(np.isfinite(on)) or not np.all(np.isfinite(off)):
+        return AnswerTiming(float("nan"), float("inf"), float("inf"), float("inf"))
+    lag = float((on.max() + on.min()) / 2)
+    return AnswerTiming(lag, float(on.max() - on.min()), float(max(0.0, lag - off.min())), float(max(0.0, off.max() - lag)))
 
 
 def _lip_moving(features: LipFeatures) -> np.ndarray:
@@ -166,9 +224,10 @@ def check_speech_challenge(
     tv, vad = _voice_grid(audio)
     timing = schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
     stray = _stray_voice(tv, vad, windows)
-    timing_score = timing.score(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S)
+    answer = answer_timing(timing)
+    timing_score = answer.score()
     lip_timing = schedule_timing(t, lips, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
-    cores, outside = answer_masks(t, windows, timing, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
+    cores, outside = answer_masks(t, windows, dataclasses.replace(timing, lag_s=answer.lag_s), lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
     voice_cov = heard_share(t, voice, windows, after_s=0.5)
     lip_cov = [float(lips[m].mean()) if m.any() else 0.0 for m in cores]
     out_voice = float(voice[outside].mean()) if outside.any() else 0.0
@@ -178,7 +237,7 @@ def check_speech_challenge(
     reasons = []
     if min(voice_cov) < _MIN_COVERAGE:
         reasons.append("NO_SPEECH_HEARD")
-    elif not timing.on_schedule(max_spread_s=SPEECH_MAX_EDGE_SPREAD_S, lag_range_s=REACTION_LAG_S):
+    elif not answer.on_schedule():
         reasons.append("VOICE_OFF_SCHEDULE")
     if min(lip_cov) < _MIN_COVERAGE:
         reasons.append("LIPS_NOT_MOVING")
@@ -187,7 +246,7 @@ def check_speech_challenge(
     if out_lips > _MAX_OUTSIDE:
         reasons.append("LIPS_MOVE_OUTSIDE_PROMPT")
     details: dict = {"voice_coverage": voice_cov, "lip_coverage": lip_cov, "voice_outside": out_voice,
-                     "lips_outside": out_lips, "voice_timing": timing.to_dict(), "lip_timing": lip_timing.to_dict(),
+                     "lips_outside": out_lips, "voice_timing": {**timing.to_dict(), **answer.to_dict()}, "lip_timing": lip_timing.to_dict(),
                      "nonce": challenge.nonce}
     if use_sync:
         from lipauth.checks.sync import check_sync
