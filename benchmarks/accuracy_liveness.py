@@ -380,6 +380,86 @@ def real_person_rates(sessions: dict, *, n_replay: int, sync: bool, base: int = 
     return res
 
 
+def natural_answers(person) -> list:
+    """``(clip name, challenge, LipFeatures, Audio)``: each of the person's clips, unedited, as the answer to a
+    challenge whose speak windows are the clip's own voice runs (pauses up to 0.3 s bridged, runs of >= 0.5 s)
+    0.2 s earlier (a reaction lag); the rests are the clip's own pauses and silences. Not a schedule from
+    the levels: a fair input for the sync check (real frames and sound throughout, no cut)."""
+    from lipauth.challenge import Challenge
+    from lipauth.checks.blow import _runs
+    from lipauth.checks.speech import SPEECH_MERGE_GAP_S, _voice_grid
+
+    out = []
+    for name, f, a in person.clips:
+        tv, vad = _voice_grid(a)
+        t = f.timestamps_s
+        wins = [(round(max(lo - 0.2, float(t[0]) + 0.01), 2), round(hi - 0.2, 2), "speak")
+                for lo, hi in _runs(tv, vad, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2) if hi - lo >= 0.5]
+        if wins:
+            ch = Challenge(kind="speech", windows=tuple(wins), duration_s=float(t[-1]) - 0.1, nonce="0" * 32,
+                           issued_at=0.0, expires_at=1e12)
+            out.append((name, ch, f, a))
+    return out
+
+
+def answer_frames(f, a, ch, margin_s: float = 0.1) -> np.ndarray:
+    """Frames inside the voice runs answering ``ch``'s windows, +- ``margin_s`` (the what-if: sync on the answers only)."""
+    from lipauth.checks.speech import voice_runs_timing
+
+    tm = voice_runs_timing(a, ch.prompt_windows("speak"))
+    t = f.timestamps_s
+    mask = np.zeros(t.size, dtype=bool)
+    for (w0, w1), d0, d1 in zip(ch.prompt_windows("speak"), tm.onset_delay_s, tm.offset_delay_s):
+        if np.isfinite(d0) and np.isfinite(d1):
+            mask |= (t >= w0 + d0 - margin_s) & (t < w1 + d1 + margin_s)
+    return mask
+
+
+def natural_report(folds: int = 4) -> dict:
+    """The sync check as folded into the speech check (``use_sync=True``) on unedited real answers
+    (:func:`natural_answers`), by person: the shipped sync model (fitted on all these people) and
+    leave-people-out towers (people dealt round-robin in name order into ``folds``, as
+    scripts/train_sync.py; towers fitted on the other folds' clips, the shipped threshold and
+    tolerance); also the what-if of judging sync on the answer frames only."""
+    import dataclasses
+
+    from liveness_sessions import real_people
+
+    from lipauth.checks.sync import check_sync
+    from lipauth.checks.sync_model import fit_sync_model, load_sync_model
+
+    people = real_people(DATA)
+    shipped = load_sync_model()
+    names = sorted(people)
+    rows: dict = {}
+    for fold in (names[i::folds] for i in range(folds)):
+        train = [(f, a) for p in names if p not in fold for _c, f, a in people[p].clips]
+        lpo = dataclasses.replace(fit_sync_model(train), tolerance_ms=shipped.tolerance_ms, threshold=shipped.threshold)
+        for p in fold:
+            acc = np.zeros(5, dtype=int)
+            for _name, ch, f, a in natural_answers(people[p]):
+                r = check_speech_challenge(f, a, ch, use_sync=True, now_s=1.0)
+                masked = dataclasses.replace(f, valid=f.valid & answer_frames(f, a, ch))
+                acc += [1, "AV_DESYNC" not in r.reasons, check_sync(f, a, model=lpo).accepted,
+                        check_sync(masked, a).accepted, check_sync(masked, a, model=lpo).accepted]
+            rows[p] = acc
+    print(f"\n### sync folded in, on unedited real answers ({len(names)} people; windows = the clip's own voice runs)\n")
+    print("| person | answers | not AV_DESYNC, shipped sync model | leave-people-out towers | what-if: sync on answer "
+          "frames only, shipped / leave-people-out |\n|---|---|---|---|---|")
+    tot = np.zeros(5, dtype=int)
+    for p in names:
+        n, ok, lp, m, mlp = rows[p]
+        tot += rows[p]
+        print(f"| {p} | {n} | {ok}/{n} | {lp}/{n} | {m}/{n} / {mlp}/{n} |")
+    n, ok, lp, m, mlp = tot
+    print(f"| **all {len(names)}** | {n} | **{ok}/{n}** | **{lp}/{n}** | {m}/{n} / {mlp}/{n} |")
+    for col, label in ((1, "shipped"), (2, "leave-people-out")):
+        bp = [1 - rows[p][col] / rows[p][0] for p in names if rows[p][0]]
+        print(f"sync-fold BPCER ({label}): {_pct(n - tot[col], n)} of answers; people with an answer rejected: "
+              f"{sum(b > 0 for b in bp)}/{len(bp)}; BPCER averaged over people {100 * np.mean(bp):.1f}%")
+    return rows
+
+
 def _pct(k: int, n: int) -> str:
     return (f"{100 * k / n:.2f}% ({k}/{n})" if 0 < k < n / 100 else f"{100 * k / n:.1f}% ({k}/{n})") if n else "-"
 
@@ -448,6 +528,8 @@ def main() -> None:
     ap.add_argument("--real", action="store_true",
                     help="timed speech (and speech to a blow prompt) on sessions built from real people's clips, by person")
     ap.add_argument("--sync", choices=("off", "on", "both"), default="both", help="--real: fold the sync check in")
+    ap.add_argument("--natural", action="store_true",
+                    help="the sync check folded in, on unedited real clips answering their own voice runs, by person")
     ap.add_argument("--speech-levels", help="--real what-if: speech window lengths, e.g. 1.0,1.75,2.5,3.25 (lipauth.challenge)")
     ap.add_argument("--speech-rests", help="--real what-if: speech rests, e.g. 0.7,1.45,2.2 (lipauth.challenge)")
     ap.add_argument("--onset-spread", type=float, help="--real what-if: SPEECH_MAX_ONSET_SPREAD_S")
@@ -471,6 +553,12 @@ def main() -> None:
         print(f"WHAT-IF (not the shipped settings): speech window lengths {chal.WINDOW_LEVELS_S['speech']}, rests "
               f"{chal.REST_LEVELS_S['speech']}, onset spread {sp.SPEECH_MAX_ONSET_SPREAD_S}, runs end "
               f"{sp.SPEECH_OFFSET_EARLY_S} s early to {sp.SPEECH_OFFSET_LATE_S} s late")
+    if args.natural:
+        if not DATA.exists():
+            sys.exit(f"real data not present at {DATA}")
+        natural_report()
+        print(f"\n({time.perf_counter() - t0:.0f} s)")
+        return
     if args.real:
         if not DATA.exists():
             sys.exit(f"real data not present at {DATA}")
