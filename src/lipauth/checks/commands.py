@@ -62,8 +62,11 @@ __all__ = [
     "UnknownVocabularyError",
     "Vocabulary",
     "VocabularyStore",
+    "AMPLITUDE_COPIES",
+    "amplitude_copies",
     "clip_sequence",
     "has_utterance",
+    "opening_change",
     "listen_clip",
     "recognise",
     "recognise_clip",
@@ -82,6 +85,12 @@ METRIC_PCA, METRIC_SHRINKAGE, METRIC_DIMS = 30, 0.3, 20
 FUSION_CHANNELS: tuple[str, ...] = MATCH_CHANNELS
 #: how the commands build their sequences: the shared matcher's (the lip password's) six channels
 COMMANDS_SEQUENCE = MATCH_SEQUENCE
+#: :func:`opening_change`: range of the inner-lip opening over (this x its smallest value + the
+#: floor, face units); chosen with ``CommandsConfig.min_opening_change`` (docs/commands.md)
+OPENING_REST_WEIGHT, OPENING_FLOOR = 0.25, 0.02
+#: enrolment at several amplitudes: each take is also enrolled with its lip motion scaled by these
+#: factors (:func:`amplitude_copies`); 0.5 measured on MIRACL F01 (docs/commands.md)
+AMPLITUDE_COPIES: tuple[float, ...] = (0.5,)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -157,16 +166,29 @@ class CommandsConfig:
         refused and named (``features.matcher.check_consistency``, the lip password's rule:
         fused distance in units of the take's distances to the shipped background cohort).
         Only for vocabularies with the default sequence config (the cohort's); 100 turns it off.
+    min_opening_change : float
+        "No utterance" from the lips themselves (:func:`opening_change`): a take whose
+        inner-lip opening varies by less than this many times ``OPENING_REST_WEIGHT x`` its
+        smallest opening ``+ OPENING_FLOOR`` answers ``NO_UTTERANCE``. Absolute, not relative
+        to the enrolled takes, so a person enrolled with full movements is still heard when
+        they speak slightly. 0.74 = 1.05x the highest value of the tuning half of 162
+        synthetic still clips (photos of 9 faces with camera noise, hand-held jitter, head
+        roll, a flat yaw / nod, zoom, a lighting ramp, a painted blink; the tuning half: five
+        of the faces); the other half passed 4.2 % (then answered "none" by the open-set
+        rule, docs/commands.md). Genuine takes above it: MIRACL F01 phrases 100 % at full
+        movement, 97 % at ``attenuate_lip_motion(factor=0.3)``; GRID s1 vocabulary words cut
+        from sentences 98 % / 92 % (``benchmarks/accuracy_commands.py --amplitudes``).
     min_relative_motion : float
-        "No utterance", relative to the person: a take whose motion (:func:`take_motion`,
-        the RMS deviation of its labial crop over time) is below this fraction of the median
-        motion of the vocabulary's enrolled takes answers ``NO_UTTERANCE`` (a vocabulary
-        enrolled with micro movements has a small median, so its micro takes still count).
-        0.55 chosen on MIRACL F01 (3 enrolment takes, 30 random splits, test takes of
-        phrases 01-03): genuine takes measured >= 0.74x the median (full movement) and
-        >= 0.65x (``magnify_labial(factor=0.05)``, micro), a still real face (a MIRACL
-        frame repeated with 2-grey-level noise, re-tracked) <= 0.25x (full) and <= 0.47x
-        (micro vocabulary); reported on phrases 04-06: no genuine take below 0.70x.
+        Opt-in "no utterance" relative to the person (0 = off, the default): a take whose
+        motion (:func:`take_motion`, the RMS deviation of its labial crop over time) is below
+        this fraction of the median motion of the vocabulary's enrolled takes answers
+        ``NO_UTTERANCE``. The earlier default (0.55) answered "no utterance" for most micro
+        takes of a vocabulary enrolled with full movements (issue 20: 28 of 40 unseen words).
+    enrol_relative_motion : float
+        Enrolment: a take moving less than this fraction of the median :func:`take_motion`
+        of the word's (and vocabulary's) takes is refused (a still take among moving ones).
+        0.55: genuine MIRACL F01 takes measured >= 0.74x the median, a still real face
+        <= 0.25x.
     min_motion : float
         "No utterance" without a vocabulary to compare with (:func:`clip_sequence`,
         enrolment of a first word): :func:`take_motion` in percent of the crop's contrast.
@@ -193,7 +215,9 @@ class CommandsConfig:
     reject_ratio: float = 1.0
     temperature: float = 0.025
     max_inconsistency: float = MAX_INCONSISTENCY
-    min_relative_motion: float = 0.55
+    min_opening_change: float = 0.74
+    min_relative_motion: float = 0.0
+    enrol_relative_motion: float = 0.55
     min_motion: float = 5.0
     min_amplitude: float = 0.005
 
@@ -217,6 +241,8 @@ class CommandsConfig:
         check_range("CommandsConfig", "max_inconsistency", self.max_inconsistency, 0.0, 100.0)
         check_range("CommandsConfig", "min_amplitude", self.min_amplitude, 0.0, 1.0)
         check_range("CommandsConfig", "min_relative_motion", self.min_relative_motion, 0.0, 1.0)
+        check_range("CommandsConfig", "enrol_relative_motion", self.enrol_relative_motion, 0.0, 1.0)
+        check_range("CommandsConfig", "min_opening_change", self.min_opening_change, 0.0, 100.0)
         check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 400.0)
 
 
@@ -307,6 +333,12 @@ class Vocabulary:
         called by :func:`recognise` when ``CommandsConfig.metric_weight > 0``; saved with
         the vocabulary once fitted); ``None`` with fewer than 2 words or before the first
         fit. :func:`recognise` fuses DTW distances in this space with the raw ones.
+    copies_ : dict of float -> dict of str -> list of np.ndarray
+        Amplitude copies of the enrolled takes (:func:`amplitude_copies`, e.g. every take
+        with its lip motion halved): ``copies_[factor][word]``. :func:`recognise` treats each
+        factor as a vocabulary of its own and answers from the one the utterance is
+        relatively closest to, so a person enrolled with full movements who later speaks
+        slightly is matched against takes of their own words that move slightly.
     """
 
     name: str
@@ -316,6 +348,7 @@ class Vocabulary:
     spread_: dict[str, float] = field(default_factory=dict)
     motion_: dict[str, list[float]] = field(default_factory=dict)
     metric_: Any = None
+    copies_: dict[float, dict[str, list[np.ndarray]]] = field(default_factory=dict)
     projected_: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     _metric_stale: bool = field(default=False, repr=False)
 
@@ -365,6 +398,7 @@ class Vocabulary:
         sources: Sequence[str] | None = None,
         motions: Sequence[float] | None = None,
         config: CommandsConfig | None = None,
+        copies: dict[float, Sequence[np.ndarray]] | None = None,
     ) -> None:
         """Enrol (or replace) ``word`` from its takes' sequences.
 
@@ -379,6 +413,10 @@ class Vocabulary:
             utterance" gate (``CommandsConfig.min_relative_motion``) and refuses a take
             that moves far less than the others (a still take among moving ones).
         config : CommandsConfig, optional
+        copies : dict of float -> sequence of np.ndarray, optional
+            Amplitude copies of the takes (:func:`amplitude_copies`): for each factor, one
+            sequence per take (or none: a word enrolled without copies makes the
+            vocabulary match without that factor's copies).
 
         Raises
         ------
@@ -421,13 +459,21 @@ class Vocabulary:
         if moves is not None:
             others_m = [m for w, ms in self.motion_.items() if w != word for m in ms]
             reference = float(np.median(moves + others_m))
-            still = [names[i] for i, m in enumerate(moves) if m < cfg.min_relative_motion * reference]
+            still = [names[i] for i, m in enumerate(moves) if m < cfg.enrol_relative_motion * reference]
             if still:
                 raise InsufficientDataError(
                     f"takes of {word!r}: the lips hardly move in {', '.join(still)} (under "
-                    f"{cfg.min_relative_motion:.2f}x the median motion of the takes); record them again"
+                    f"{cfg.enrol_relative_motion:.2f}x the median motion of the takes); record them again"
                 )
+        copy_seqs = {float(f): [np.asarray(c, dtype=np.float32) for c in cs] for f, cs in (copies or {}).items()}
+        for f, cs in copy_seqs.items():
+            if not cs or any(c.ndim != 2 or c.shape[1] != seqs[0].shape[1] or len(c) < 1 for c in cs):
+                raise InputError(f"amplitude copies of {word!r} at {f}: pass (n_frames, {seqs[0].shape[1]}) sequences")
         self.takes[word] = seqs
+        for copies_at in self.copies_.values():
+            copies_at.pop(word, None)
+        for f, cs in copy_seqs.items():
+            self.copies_.setdefault(f, {})[word] = cs
         self.sources[word] = names
         self.spread_[word] = float(np.median(d[np.triu_indices(n, 1)]))
         if moves is not None:
@@ -440,7 +486,9 @@ class Vocabulary:
         if word not in self.takes:
             raise InputError(f"vocabulary {self.name!r} has no word {word!r}; known: {self.words}")
         for dct in (self.takes, self.sources, self.spread_, self.motion_):
-            dct.pop(word, None)
+            dct.pop(word, None)  # type: ignore[attr-defined]
+        for copies_at in self.copies_.values():
+            copies_at.pop(word, None)
         self._metric_stale = True
 
     def to_bytes(self) -> bytes:
@@ -453,6 +501,12 @@ class Vocabulary:
             entry = {"word": word, "n_takes": len(self.takes[word]), "sources": self.sources[word], "spread": self.spread_[word]}
             if word in self.motion_:
                 entry["motion"] = self.motion_[word]
+            copies_meta: dict[str, list[int]] = {}
+            for ci, (f, copies_at) in enumerate(sorted(self.copies_.items())):
+                for ti, seq in enumerate(copies_at.get(word, [])):
+                    arrays[f"c{ci}_w{wi}_t{ti}"] = seq
+                copies_meta[repr(f)] = [ci, len(copies_at.get(word, []))]
+            entry["copies"] = copies_meta
             meta["words"].append(entry)
         if self.metric_ is not None and not self._metric_stale:
             arrays["metric_mean"] = self.metric_.mean
@@ -475,6 +529,9 @@ class Vocabulary:
                     vocab.spread_[word] = float(entry["spread"])
                     if "motion" in entry:
                         vocab.motion_[word] = [float(m) for m in entry["motion"]]
+                    for f, (ci, n_copies) in entry.get("copies", {}).items():
+                        if n_copies:
+                            vocab.copies_.setdefault(float(f), {})[word] = [z[f"c{ci}_w{wi}_t{ti}"] for ti in range(n_copies)]
                 if "metric_mean" in z.files:
                     from lipauth.features.metric import SequenceMetric
 
@@ -601,6 +658,37 @@ def take_motion(crops: np.ndarray, frames: np.ndarray | None = None, *, downsamp
     return float(np.sqrt(((c - c.mean(axis=0)) ** 2).mean()) * 400.0)
 
 
+def opening_change(features: LipFeatures, frames: np.ndarray | None = None) -> float:
+    """Utterance evidence of the lips themselves: how much the inner-lip opening varies.
+
+    ``range(opening) / (OPENING_REST_WEIGHT x min(opening) + OPENING_FLOOR)`` over the
+    take's frames (``LipFeatures`` "opening": inner-lip gap in face units). The range is
+    what a slight mover still produces (the opening is a shape, so head translation, roll,
+    zoom and lighting leave it alone); dividing by the smallest opening plus a floor
+    discounts the tracker's jitter on a mouth that is open at rest (a still open mouth
+    jitters by up to ~0.05 face units, a closed one by ~0.002). ``OPENING_REST_WEIGHT``
+    and ``OPENING_FLOOR`` chosen (0-2 and 0.005-0.04 tried) for the genuine takes kept
+    above the highest still clip of the tuning half (``CommandsConfig.min_opening_change``).
+
+    Parameters
+    ----------
+    features : LipFeatures
+    frames : np.ndarray [shape=(n_selected,), dtype=int], optional
+        The utterance's frames (default every valid frame).
+
+    Returns
+    -------
+    float
+        0 for fewer than 2 frames with an opening.
+    """
+    idx = utterance_frames(features) if frames is None else np.asarray(frames, dtype=np.int64)
+    opening = np.asarray(features.column("opening"), dtype=np.float64)[idx]
+    opening = opening[np.isfinite(opening)]
+    if opening.size < 2:
+        return 0.0
+    return float(np.ptp(opening) / (OPENING_REST_WEIGHT * max(float(opening.min()), 0.0) + OPENING_FLOOR))
+
+
 def has_utterance(
     features: LipFeatures,
     crops: np.ndarray,
@@ -611,12 +699,12 @@ def has_utterance(
 ) -> bool:
     """Whether the lips move enough to be an utterance.
 
-    Relative to the person when ``reference_motion`` is given (the vocabulary's
-    :attr:`Vocabulary.reference_motion`): :func:`take_motion` at least
-    ``CommandsConfig.min_relative_motion`` of it; always at least ``min_motion`` (a floor
-    for a perfectly still face). The whole clip is used by default, not its movement segments:
-    a short take that is speech from start to end has no quiet frames for the segmenter's
-    noise floor.
+    The lips' own evidence (:func:`opening_change` at least
+    ``CommandsConfig.min_opening_change``) and the crop's :func:`take_motion` at least
+    ``min_motion`` (a floor for a perfectly still face); relative to the person only when
+    ``min_relative_motion`` > 0 and ``reference_motion`` is given. The whole clip is used
+    by default, not its movement segments: a short take that is speech from start to end
+    has no quiet frames for the segmenter's noise floor.
 
     Parameters
     ----------
@@ -629,12 +717,15 @@ def has_utterance(
         Percent of contrast (:func:`take_motion` of the enrolled takes, median).
     config : CommandsConfig, optional
     """
+    cfg = config or CommandsConfig()
     idx = utterance_frames(features) if frames is None else np.asarray(frames, dtype=np.int64)
-    return _moves_enough(take_motion(crops, idx), reference_motion, config or CommandsConfig())
+    return opening_change(features, idx) >= cfg.min_opening_change and _moves_enough(
+        take_motion(crops, idx), reference_motion, cfg
+    )
 
 
 def _moves_enough(motion: float, reference_motion: float | None, cfg: CommandsConfig) -> bool:
-    """The "no utterance" rule on a :func:`take_motion`: the floor, then relative to the person."""
+    """The crop-motion part of "no utterance": the floor, then (opt-in) relative to the person."""
     if motion < cfg.min_motion:
         return False
     return reference_motion is None or motion >= cfg.min_relative_motion * reference_motion
@@ -648,11 +739,13 @@ def clip_sequence(
     vocabulary: Vocabulary | None = None,
     config: CommandsConfig | None = None,
     return_motion: bool = False,
+    copies: Sequence[float] = (),
 ) -> Any:
     """Track a clip and build its utterance sequence (``None`` when the lips do not move).
 
     The utterance is the phrase inside the clip (``features.matcher.take_frames``: still
-    frames before and after it are left out, as for the lip password).
+    frames before and after it are left out, as for the lip password); "no utterance" is
+    :func:`has_utterance` on those frames.
 
     Parameters
     ----------
@@ -661,11 +754,13 @@ def clip_sequence(
         Default the vocabulary's, else ``SequenceConfig()``.
     backend : LandmarkBackend, optional
     vocabulary : Vocabulary, optional
-        "No utterance" relative to its enrolled takes' motion (:func:`has_utterance`);
-        without it only the ``min_motion`` floor applies.
+        Its :attr:`~Vocabulary.reference_motion` for the opt-in relative gate
+        (``CommandsConfig.min_relative_motion``).
     config : CommandsConfig, optional
     return_motion : bool
         Also return the clip's :func:`take_motion` (for :meth:`Vocabulary.add_word`).
+    copies : sequence of float
+        Also return :func:`amplitude_copies` of the clip at these factors (enrolment).
 
     Returns
     -------
@@ -674,6 +769,8 @@ def clip_sequence(
     features : LipFeatures
     motion : float
         Only with ``return_motion=True``: percent of contrast.
+    copies : dict of float -> np.ndarray
+        Only with ``copies``: empty when the clip has no utterance.
     """
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
@@ -690,10 +787,71 @@ def clip_sequence(
     motion = take_motion(crops, frames)
     reference = vocabulary.reference_motion if vocabulary is not None else None
     seq = None
-    if _moves_enough(motion, reference, config or CommandsConfig()):
-        deep = _deep_maps(video, track, features, frames) if cfg.needs_deep else None
-        seq = utterance_sequence(track, features, crops if cfg.needs_crops else None, frames=frames, config=cfg, deep=deep)
-    return (seq, track, features, motion) if return_motion else (seq, track, features)
+    if has_utterance(features, crops, frames=frames, reference_motion=reference, config=config):
+        seq = _sequence_of(video, track, features, crops, frames, cfg)
+    out: tuple[Any, ...] = (seq, track, features, motion) if return_motion else (seq, track, features)
+    if copies:
+        made = {} if seq is None else amplitude_copies(video, track, factors=copies, sequence_config=cfg, backend=backend)
+        out = (*out, made)
+    return out
+
+
+def _sequence_of(video: Video, track: LipTrack, features: LipFeatures, crops: np.ndarray, frames: np.ndarray,
+                 cfg: SequenceConfig) -> np.ndarray:
+    deep = _deep_maps(video, track, features, frames) if cfg.needs_deep else None
+    return utterance_sequence(track, features, crops if cfg.needs_crops else None, frames=frames, config=cfg, deep=deep)
+
+
+def amplitude_copies(
+    video: Video,
+    track: LipTrack,
+    *,
+    factors: Sequence[float] = AMPLITUDE_COPIES,
+    sequence_config: SequenceConfig | None = None,
+    backend: Any = None,
+) -> dict[float, np.ndarray]:
+    """Sequences of a take with its lip motion scaled by each factor (enrolment at several amplitudes).
+
+    The clip is warped by :func:`lipauth.features.magnify.attenuate_lip_motion` (the lips
+    move ``factor`` times as far from their closed shape), re-tracked and turned into a
+    sequence like the take itself (``take_frames``). A factor whose copy has fewer than 3
+    usable frames is left out.
+
+    Parameters
+    ----------
+    video : Video
+    track : LipTrack
+        The take's track.
+    factors : sequence of float
+        Each in (0, 1); default :data:`AMPLITUDE_COPIES`.
+    sequence_config : SequenceConfig, optional
+    backend : LandmarkBackend, optional
+
+    Returns
+    -------
+    dict of float -> np.ndarray [shape=(n_frames, d), float32]
+    """
+    import dataclasses as _dc
+
+    from lipauth.features import extract_lip_features
+    from lipauth.features.appearance import labial_crops
+    from lipauth.features.magnify import attenuate_lip_motion
+    from lipauth.tracking import track_lips
+
+    cfg = sequence_config or COMMANDS_SEQUENCE
+    out: dict[float, np.ndarray] = {}
+    for factor in factors:
+        check_range("amplitude_copies", "factor", float(factor), 0.01, 0.99)
+        warped = _dc.replace(video, frames=np.stack(list(attenuate_lip_motion(video, track, factor=float(factor)))))
+        copy_track = track_lips(warped, backend=backend)
+        copy_features = extract_lip_features(copy_track, warped)
+        frames = take_frames(copy_features)
+        if frames.size < 3:
+            log.info("amplitude copy at %.2f has %d usable frames: left out", factor, frames.size)
+            continue
+        copy_crops = labial_crops(warped, copy_track)
+        out[float(factor)] = _sequence_of(warped, copy_track, copy_features, copy_crops, frames, cfg)
+    return out
 
 
 def _deep_maps(
@@ -720,8 +878,19 @@ def _matcher(vocabulary: Vocabulary, cfg: CommandsConfig) -> MatcherConfig:
     return MatcherConfig(weights=cfg.fusion_weights or (1.0,), band=sc.band, open_end=sc.open_end)
 
 
-def _take_distances(vocabulary: Vocabulary, sequence: np.ndarray, cfg: CommandsConfig) -> list[np.ndarray]:
-    """Distance from the utterance to every enrolled take, one array per word (word order).
+def _template_sets(vocabulary: Vocabulary) -> list[tuple[float, dict[str, list[np.ndarray]]]]:
+    """(amplitude factor, takes by word): the enrolled takes (1.0), then each factor of amplitude
+    copies that every word has (a vocabulary of two or more words: the open-set rule needs a cohort)."""
+    sets: list[tuple[float, dict[str, list[np.ndarray]]]] = [(1.0, vocabulary.takes)]
+    if len(vocabulary.words) > 1:
+        sets += [(f, c) for f, c in sorted(vocabulary.copies_.items(), reverse=True) if all(c.get(w) for w in vocabulary.words)]
+    return sets
+
+
+def _take_distances(
+    vocabulary: Vocabulary, sequence: np.ndarray, cfg: CommandsConfig, takes: dict[str, list[np.ndarray]] | None = None
+) -> list[np.ndarray]:
+    """Distance from the utterance to every enrolled take (or to ``takes``), one array per word (word order).
 
     The shared matcher (:mod:`lipauth.features.matcher`): each channel aligned on its own,
     divided by its median over the utterance's distances to every enrolled take (the
@@ -733,8 +902,9 @@ def _take_distances(vocabulary: Vocabulary, sequence: np.ndarray, cfg: CommandsC
     q = np.asarray(sequence)
     if q.ndim != 2:
         raise InputError(f"sequence has shape {q.shape}; pass an (n_frames, d) utterance_sequence")
-    counts = [len(vocabulary.takes[w]) for w in words]
-    templates = [np.asarray(t) for w in words for t in vocabulary.takes[w]]
+    by_word = vocabulary.takes if takes is None else takes
+    counts = [len(by_word[w]) for w in words]
+    templates = [np.asarray(t) for w in words for t in by_word[w]]
     for t in templates:
         if t.shape[1] != q.shape[1]:
             raise InputError(
@@ -797,9 +967,15 @@ def recognise(
         ``None`` = no lip movement (answers ``NO_UTTERANCE``).
     config : CommandsConfig, optional
     motion : float, optional
-        The utterance's :func:`take_motion` (percent of contrast): ``NO_UTTERANCE`` when below
-        ``CommandsConfig.min_relative_motion`` of the vocabulary's
-        :attr:`~Vocabulary.reference_motion` (when the vocabulary has one).
+        The utterance's :func:`take_motion` (percent of contrast): ``NO_UTTERANCE`` under the
+        ``CommandsConfig.min_motion`` floor, or (opt-in) under ``min_relative_motion`` of the
+        vocabulary's :attr:`~Vocabulary.reference_motion`. The lips' own evidence
+        (:func:`opening_change`) is applied where the sequence is built
+        (:func:`clip_sequence`, :func:`listen_clip`): pass ``None`` as the sequence then.
+
+    With amplitude copies (:attr:`Vocabulary.copies_`) each factor is matched as a
+    vocabulary of its own and the answer comes from the one with the lowest relative
+    distance (``details["amplitude"]``).
 
     Returns
     -------
@@ -818,8 +994,17 @@ def recognise(
     if motion is not None and not _moves_enough(motion, vocabulary.reference_motion, cfg):
         return _no_utterance(start_s, end_s, cfg)
     words = vocabulary.words
-    per_take = _with_learned_metric(vocabulary, sequence, _take_distances(vocabulary, sequence, cfg), cfg)
-    dist = np.array([d.min() for d in per_take])
+    picked = None
+    for factor, takes in _template_sets(vocabulary):  # the enrolled takes, then their amplitude copies
+        per_take = _take_distances(vocabulary, sequence, cfg, takes)
+        if factor == 1.0:
+            per_take = _with_learned_metric(vocabulary, sequence, per_take, cfg)
+        set_dist = np.array([d.min() for d in per_take])
+        set_rel = _relative_distance(vocabulary, per_take, set_dist, int(np.argmin(set_dist)), cfg)
+        if picked is None or set_rel[0] < picked[0][0]:
+            picked = (set_rel, factor, per_take, set_dist)
+    assert picked is not None
+    (rel, rel_threshold), factor, per_take, dist = picked
     order = np.argsort(dist, kind="stable")  # ranking by raw distance (measured: dividing by spread costs 19 points)
     best = int(order[0])
     cohort_all = max(float(np.median(np.concatenate(per_take))), 1e-9)
@@ -828,7 +1013,6 @@ def recognise(
     conf /= conf.sum()
     ranking = tuple((words[i], float(conf[i]), float(dist[i])) for i in order)
     ratio = float(dist[best] / dist[order[1]]) if len(words) > 1 and dist[order[1]] > 0 else 0.0
-    rel, rel_threshold = _relative_distance(vocabulary, per_take, dist, best, cfg)
     reasons: list[str] = []
     if rel > rel_threshold:
         reasons.append("NOT_IN_VOCABULARY")
@@ -849,6 +1033,7 @@ def recognise(
             "ratio_to_second": ratio,
             "best_match": words[best],
             "cohort_distance": cohort_all,
+            "amplitude": factor,
             **({} if motion is None else {"motion": float(motion)}),
         },
     )
