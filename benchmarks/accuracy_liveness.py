@@ -279,7 +279,7 @@ REAL_TUNE_PEOPLE = (
     "vox_a", "vox_c", "vox_e", "vox_g", "vox_i", "vox_k",
 )
 #: attacks built from the same real pieces as the genuine answers (tests/liveness_sessions.py)
-REAL_ATTACKS = ("still_face_voice", "lips_no_sound", "speaking_always")
+REAL_ATTACKS = ("still_face_voice", "lips_no_sound", "speaking_always", "dubbed")
 
 
 def real_split(people: dict, split: str) -> list[str]:
@@ -302,13 +302,20 @@ def real_sessions(person, *, n_genuine: int, n_attack: int, base: int = 3000) ->
 
     PAD_TO_S = real_pad_s()  # noqa: N806
 
-    out: dict[str, list] = {"genuine": [], "blow": [], "blow_speaking_always": []}
+    from liveness_sessions import breath_audio
+
+    bursts = exhale_bursts(DATA / "breathing")
+    out: dict[str, list] = {"genuine": [], "blow": [], "blow_speaking_always": [], "blow_speech_breath": []}
     for s in range(n_genuine):
         seed = base + s
         ch = new_challenge("speech", rng=seed, key=KEY, ttl_s=86400.0)
         out["genuine"].append((ch, *real_session(person, ch.prompt_windows("speak"), PAD_TO_S, seed=seed)))
         bch = new_challenge("blow", rng=seed, key=KEY, ttl_s=86400.0)
-        out["blow"].append((bch, *real_session(person, bch.prompt_windows("blow"), PAD_TO_S, seed=seed)))
+        spoken, voice = real_session(person, bch.prompt_windows("blow"), PAD_TO_S, seed=seed)
+        out["blow"].append((bch, spoken, voice))
+        # the mouth side alone: the same lips speaking in the blow windows, real exhale bursts heard there
+        breath = breath_audio(bch.prompt_windows("blow"), PAD_TO_S, bursts, np.random.default_rng(seed), level_db=-30.0)
+        out["blow_speech_breath"].append((bch, spoken, breath))
     for kind in REAL_ATTACKS:
         out[kind] = []
         for s in range(n_attack):
@@ -360,7 +367,8 @@ def real_person_rates(sessions: dict, *, n_replay: int, sync: bool, base: int = 
         gen_acc += int(r.accepted and ok_sync)
         vt = r.details["voice_timing"]
         res["spreads"].append((vt["onset_spread_s"], vt["early_s"], vt["late_s"]))
-        for why in r.reasons + (() if ok_sync else ("AV_DESYNC",)):
+        low = () if r.accepted or r.reasons else (f"score {r.score:.2f} < {r.threshold:.2f}",)
+        for why in r.reasons + low + (() if ok_sync else ("AV_DESYNC",)):
             res["reasons"][why] = res["reasons"].get(why, 0) + 1
         for k in range(n_replay):
             other = new_challenge("speech", rng=base * 1000 + i * n_replay + k, key=KEY, ttl_s=86400.0)
@@ -375,8 +383,11 @@ def real_person_rates(sessions: dict, *, n_replay: int, sync: bool, base: int = 
             r = check_speech_challenge(f, a, ch, use_sync=False)
             acc += int(r.accepted and (not r.accepted or sync_ok(f, a)))
         res[kind] = (acc, len(sessions[kind]))
-    for kind in ("blow", "blow_speaking_always"):
-        res[kind] = (sum(int(check_blow(f, a, ch).accepted) for ch, f, a in sessions[kind]), len(sessions[kind]))
+    for kind in ("blow", "blow_speaking_always", "blow_speech_breath"):
+        rs = [check_blow(f, a, ch) for ch, f, a in sessions[kind]]
+        res[kind] = (sum(int(r.accepted) for r in rs), len(rs))
+        if kind == "blow_speech_breath":  # the mouth side must see no pursed lips in speech
+            res["mouth_not_blowing"] = (sum("MOUTH_NOT_BLOWING" in r.reasons for r in rs), len(rs))
     return res
 
 
@@ -460,6 +471,30 @@ def natural_report(folds: int = 4) -> dict:
     return rows
 
 
+#: ../shared/data/blow_shapes: real blow-like mouths without a blow, and blow windows placed on them
+#: (the same as tests/test_blow_check.py)
+BLOW_SHAPE_WINDOWS = {
+    "pucker_puff_silent_d9.mp4": ((3.5, 5.0), (6.5, 9.0), (14.5, 16.0)),  # pursed lips, puffed cheeks, silent room
+    "funny_faces_music_d6.mp4": ((2.5, 3.5), (6.0, 7.0), (18.5, 19.5)),  # puckers, "O" mouths, over music
+}
+
+
+def blow_shapes() -> None:
+    """Blow challenge on the real blow-like mouths: per clip the verdict, reasons, audio and mouth coverage."""
+    from lipauth.challenge import Challenge
+
+    print("\n### blow challenge on real blow-like mouths without a blow (../shared/data/blow_shapes)\n")
+    print("| clip | accepted | reasons | audio coverage per window | mouth (pursed lips) coverage per window |\n|---|---|---|---|---|")
+    for name, windows in BLOW_SHAPE_WINDOWS.items():
+        path = DATA / "blow_shapes" / name
+        ch = Challenge(kind="blow", windows=tuple((a, b, "blow") for a, b in windows), duration_s=windows[-1][1] + 0.6,
+                       nonce="0" * 32, issued_at=0.0, expires_at=1e12)
+        r = check_blow(extract_lip_features(track_lips(path)), load_audio(path), ch, now_s=1.0)
+        cov = " / ".join(f"{x:.2f}" for x in r.details["audio_coverage"])
+        mouth = " / ".join(f"{x:.2f}" for x in r.details["mouth_coverage"])
+        print(f"| {name} | {r.accepted} | {', '.join(r.reasons)} | {cov} | {mouth} |")
+
+
 def _pct(k: int, n: int) -> str:
     return (f"{100 * k / n:.2f}% ({k}/{n})" if 0 < k < n / 100 else f"{100 * k / n:.1f}% ({k}/{n})") if n else "-"
 
@@ -487,14 +522,17 @@ def real_report(split: str, n_genuine: int, n_attack: int, n_replay: int, sync_m
             print(f"\n(sync model on disk: threshold {probe.threshold:.3f})")
         print(f"\n#### sync check {'folded in (use_sync=True)' if sync else 'off (use_sync=False)'}\n")
         print("| person | rest | BPCER | replay APCER | still face + voice | lips, no sound | speaking all the time "
-              "| speech to a blow prompt accepted | genuine voice onset spread / ends early / late, max (s) | rejections |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "| dubbed (lips and voice of different moments, on schedule) "
+              "| speech to a blow prompt accepted | speaking lips + exhale sound to a blow prompt: accepted (MOUTH_NOT_BLOWING) "
+              "| genuine voice onset spread / ends early / late, max (s) | rejections |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         tot: dict = {}
         for name in names:
             sess = real_sessions(people[name], n_genuine=n_genuine, n_attack=n_attack)
             r = real_person_rates(sess, n_replay=n_replay, sync=sync)
             out[(name, sync)] = r
-            for key in ("genuine", "replay", *REAL_ATTACKS, "blow", "blow_speaking_always"):
+            for key in ("genuine", "replay", *REAL_ATTACKS, "blow", "blow_speaking_always", "blow_speech_breath",
+                        "mouth_not_blowing"):
                 k, n = r[key]
                 tot[key] = (tot.get(key, (0, 0))[0] + k, tot.get(key, (0, 0))[1] + n)
             g, ng = r["genuine"]
@@ -506,11 +544,14 @@ def real_report(split: str, n_genuine: int, n_attack: int, n_replay: int, sync_m
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items(), key=lambda kv: -kv[1]))
             print(f"| {name} | {'own' if people[name].own_rest else 'held frame'} | {_pct(ng - g, ng)} | {_pct(*r['replay'])} "
                   f"| {_pct(*r['still_face_voice'])} | {_pct(*r['lips_no_sound'])} | {_pct(*r['speaking_always'])} "
-                  f"| {_pct(blow_k, blow_n)} | {edges} ({len(sp) - len(fin)} unmatched) | {reasons} |")
+                  f"| {_pct(*r['dubbed'])} "
+                  f"| {_pct(blow_k, blow_n)} | {_pct(*r['blow_speech_breath'])} ({r['mouth_not_blowing'][0]}) "
+                  f"| {edges} ({len(sp) - len(fin)} unmatched) | {reasons} |")
         g, ng = tot["genuine"]
         print(f"| **all {len(names)}** | | **{_pct(ng - g, ng)}** | **{_pct(*tot['replay'])}** | {_pct(*tot['still_face_voice'])} "
-              f"| {_pct(*tot['lips_no_sound'])} | {_pct(*tot['speaking_always'])} "
-              f"| {_pct(tot['blow'][0] + tot['blow_speaking_always'][0], tot['blow'][1] + tot['blow_speaking_always'][1])} | | |")
+              f"| {_pct(*tot['lips_no_sound'])} | {_pct(*tot['speaking_always'])} | {_pct(*tot['dubbed'])} "
+              f"| {_pct(tot['blow'][0] + tot['blow_speaking_always'][0], tot['blow'][1] + tot['blow_speaking_always'][1])} "
+              f"| {_pct(*tot['blow_speech_breath'])} ({tot['mouth_not_blowing'][0]}) | | |")
         per_person = [1 - out[(p, sync)]["genuine"][0] / out[(p, sync)]["genuine"][1] for p in names]
         print(f"\nBPCER averaged over people {100 * np.mean(per_person):.1f}%, worst person {100 * np.max(per_person):.1f}%")
         out[("total", sync)] = tot
@@ -528,6 +569,7 @@ def main() -> None:
     ap.add_argument("--real", action="store_true",
                     help="timed speech (and speech to a blow prompt) on sessions built from real people's clips, by person")
     ap.add_argument("--sync", choices=("off", "on", "both"), default="both", help="--real: fold the sync check in")
+    ap.add_argument("--blow-shapes", action="store_true", help="blow challenge on the real blow-like mouths (blow_shapes/)")
     ap.add_argument("--natural", action="store_true",
                     help="the sync check folded in, on unedited real clips answering their own voice runs, by person")
     ap.add_argument("--speech-levels", help="--real what-if: speech window lengths, e.g. 1.0,1.75,2.5,3.25 (lipauth.challenge)")
@@ -553,6 +595,11 @@ def main() -> None:
         print(f"WHAT-IF (not the shipped settings): speech window lengths {chal.WINDOW_LEVELS_S['speech']}, rests "
               f"{chal.REST_LEVELS_S['speech']}, onset spread {sp.SPEECH_MAX_ONSET_SPREAD_S}, runs end "
               f"{sp.SPEECH_OFFSET_EARLY_S} s early to {sp.SPEECH_OFFSET_LATE_S} s late")
+    if args.blow_shapes:
+        if not (DATA / "blow_shapes").is_dir():
+            sys.exit(f"real data not present at {DATA / 'blow_shapes'}")
+        blow_shapes()
+        return
     if args.natural:
         if not DATA.exists():
             sys.exit(f"real data not present at {DATA}")

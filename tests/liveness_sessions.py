@@ -637,7 +637,7 @@ def render_real(person: RealPerson, video: list, audio: list, duration_s: float,
 
 
 #: kinds of real session: the genuine answer and the attacks built from the same pieces
-REAL_KINDS = ("genuine", "still_face_voice", "lips_no_sound", "speaking_always")
+REAL_KINDS = ("genuine", "still_face_voice", "lips_no_sound", "speaking_always", "dubbed")
 
 
 def real_session(person: RealPerson, windows: list[tuple[float, float]], duration_s: float, *, seed: int,
@@ -646,10 +646,17 @@ def real_session(person: RealPerson, windows: list[tuple[float, float]], duratio
 
     kind : "genuine" (speech pieces in the windows, own rest between), "still_face_voice"
         (the same voice, the lips at rest throughout), "lips_no_sound" (the same lips, the rest's
-        sound throughout), "speaking_always" (speech from 0.3 s to the end).
+        sound throughout), "speaking_always" (speech from 0.3 s to the end), "dubbed" (the lips of
+        one genuine answer, the voice of another drawn with the same reaction lag: both on
+        schedule, lips and voice from different moments; what the sync check is for).
     Returns (LipFeatures, Audio).
     """
     rng = np.random.default_rng(seed)
+    if kind == "dubbed":
+        lag = float(rng.uniform(0.1, 0.3))
+        sv, rv = real_timeline(person, windows, duration_s, np.random.default_rng(seed + 1), lag_s=(lag, lag))
+        sa, ra = real_timeline(person, windows, duration_s, np.random.default_rng(seed + 2), lag_s=(lag, lag))
+        return render_real(person, sv + rv, sa + ra, duration_s, rng)
     speech, rest = real_timeline(person, windows, duration_s, rng, always=kind == "speaking_always")
     if kind in ("genuine", "speaking_always"):
         video = audio = speech + rest

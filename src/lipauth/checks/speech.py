@@ -3,14 +3,16 @@
 The answer is timed on the VOICE: voice activity (:func:`lipauth.features.audio.voice_activity`,
 10-ms WebRTC frames) starts and stops far more sharply than lip motion, which starts and
 stops unevenly within syllables. Each ``speak`` window must be answered by its own run of
-voice (pauses between words bridged) whose onset and offset follow one common reaction
-lag (:func:`lipauth.checks.blow.schedule_timing`), with no voice outside the windows. A
-replayed answer is consistent audio and video, but its voice edges follow the schedule it
-was recorded for: another schedule differs by >= 0.5 s in some interval
+voice (pauses between words bridged, :func:`lipauth.checks.blow.schedule_timing`) with no
+voice outside the windows; the runs must START at one common reaction lag (onset spread
+<= 0.3 s) and each may END from 0.25 s before to 0.5 s after its window end + that lag
+(:func:`answer_timing`): a real speaker finishes the word in progress. A replayed answer is
+consistent audio and video, but its voice edges follow the schedule it was recorded for:
+another schedule differs by >= 0.75 s in some window length or >= 0.5 s in some rest
 (:mod:`lipauth.challenge`). The lips are the liveness part: they must move while the voice
 is on (coverage of each answered window) and rest outside; the audio-visual sync check
-(:func:`lipauth.checks.sync.check_sync`) is folded in: when it rejects, ``AV_DESYNC`` is
-added.
+(:func:`lipauth.checks.sync.check_sync`, on the whole clip) is folded in: when it rejects,
+``AV_DESYNC`` is added.
 """
 
 from __future__ import annotations
@@ -179,8 +181,9 @@ def check_speech_challenge(
 
     Score: ``min(min over windows of min(1, min(voice coverage, lip-motion coverage) / 0.5),
     voice timing) - 2 * max(voice share outside, lip-motion share outside)`` with ``voice
-    timing = 1 - 0.5 * spread / SPEECH_MAX_EDGE_SPREAD_S`` (0.5, the threshold, at the
-    limit) from :func:`voice_runs_timing`. Speech has pauses, so half a window's core
+    timing`` = :meth:`AnswerTiming.score` of the voice runs (:func:`voice_runs_timing`,
+    :func:`answer_timing`; 0.5, the threshold, when the onset spread or an early / late end
+    reaches its limit). Speech has pauses, so half a window's core
     counts as full. Lip coverage is measured in each window's core shifted by the voice's
     reaction lag; the lips' own edge timing (``details["lip_timing"]``) is reported only:
     lips start and stop unevenly within syllables. With ``use_sync`` a rejecting sync check
@@ -188,17 +191,17 @@ def check_speech_challenge(
     (coverage >= 0.25, outside <= 0.08) were tuned on synthetic speech sessions (synth
     face, fluent voiced syllables in the windows, tune seeds) against other challenges'
     schedules (benchmarks/accuracy_liveness.py); the voice-activity mode
-    (:data:`SPEECH_VAD_AGGRESSIVENESS`) and the spread limit were then tuned on real people's
-    answers built from their own clips (``--real --split tune``), reported on other people
-    (docs/challenges.md#accuracy).
+    (:data:`SPEECH_VAD_AGGRESSIVENESS`) and the onset / offset limits were then tuned on real
+    people's answers built from their own clips (``--real --split tune``), reported on other
+    people (docs/challenges.md#accuracy).
 
     Returns
     -------
     BlowResult
         ``audio_activity`` is voice activity (0/1), ``mouth_state`` 2 where the lips move.
         Reasons: ``CHALLENGE_EXPIRED``, ``CLIP_TOO_SHORT``, ``NO_FACE``, ``NO_SPEECH_HEARD``,
-        ``VOICE_OFF_SCHEDULE`` (the voice runs do not start and stop with the windows at one
-        reaction lag), ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT`` (voice outside the
+        ``VOICE_OFF_SCHEDULE`` (the voice runs do not start with the windows at one reaction
+        lag, or one ends more than 0.25 s early / 0.5 s late), ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT`` (voice outside the
         windows, or a voice run that answers no window), ``LIPS_MOVE_OUTSIDE_PROMPT``,
         ``AV_DESYNC``.
     """
