@@ -51,6 +51,8 @@ from lipauth.types import Audio, LipFeatures  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "lipauth" / "checks" / "models" / "sync_towers.npz"
 PIECE_S = 4.0
+#: length of the short windows cut from each held-out piece (own audio, +-500 ms, another person)
+SHORT_S = 1.5
 SHIFTS_MS = (100, -100, 200, -200, 300, -300, 500, -500, 1000, -1000)
 LAGS_MS = np.arange(-1000, 1001, 10.0)
 TOLERANCE_MS = 150.0
@@ -194,7 +196,7 @@ def stats(model: SyncModel, features: LipFeatures, audio: Audio) -> tuple[float,
         return float("nan"), float("nan"), float("nan")
     if not np.any(np.isfinite(r)):
         return float("nan"), float("nan"), float("nan")
-    _agreement, confidence, score = sync_score(r, LAGS_MS, model.tolerance_ms)
+    _agreement, confidence, score = sync_score(r, LAGS_MS, model.tolerance_ms, model.far_ms)
     return score, confidence, float(LAGS_MS[np.nanargmax(r)])
 
 
@@ -204,6 +206,42 @@ def still_face(features: LipFeatures) -> LipFeatures:
     n = features.n_frames
     return dataclasses.replace(features, landmarks=np.repeat(features.landmarks[i : i + 1], n, axis=0),
                                shape=np.repeat(features.shape[i : i + 1], n, axis=0))
+
+
+def gated_stats(model: SyncModel, features: LipFeatures, audio: Audio) -> tuple[float, float, float]:
+    """(score, confidence, offset_ms) through ``check_sync`` itself (its gates: a still face
+    with a voice scores NaN); NaNs when the check refuses the input."""
+    from lipauth.checks.sync import check_sync
+    from lipauth.errors import LipAuthError
+
+    try:
+        r = check_sync(features, audio, model=model, threshold=0.0)
+    except LipAuthError:
+        return float("nan"), float("nan"), float("nan")
+    return r.score, r.confidence, r.offset_ms
+
+
+def speech_seconds(features: LipFeatures, audio: Audio) -> float:
+    """Voiced seconds (WebRTC VAD) on frames with a face, as ``check_sync`` reports ``speech_s``."""
+    from lipauth.features.audio import voice_activity
+
+    t = features.timestamps_s
+    frame_s = float(np.median(np.diff(t))) if t.size > 1 else 0.04
+    return float(voice_activity(audio, timestamps_s=t)[features.valid].sum()) * frame_s
+
+
+def short_cases(p: Piece, donor: Piece) -> list[tuple[str, LipFeatures, Audio]]:
+    """A ``SHORT_S`` window in the middle of the piece: own audio, shifted +-500 ms, another person's."""
+    t = p.features.timestamps_s
+    if t[-1] - t[0] < SHORT_S + 0.2:
+        return []
+    mid = 0.5 * (t[0] + t[-1])
+    a0, a1 = mid - SHORT_S / 2, mid + SHORT_S / 2
+    f, a = crop_features(p.features, a0, a1), crop_audio(p.audio, a0, a1)
+    if f.valid.sum() < 10:
+        return []
+    return [("short_genuine", f, a), ("short_shift+500", f, shift_audio(a, 500)), ("short_shift-500", f, shift_audio(a, -500)),
+            ("short_other_person", f, swap_audio(a, donor.audio))]
 
 
 def score_fold(model: SyncModel, test: list[Piece], donors: list[Piece], rng: np.random.Generator) -> list[dict]:
@@ -221,9 +259,13 @@ def score_fold(model: SyncModel, test: list[Piece], donors: list[Piece], rng: np
             s, z, off = stats(model, f, audio)
             rows.append({"person": p.person, "piece": p.name, "duration_s": dur, "kind": kind, "score": s,
                          "confidence": z, "offset_ms": off})
-        s, z, off = stats(model, still_face(f), a)
+        s, z, off = gated_stats(model, still_face(f), a)
         rows.append({"person": p.person, "piece": p.name, "duration_s": dur, "kind": "still_face", "score": s,
                      "confidence": z, "offset_ms": off})
+        for kind, sf, sa in short_cases(p, donors[int(rng.integers(len(donors)))]):
+            s, z, off = stats(model, sf, sa)
+            rows.append({"person": p.person, "piece": p.name, "duration_s": SHORT_S, "kind": kind, "score": s,
+                         "confidence": z, "offset_ms": off, "speech_s": round(speech_seconds(sf, sa), 2)})
     return rows
 
 
@@ -290,7 +332,7 @@ def report(rows: list[dict]) -> str:
     """The by-person table (markdown) and the summary lines."""
     people = sorted({r["person"] for r in rows})
     lines = ["| person | pieces | own audio accepted | shift 100/200 ms rejected | shift >= 300 ms rejected | "
-             "other person rejected | still face rejected | offset within 40 ms |", "|---" * 8 + "|"]
+             "other person rejected | still face rejected | offset within 40 ms | offset median, ms |", "|---" * 9 + "|"]
     agg: dict[str, list[bool]] = collections.defaultdict(list)
     per_person_acc = []
     for person in people:
@@ -312,8 +354,9 @@ def report(rows: list[dict]) -> str:
         agg["offset"] += offs
         per_person_acc.append(gen[0] / max(gen[1], 1))
         cell = lambda an: f"{an[0]}/{an[1]}"  # noqa: E731
+        med = np.median([r["offset_ms"] for r in mine if r["kind"] == "genuine" and np.isfinite(r["offset_ms"])] or [np.nan])
         lines.append(f"| {person} | {gen[1]} | {cell(gen)} | {cell(small)} | {cell(big)} | {cell(other)} | {cell(still)} | "
-                     f"{sum(offs)}/{len(offs)} |")
+                     f"{sum(offs)}/{len(offs)} | {med:+.0f} |")
     same = [r["accepted"] is False for r in rows if r["kind"] == "same_person_other_sentence"]
     pct = lambda v: f"{100 * np.mean(v):.1f} %" if len(v) else "n/a"  # noqa: E731
     lines += ["", f"own audio accepted: {pct(agg['genuine'])} of pieces; people with >= 97 % accepted: "
@@ -328,12 +371,49 @@ def report(rows: list[dict]) -> str:
         o = [not r["accepted"] for r in sel if r["kind"] == "other_person"]
         lines.append(f"pieces of {lo:g}-{hi:g} s: own audio accepted {pct(g)} ({len(g)}), another person's audio "
                      f"rejected {pct(o)}")
+    lines += offset_lines(rows) + short_lines(rows, pct)
     gen_s = [r["score"] for r in rows if r["kind"] == "genuine"]
     for kind, pred in (("shift >= 300 ms", lambda k: k.startswith("shift") and abs(int(k[5:])) >= 300),
                        ("other person", lambda k: k == "other_person")):
         neg = [r["score"] for r in rows if pred(r["kind"])]
         lines.append(f"ROC AUC genuine vs {kind} (score): {auc(gen_s, neg):.3f}")
     return "\n".join(lines)
+
+
+def offset_lines(rows: list[dict]) -> list[str]:
+    """The offset error on own audio (all pieces, and its spread around each person's median)
+    and on shifted copies relative to the piece's own-audio estimate."""
+    gen = {r["piece"]: r for r in rows if r["kind"] == "genuine" and np.isfinite(r["offset_ms"])}
+    err = np.abs([r["offset_ms"] for r in gen.values()])
+    per: dict[str, list[float]] = collections.defaultdict(list)
+    for r in gen.values():
+        per[r["person"]].append(r["offset_ms"])
+    meds = {k: float(np.median(v)) for k, v in per.items()}
+    spread = np.abs([r["offset_ms"] - meds[r["person"]] for r in gen.values()])
+    rel = [abs(r["offset_ms"] - gen[r["piece"]]["offset_ms"] - int(r["kind"][5:])) <= 40 for r in rows
+           if r["kind"].startswith("shift") and abs(int(r["kind"][5:])) <= 500 and r["piece"] in gen
+           and np.isfinite(r["offset_ms"])]
+    q = np.percentile(err, [50, 75, 90])
+    return [f"offset error on own audio: median {q[0]:.0f} ms, 75th percentile {q[1]:.0f} ms, 90th {q[2]:.0f} ms; "
+            f"people's median offsets {min(meds.values()):+.0f}..{max(meds.values()):+.0f} ms "
+            f"(within 40 ms of 0 for {sum(abs(m) <= 40 for m in meds.values())}/{len(meds)} people)",
+            f"offset within 40 ms of the person's own median: {100 * np.mean(spread <= 40):.1f} % of pieces; "
+            f"shifted copies (100-500 ms): within 40 ms of the piece's own offset + the shift: {100 * np.mean(rel):.1f} %"]
+
+
+def short_lines(rows: list[dict], pct) -> list[str]:
+    """The ``SHORT_S`` windows, at the thresholds chosen on full pieces."""
+    g = [r for r in rows if r["kind"] == "short_genuine"]
+    if not g:
+        return []
+    sh = [not r["accepted"] for r in rows if r["kind"].startswith("short_shift")]
+    o = [not r["accepted"] for r in rows if r["kind"] == "short_other_person"]
+    sp = np.percentile([r["speech_s"] for r in g], [10, 50])
+    return [f"{SHORT_S:g}-s windows ({len(g)}, speech {sp[1]:.2f} s median, {sp[0]:.2f} s 10th percentile): own audio "
+            f"accepted {pct([r['accepted'] for r in g])}, shifted +-500 ms rejected {pct(sh)}, another person's "
+            f"audio rejected {pct(o)}; AUC own vs shifted / other "
+            f"{auc([r['score'] for r in g], [r['score'] for r in rows if r['kind'].startswith('short_shift')]):.3f} / "
+            f"{auc([r['score'] for r in g], [r['score'] for r in rows if r['kind'] == 'short_other_person']):.3f}"]
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -372,11 +452,13 @@ def main() -> None:
         span = {p.name: round(float(p.features.timestamps_s[-1] - p.features.timestamps_s[0]), 2) for p in ps}
         for r in rows:
             r["duration_s"] = float(r.get("duration_s") or span.get(r["piece"], float("nan")))
+            if r.get("speech_s"):
+                r["speech_s"] = float(r["speech_s"])
     else:
         rows = leave_people_out(ps, k=args.folds, max_reject=args.max_reject, mlp_steps=args.steps if args.mlp else 0)
     if args.rows:
         with args.rows.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
             w.writeheader()
             w.writerows(rows)
     print(report(rows))

@@ -89,7 +89,7 @@ def _clip(seed: int, *, duration_s: float = 4.0) -> tuple[LipFeatures, Audio]:
 
 @pytest.fixture(scope="module")
 def model() -> SyncModel:
-    return fit_sync_model([_clip(s) for s in range(8)], threshold=1.0, trained_on="synthetic")
+    return fit_sync_model([_clip(s) for s in range(8)], threshold=0.2, trained_on="synthetic")
 
 
 def test_genuine_clip_is_accepted_at_zero_offset(model: SyncModel) -> None:
@@ -98,7 +98,7 @@ def test_genuine_clip_is_accepted_at_zero_offset(model: SyncModel) -> None:
     assert isinstance(res, SyncResult)
     assert res.accepted and res.reasons == ()
     assert abs(res.offset_ms) <= 20
-    assert res.score > 0.75 and res.confidence > 1.5
+    assert res.score > 0.4 and res.confidence > 1.5
     assert res.lags_ms.shape == res.correlations.shape == (201,)
     assert res.window_times_s.shape == res.window_agreement.shape and res.window_agreement.size >= 3
 
@@ -118,7 +118,7 @@ def test_swapped_audio_is_rejected(model: SyncModel) -> None:
     feats, audio = _clip(102)
     _, other = _clip(103)
     res = check_sync(feats, swap_audio(audio, other), model=model)
-    assert not res.accepted and res.score < 1.0
+    assert not res.accepted and res.score < 0.2
 
 
 def test_still_lips_with_voice_and_no_speech() -> None:
@@ -148,7 +148,7 @@ def test_result_and_model_round_trip(model: SyncModel, tmp_path) -> None:
     for (w1, b1), (w2, b2) in zip(loaded.lip_layers + loaded.audio_layers, model.lip_layers + model.audio_layers):
         np.testing.assert_allclose(w1, w2)
         np.testing.assert_allclose(b1, b2)
-    assert loaded.trained_on == "synthetic" and loaded.threshold == 1.0
+    assert loaded.trained_on == "synthetic" and loaded.threshold == 0.2 and loaded.far_ms == 300.0
     np.testing.assert_allclose(
         check_sync(feats, audio, model=loaded).correlations, res.correlations, rtol=1e-5, atol=1e-6
     )
@@ -164,7 +164,7 @@ def test_shipped_model_is_small_and_documented() -> None:
     assert m.lip_layers[0][0].shape[0] == 5 * 80 and m.audio_layers[0][0].shape[0] == 9 * 40
     assert m.lip_layers[-1][0].shape[1] == m.audio_layers[-1][0].shape[1]
     assert "leave-people-out" in m.trained_on and "27 people" in m.trained_on
-    assert 0.0 < m.threshold < 0.9 and 50 <= m.tolerance_ms <= 200
+    assert -0.3 < m.threshold < 0.3 and 50 <= m.tolerance_ms <= 200 and m.far_ms == 300.0
 
 
 def test_features_without_landmarks_are_refused(model: SyncModel) -> None:
@@ -190,8 +190,8 @@ def test_bad_input(model: SyncModel) -> None:
         check_sync(feats, audio.samples, model=model)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_offset_ms=10"):
         check_sync(feats, audio, model=model, max_offset_ms=10)
-    with pytest.raises(ConfigError, match="threshold=-1"):
-        check_sync(feats, audio, model=model, threshold=-1)
+    with pytest.raises(ConfigError, match="threshold=-3"):
+        check_sync(feats, audio, model=model, threshold=-3)
     with pytest.raises(InputError, match="sync model not found"):
         SyncModel.load("/nonexistent/model.npz")
 
@@ -281,3 +281,44 @@ def test_the_demo_clip_is_in_sync(tmp_path) -> None:
     res = json.loads(proc.stdout)
     assert proc.returncode == 0 and res["accepted"], res
     assert abs(res["offset_ms"]) <= 100
+
+
+def _crop(feats: LipFeatures, audio: Audio, t0: float, t1: float) -> tuple[LipFeatures, Audio]:
+    sel = (feats.timestamps_s >= t0) & (feats.timestamps_s < t1)
+    kw = {f.name: getattr(feats, f.name)[sel] for f in dataclasses.fields(feats)
+          if isinstance(getattr(feats, f.name), np.ndarray) and getattr(feats, f.name).shape[:1] == (feats.n_frames,)}
+    i0, i1 = int(t0 * audio.sample_rate), int(t1 * audio.sample_rate)
+    return dataclasses.replace(feats, **kw), dataclasses.replace(audio, samples=audio.samples[i0:i1], start_s=t0)
+
+
+def test_face_lost_for_a_stretch_is_judged_on_the_rest(model: SyncModel) -> None:
+    feats, audio = _clip(105, duration_s=6.0)
+    whole = check_sync(feats, audio, model=model)
+    valid = feats.valid.copy()
+    valid[50:100] = False  # 2 s without a face
+    # the tracker's landmarks over the gap are junk: the frames are left out, not read
+    lm = feats.landmarks.copy()
+    lm[50:100] = np.random.default_rng(0).standard_normal(lm[50:100].shape)
+    lost = check_sync(dataclasses.replace(feats, valid=valid, landmarks=lm), audio, model=model)
+    assert whole.accepted and lost.accepted, (whole.score, lost.score)
+    assert abs(lost.offset_ms) <= 20
+    assert lost.details["frames_used"] == whole.details["frames_used"] - 50
+    assert lost.details["face_s"] == pytest.approx(whole.details["face_s"] - 2.0, abs=0.05)
+    assert lost.details["speech_s"] < whole.details["speech_s"]
+
+
+def test_short_clips_say_how_much_evidence_they_had(model: SyncModel) -> None:
+    feats, audio = _clip(106)
+    f, a = _crop(feats, audio, 1.0, 2.5)  # 1.5 s
+    res = check_sync(f, a, model=model)
+    assert res.accepted and abs(res.offset_ms) <= 20
+    d = res.details
+    assert 0.3 <= d["speech_s"] <= 1.5 and d["seconds_used"] == pytest.approx(1.5, abs=0.1)
+    assert 0.0 <= d["lip_motion_s"] <= 1.5 and d["overlap_s"] == pytest.approx(1.46, abs=0.05)
+    _, other = _clip(107)
+    bad = check_sync(f, swap_audio(a, other), model=model)
+    assert not bad.accepted and "LITTLE_SPEECH" in bad.reasons
+    # a long clip rejected for another voice does not blame the length
+    lf, la = _clip(108, duration_s=8.0)
+    long_bad = check_sync(lf, swap_audio(la, _clip(109, duration_s=8.0)[1]), model=model)
+    assert not long_bad.accepted and "LITTLE_SPEECH" not in long_bad.reasons, long_bad.details["speech_s"]

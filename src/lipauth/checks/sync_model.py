@@ -61,10 +61,13 @@ class SyncModel:
     window_s : float
         Log-mel analysis window, seconds.
     threshold : float
-        Default decision threshold on the score (agreement near zero lag times how far it
-        stands above the clip's other lags, :func:`lipauth.checks.sync.check_sync`).
+        Default decision threshold on the score (agreement near zero lag minus the best
+        agreement more than ``far_ms`` away, :func:`lipauth.checks.sync.sync_score`).
     tolerance_ms : float
         Lags within this of zero count as in sync.
+    far_ms : float
+        Lags further than this from zero are the clip's "elsewhere": the score is how far
+        the agreement near zero lag stands above the best of them.
     trained_on : str
         The data the weights and the thresholds come from.
     """
@@ -77,6 +80,7 @@ class SyncModel:
     window_s: float = 0.04
     threshold: float = 0.3
     tolerance_ms: float = 150.0
+    far_ms: float = 300.0
     trained_on: str = ""
 
     def save(self, path: str | Path) -> Path:
@@ -96,6 +100,7 @@ class SyncModel:
             window_s=np.float64(self.window_s),
             threshold=np.float64(self.threshold),
             tolerance_ms=np.float64(self.tolerance_ms),
+            far_ms=np.float64(self.far_ms),
             trained_on=np.array(self.trained_on),
         )
         return path
@@ -120,6 +125,7 @@ class SyncModel:
                 window_s=float(z["window_s"]),
                 threshold=float(z["threshold"]),
                 tolerance_ms=float(z["tolerance_ms"]),
+                far_ms=float(z["far_ms"]) if "far_ms" in z.files else 300.0,
                 trained_on=str(z["trained_on"]),
             )
 
@@ -282,9 +288,10 @@ def fit_sync_model(
     clips: list[tuple[LipFeatures, Audio]],
     *,
     n_components: int = 4,
-    regularisation: float = 0.1,
+    regularisation: float = 1.0,
     threshold: float = 1.0,
     tolerance_ms: float = 150.0,
+    far_ms: float = 300.0,
     trained_on: str = "",
 ) -> SyncModel:
     """Linear towers by canonical correlation analysis of lip and voice windows.
@@ -296,7 +303,8 @@ def fit_sync_model(
     n_components : int
         Embedding size (canonical pairs kept).
     regularisation : float
-        Ridge added to each covariance, as a share of its mean eigenvalue.
+        Ridge added to each covariance, as a share of its mean eigenvalue (1.0: measured
+        on held-out people against 0.01-10, docs/notes/sync.md).
 
     Returns
     -------
@@ -327,6 +335,7 @@ def fit_sync_model(
         audio_layers=((wa.astype(np.float32), (-mx @ wa).astype(np.float32)),),
         threshold=float(threshold),
         tolerance_ms=float(tolerance_ms),
+        far_ms=float(far_ms),
         trained_on=trained_on,
     )
 
