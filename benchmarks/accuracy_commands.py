@@ -192,6 +192,477 @@ def calibration(rows, n_bins: int = 10) -> tuple[float, float, float]:
     return float(ece), float(conf.mean()), float(ok.mean())
 
 
+# --------------------------------------------------------------------------------------
+# --amplitudes: enrolled x recognised lip-motion amplitudes (issue 20)
+
+GRID = ROOT.parent / "shared" / "data" / "grid_s1"
+#: GRID s1 words used as a vocabulary (commands, colours, adverbs: ~25 tokens each) and as
+#: words outside it (the digits)
+GRID_VOCAB = ("bin", "lay", "place", "set", "blue", "green", "red", "white", "again", "now", "please", "soon")
+GRID_OPEN = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+#: still clips: the detector's threshold is set on the faces of the tuning half, reported on the others
+STILL_TUNE_FACES = ("live_face", "photo_attack_1", "astronaut", "miracl1", "WDA_Alexandr")
+STILL_KINDS = ("still", "noise4", "jitter", "turn", "yaw", "nod", "zoom", "light", "blink")
+
+
+def _track(video, factor: float, encoder) -> dict:
+    """Track a clip (after ``attenuate_lip_motion(factor)`` when < 1): track, features, crops, deep maps."""
+    from lipauth.features import extract_lip_features
+    from lipauth.features.appearance import labial_crops
+    from lipauth.features.deep import deep_lip_frames
+    from lipauth.features.magnify import attenuate_lip_motion
+    from lipauth.tracking import track_lips
+
+    if video.frames is None:
+        video = dataclasses.replace(video, frames=np.stack([f for _, f in video.iter_frames()]))
+    track = track_lips(video)
+    if factor < 1.0:
+        video = dataclasses.replace(video, frames=np.stack(list(attenuate_lip_motion(video, track, factor=factor))))
+        track = track_lips(video)
+    feats = extract_lip_features(track, video)
+    deep = deep_lip_frames(video, track, frames=np.flatnonzero(feats.valid & track.detected), encoder=encoder)
+    return {"track": track, "features": feats, "crops": labial_crops(video, track), "deep": deep}
+
+
+class _Cache:
+    """Tracked clips pickled in a folder (``{kind}_{name}_{factor}.pkl``); tracked when missing."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._encoder = None
+
+    def get(self, kind: str, name: str, factor: float, make) -> dict:
+        import pickle
+
+        path = self.folder / f"{kind}_{name}_{factor}.pkl"
+        if path.exists():
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        if self._encoder is None:
+            from lipauth.features.deep import DeepLipEncoder
+
+            self._encoder = DeepLipEncoder()
+        data = _track(make(), factor, self._encoder)
+        with open(path, "wb") as fh:
+            pickle.dump(data, fh)
+        return data
+
+
+def _take(d: dict, frames: np.ndarray, label, name: str) -> dict:
+    """A take as ``clip_sequence`` sees it: sequence, motion and the lips' evidence on ``frames``."""
+    from lipauth.checks.commands import COMMANDS_SEQUENCE, opening_change, take_motion
+    from lipauth.features.sequence import utterance_sequence
+
+    seq = utterance_sequence(d["track"], d["features"], d["crops"], frames=frames, config=COMMANDS_SEQUENCE, deep=d["deep"])
+    return {"label": label, "name": name, "seq": seq.astype(np.float64), "motion": take_motion(d["crops"], frames),
+            "evidence": opening_change(d["features"], frames)}
+
+
+def miracl_amplitude_takes(cache: _Cache, factor: float) -> list[dict]:
+    """The 60 MIRACL F01 takes at one amplitude, cut by ``take_frames`` (as ``clip_sequence``)."""
+    from lipauth.features.matcher import take_frames
+    from lipauth.io import load_video
+
+    out = []
+    for f in sorted(DATA.glob("F01_phrase0[1-6]_rep*.mp4")):
+        d = cache.get("miracl", f.stem, factor, lambda f=f: load_video(f))
+        out.append(_take(d, take_frames(d["features"]), int(f.name[10:12]), f.stem))
+    return out
+
+
+def _align(stem: str) -> list[tuple[float, float, str]]:
+    rows = [line.split() for line in (GRID / "align" / f"{stem}.align").read_text().splitlines() if line.strip()]
+    return [(int(s) / 25000, int(e) / 25000, w) for s, e, w in rows]
+
+
+def grid_amplitude_words(cache: _Cache, factor: float, *, min_frames: int = 4) -> list[dict]:
+    """GRID s1 tokens of the vocabulary and open-set words, cut by the ``.align`` timings (fold = clip parity)."""
+    from lipauth.io import load_video
+
+    out = []
+    for k, p in enumerate(sorted((GRID / "align").glob("*.align"))):
+        d = cache.get("grid", p.stem, factor, lambda p=p: load_video(GRID / "video" / f"{p.stem}.mpg"))
+        fe = d["features"]
+        t = fe.timestamps_s - fe.timestamps_s[0]
+        for s, e, w in _align(p.stem):
+            if w in GRID_VOCAB or w in GRID_OPEN:
+                frames = np.flatnonzero(fe.valid & (t >= s) & (t < e))
+                if frames.size >= min_frames:
+                    out.append({**_take(d, frames, w, f"{p.stem}:{w}"), "fold": k % 2})
+    return out
+
+
+def grid_rest(cache: _Cache, *, min_frames: int = 8) -> list[dict]:
+    """GRID s1 silences: the leading one up to 0.5 s before the first word, the trailing one from 0.4 s after the last."""
+    out = []
+    for p in sorted((GRID / "align").glob("*.align")):
+        d = cache.get("grid", p.stem, 1.0, None)
+        fe = d["features"]
+        t = fe.timestamps_s - fe.timestamps_s[0]
+        al = _align(p.stem)
+        for k, (a, b) in enumerate([(0.0, al[0][1] - 0.5), (al[-1][0] + 0.4, al[-1][1])]):
+            frames = np.flatnonzero(fe.valid & (t >= a) & (t < b))
+            if frames.size >= min_frames:
+                out.append(_take(d, frames, None, f"{p.stem}:rest{k}"))
+    return out
+
+
+def _still_frames(img: np.ndarray, kind: str, n: int, rng, face_box=None) -> np.ndarray:
+    """A still face: ``img`` repeated with camera noise and one perturbation (``STILL_KINDS``)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    frames = []
+    for i in range(n):
+        u = i / (n - 1)
+        f = img.astype(np.float32)
+        m = None
+        if kind == "jitter":  # hand-held: random roll and shift every frame
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.normal(0, 0.7)), 1.0)
+            m[:, 2] += rng.normal(0, 1.5, 2)
+        elif kind == "turn":  # head roll there and back, drifting sideways
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), 12 * np.sin(np.pi * u), 1.0)
+            m[0, 2] += 0.04 * w * u
+        elif kind in ("yaw", "nod"):  # a flat face turned (photo tilted): squeezed across / along, there and back
+            s = 1.0 - (0.15 if kind == "yaw" else 0.1) * np.sin(np.pi * u)
+            m = np.array([[s, 0, (1 - s) * w / 2], [0, 1, 0]]) if kind == "yaw" else np.array([[1, 0, 0], [0, s, (1 - s) * h / 2]])
+        elif kind == "zoom":
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, 1.0 + 0.15 * u)
+        if m is not None:
+            f = cv2.warpAffine(f, np.asarray(m, dtype=np.float64), (w, h), borderMode=cv2.BORDER_REFLECT)
+        if kind == "light":
+            f = f * (1.0 - 0.25 * u)
+        if kind == "blink" and face_box is not None:  # eyelids painted shut over 5 frames with the cheeks' colour
+            close = max(0.0, 1 - abs(i - n // 2) / 2.0)
+            x0, y0, x1, y1 = face_box
+            for ex in (0.3, 0.7):
+                cx, cy, rx, ry = x0 + ex * (x1 - x0), y0 + 0.4 * (y1 - y0), 0.12 * (x1 - x0), 0.06 * (y1 - y0)
+                skin = f[int(cy + 2.2 * ry):int(cy + 3.2 * ry), int(cx - rx):int(cx + rx)].reshape(-1, 3).mean(0)
+                yy, xx = np.mgrid[0:h, 0:w]
+                a = (close * np.clip(1.5 - ((xx - cx) / rx) ** 2 - ((yy - cy) / ry) ** 2, 0, 1))[..., None]
+                f = f * (1 - a) + skin * a
+        f = f + rng.normal(0, 4.0 if kind == "noise4" else 2.0, f.shape)
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def _still_faces() -> dict:
+    """Face images for the still clips: the spoof stills, scikit-image's astronaut, first frames of real clips."""
+    import cv2
+    from skimage.data import astronaut
+
+    from lipauth.io import load_video
+
+    shared = ROOT.parent / "shared" / "data"
+    out = {p: cv2.cvtColor(cv2.imread(str(shared / "spoof" / f"{p}.jpg")), cv2.COLOR_BGR2RGB)
+           for p in ("live_face", "photo_attack_1", "photo_attack_2")}
+    out["astronaut"] = astronaut()
+    for ph in (1, 4):
+        out[f"miracl{ph}"] = next(iter(load_video(DATA / f"F01_phrase0{ph}_rep01.mp4").iter_frames()))[1]
+    for th in sorted((shared / "talking_heads").glob("*.mp4")):
+        out[th.stem[:12]] = next(iter(load_video(th).iter_frames()))[1]
+    out["grid"] = next(iter(load_video(GRID / "video" / "bbaf2n.mpg").iter_frames()))[1]
+    return out
+
+
+def still_clips(cache: _Cache) -> list[dict]:
+    """162 still clips (9 faces x 9 kinds x 15 / 25 fps), cut by ``take_frames`` like a take."""
+    from lipauth.features.matcher import take_frames
+    from lipauth.tracking import track_lips
+    from lipauth.types import Video
+
+    rng = np.random.default_rng(0)
+    faces = None
+    out = []
+    for face in ("live_face", "photo_attack_1", "photo_attack_2", "astronaut", "miracl1", "miracl4", "WDA_Alexandr",
+                 "WDA_KatieHil", "grid"):
+        for fps in (15, 25):
+            for kind in STILL_KINDS:
+                name = f"{face}-{kind}-{fps}"
+
+                def make(face=face, kind=kind, fps=fps, name=name):
+                    nonlocal faces
+                    faces = faces or _still_faces()
+                    img = faces[face]
+                    box = None
+                    if kind == "blink":
+                        one = Video(frames=img[None], timestamps_s=np.zeros(1), width=img.shape[1], height=img.shape[0])
+                        box = track_lips(one).face_box[0]
+                    frames = _still_frames(img, kind, 15 if fps == 15 else 25, rng, box)
+                    return Video(frames=frames, timestamps_s=np.arange(len(frames)) / fps, width=frames.shape[2],
+                                 height=frames.shape[1], nominal_fps=fps, measured_fps=fps, source=name)
+
+                d = cache.get("still", name, 1.0, make)
+                out.append({**_take(d, take_frames(d["features"]), None, name), "face": face, "kind": kind})
+    return out
+
+
+def channel_matrix(queries: list[np.ndarray], refs: list[np.ndarray]) -> np.ndarray:
+    """``features.matcher.channel_distances`` of every query to every reference [(nq, nr, 6)].
+
+    The same frame costs and DTW (``dtw_many`` with precomputed costs), the costs of all pairs
+    from one matrix product per channel.
+    """
+    from lipauth.checks.commands import COMMANDS_SEQUENCE
+    from lipauth.features.matcher import MATCH_CHANNELS, dtw_many
+    from lipauth.features.sequence import channel_slices
+
+    slices = channel_slices(COMMANDS_SEQUENCE, width=queries[0].shape[1])
+    q_all, r_all = np.concatenate(queries), np.concatenate(refs)
+    q_at, r_at = np.cumsum([0] + [len(q) for q in queries]), np.cumsum([0] + [len(r) for r in refs])
+    costs = []
+    for name in MATCH_CHANNELS:
+        a, b = q_all[:, slices[name]], r_all[:, slices[name]]
+        c = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
+        costs.append(np.maximum(c, 0.0, out=c))
+    out = np.zeros((len(queries), len(refs), len(MATCH_CHANNELS)))
+    lengths = [r[:, :1] for r in refs] * len(MATCH_CHANNELS)
+    for qi, q in enumerate(queries):
+        flat = [c[q_at[qi]:q_at[qi + 1], r_at[j]:r_at[j + 1]] for c in costs for j in range(len(refs))]
+        d = dtw_many(q[:, :1], lengths, band=COMMANDS_SEQUENCE.band, open_end=COMMANDS_SEQUENCE.open_end, costs=flat)
+        out[qi] = d.reshape(len(MATCH_CHANNELS), len(refs)).T
+    return out
+
+
+def decide(ch_sets: list[np.ndarray], labels: list, config) -> tuple:
+    """``recognise`` on precomputed channel distances: (best word, relative distance, amplitude set index).
+
+    ``ch_sets``: per template set (the enrolled takes, then each factor of copies) the (n_templates, 6)
+    channel distances of the query, templates in the same word order ``labels``.
+    """
+    w = np.asarray(config.fusion_weights)
+    picked = None
+    lab = np.asarray(labels)
+    words = sorted(set(labels))
+    for si, ch in enumerate(ch_sets):
+        scale = np.maximum(np.median(ch, axis=0), 1e-9)
+        fused = (ch / scale * w).sum(1)
+        dist = np.array([fused[lab == x].min() for x in words])
+        best = int(np.argmin(dist))
+        rel = dist[best] / max(float(np.median(fused[lab != words[best]])), 1e-9)
+        if picked is None or rel < picked[1]:
+            picked = (words[best], float(rel), si)
+    return picked
+
+
+def _vocab_check(takes_e, copies_e, enrol, query, config) -> tuple:
+    """The same decision by ``recognise`` itself (a real Vocabulary): the emulation is checked on it."""
+    from lipauth.checks.commands import CommandsConfig, Vocabulary, recognise
+
+    v = Vocabulary("check")
+    for word in sorted({takes_e[i]["label"] for i in enrol}):
+        idx = [i for i in enrol if takes_e[i]["label"] == word]
+        cp = {} if copies_e is None else {0.5: [copies_e[i]["seq"] for i in idx]}
+        v.add_word(str(word), [takes_e[i]["seq"] for i in idx], copies=cp,
+                   config=CommandsConfig(max_inconsistency=100.0, enrol_relative_motion=0.0))
+    r = recognise(v, query["seq"].astype(np.float32), config=dataclasses.replace(config, reject_cohort=100.0))
+    return r.ranking[0][0], r.details["relative_distance"], r.details["amplitude"]
+
+
+def _copy_factor(factor: float) -> float:
+    """The amplitude of a take's half-amplitude copy: the clip attenuated at half the factor
+    (the same clip as attenuating the attenuated clip again, up to re-tracking)."""
+    return round(factor * 0.5, 4)
+
+
+def _score(D, fe, fr, items, tlab, t_ids, enrol_sets, vocab, config, copies, out) -> None:
+    """Add one amplitude pair's answers to ``out`` (counts). ``D[(fe, fr)]``: queries ``items`` x templates."""
+    for enrol in enrol_sets:
+        used = {t_ids[j] for j in enrol}
+        labels = [tlab[j] for j in enrol]
+        for qi, item in enumerate(items):
+            if qi in used:
+                continue
+            sets = [D[(fe, fr)][qi, enrol]] + ([D[(_copy_factor(fe), fr)][qi, enrol]] if copies else [])
+            word, rel, _ = decide(sets, labels, config)
+            heard = item["evidence"] >= config.min_opening_change and item["motion"] >= config.min_motion
+            if item["label"] in vocab:
+                out["n"] += 1
+                out["silent"] += not heard
+                out["top"] += heard and word == item["label"]
+                out["right"] += heard and word == item["label"] and rel <= config.reject_cohort
+            else:
+                out["n_open"] += 1
+                out["none"] += (not heard) or rel > config.reject_cohort
+
+
+def _counts() -> dict:
+    return dict(n=0, silent=0, top=0, right=0, n_open=0, none=0)
+
+
+def _miracl_protocol(fold: str) -> tuple[list[int], list[int]]:
+    """(closed-set split seeds, left-out phrases): tuning fold seeds 1-5 / phrases 01-03, reported 21-25 / 04-06."""
+    return ([1, 2, 3, 4, 5], [1, 2, 3]) if fold == "tune" else ([21, 22, 23, 24, 25], [4, 5, 6])
+
+
+def miracl_amplitude_table(DM, M, amps, config, copies: bool, fold: str, n_splits: int) -> dict:
+    """(enrolled, recognised) -> counts: closed set over random 3-take splits + open set with one phrase left out."""
+    labels = [t["label"] for t in M[1.0]]
+    seeds, left_out = _miracl_protocol(fold)
+    table = {}
+    for fe in amps:
+        for fr in amps:
+            out = _counts()
+            for seed in seeds:
+                enrol_sets = [e for e, _ in splits(np.array(labels), 3, max(n_splits // len(seeds), 1), seed=seed)]
+                _score(DM, fe, fr, M[fr], labels, list(range(60)), enrol_sets, set(range(1, 7)), config, copies, out)
+            open_out = _counts()
+            for p in left_out:
+                enrol_sets = [[i for i in e if labels[i] != p] for e, _ in splits(np.array(labels), 3, 3, seed=100 + p)]
+                _score(DM, fe, fr, M[fr], labels, list(range(60)), enrol_sets, set(range(1, 7)) - {p}, config, copies, open_out)
+            out["n_open"], out["none"] = open_out["n_open"], open_out["none"]
+            out["open_n"], out["open_right"] = open_out["n"], open_out["right"]
+            table[(fe, fr)] = out
+    return table
+
+
+def grid_amplitude_table(DG, G, meta, amps, config, copies: bool, fold: int) -> dict:
+    m = meta[fold]
+    items = [G[1.0][i] for i in m["idx"]]
+    table = {}
+    for fe in amps:
+        for fr in amps:
+            out = _counts()
+            q_items = [G[fr][i] for i in m["idx"]]
+            _score({k[1:]: v for k, v in DG.items() if k[0] == fold}, fe, fr, q_items, [items[j]["label"] for j in m["tpl"]],
+                   m["tpl"], m["enrol"], set(GRID_VOCAB), config, copies, out)
+            table[(fe, fr)] = out
+    return table
+
+
+def grid_protocol(G, n_splits: int = 2) -> dict:
+    """Per fold (clip parity): token indices, random 3-take enrolments of the vocabulary words, the templates used."""
+    meta = {}
+    for fold in (0, 1):
+        idx = [i for i, t in enumerate(G[1.0]) if t["fold"] == fold]
+        labels = [G[1.0][i]["label"] for i in idx]
+        rng = np.random.default_rng(100 + fold)
+        enrol_pos = [[int(j) for w in GRID_VOCAB for j in rng.choice([k for k, x in enumerate(labels) if x == w], 3, replace=False)]
+                     for _ in range(n_splits)]
+        tpl = sorted({j for e in enrol_pos for j in e})
+        meta[fold] = {"idx": idx, "tpl": tpl, "enrol": [[tpl.index(j) for j in e] for e in enrol_pos]}
+    return meta
+
+
+def _fmt_table(title: str, table: dict, amps, key: str) -> None:
+    print(f"\n{title}  (rows: enrolled amplitude, columns: recognised amplitude)")
+    print("  enrolled " + " ".join(f"{a:>16}" for a in amps))
+    for fe in amps:
+        cells = []
+        for fr in amps:
+            c = table[(fe, fr)]
+            if key == "closed":
+                cells.append(f"{c['top'] / c['n']:6.1%} ({c['silent']:>3} nu)")
+            elif key == "open":
+                cells.append(f"{c['right'] / c['n']:6.1%} / {c['none'] / max(c['n_open'], 1):4.0%}")
+        print(f"  {fe:>8} " + " ".join(f"{x:>16}" for x in cells))
+
+
+def _still_words(stills, DS, tlab, enrol_sets, sets_of, config) -> int:
+    """How many (still clip, vocabulary) pairs answer a word: the lips' evidence, then the open-set rule."""
+    words = 0
+    for si, s in enumerate(stills):
+        if s["evidence"] < config.min_opening_change or s["motion"] < config.min_motion:
+            continue
+        for enrol in enrol_sets:
+            for D in sets_of:
+                sets = [d[si, enrol] for d in D]
+                _, rel, _ = decide(sets, [tlab[j] for j in enrol], config)
+                words += rel <= config.reject_cohort
+    return words
+
+
+def amplitude_report(args, config) -> None:
+    """The issue-20 report: every enrolled x recognised amplitude on MIRACL F01 and GRID s1 words,
+    with and without amplitude copies; the utterance evidence on still clips and GRID silences."""
+    amps = [float(a) for a in args.amplitudes]
+    cache = _Cache(Path(args.cache))
+    need = sorted(set(amps) | {_copy_factor(a) for a in amps}, reverse=True)
+    t0 = time.perf_counter()
+    M = {a: miracl_amplitude_takes(cache, a) for a in need}
+    G = {a: grid_amplitude_words(cache, a) for a in need} if not args.no_grid else {}
+    stills = still_clips(cache)
+    rest = grid_rest(cache) if not args.no_grid else []
+    print(f"tracked / loaded {len(need)} amplitudes, {len(stills)} still clips, {len(rest)} GRID silences "
+          f"in {time.perf_counter() - t0:.0f} s", flush=True)
+    # 1. the utterance evidence: threshold from the tuning half of the still clips
+    tune_max = max(s["evidence"] for s in stills if s["face"] in STILL_TUNE_FACES)
+    print(f"\nutterance evidence (opening_change): tuning-half stills max {tune_max:.3f} -> threshold 1.05x = "
+          f"{1.05 * tune_max:.2f}; shipped min_opening_change = {config.min_opening_change}")
+
+    def heard(items):
+        return np.mean([t["evidence"] >= config.min_opening_change and t["motion"] >= config.min_motion for t in items])
+
+    for name, items in [("still clips, tuning faces", [s for s in stills if s["face"] in STILL_TUNE_FACES]),
+                        ("still clips, reported faces", [s for s in stills if s["face"] not in STILL_TUNE_FACES]),
+                        ("GRID s1 silences (real, not tuned on)", rest)]:
+        print(f"  {name}: {heard(items):.1%} heard of {len(items)}")
+    for kind in STILL_KINDS:
+        print(f"    {kind}: {heard([s for s in stills if s['kind'] == kind]):.0%} heard")
+    for a in amps:
+        voc = [t for t in G.get(a, []) if t["label"] in GRID_VOCAB]
+        print(f"  genuine at {a}: MIRACL {heard(M[a]):.1%}" + (f", GRID vocabulary words {heard(voc):.1%}" if voc else ""))
+    # 2. distances (channel_distances of every query to every template, one matrix per amplitude pair)
+    t1 = time.perf_counter()
+    DM = {(fe, fr): channel_matrix([t["seq"] for t in M[fr]], [t["seq"] for t in M[fe]]) for fe in need for fr in amps}
+    DMs = {fe: channel_matrix([s["seq"] for s in stills], [t["seq"] for t in M[fe]]) for fe in need}
+    print(f"MIRACL distances in {time.perf_counter() - t1:.0f} s", flush=True)
+    # the emulated decision is recognise()'s: checked on a few queries
+    labels = [t["label"] for t in M[1.0]]
+    enrol = next(splits(np.array(labels), 3, 1, seed=1))[0]
+    for qi in (5, 17, 44):
+        if qi in enrol:
+            continue
+        got = decide([DM[(1.0, 0.3)][qi, enrol], DM[(0.5, 0.3)][qi, enrol]], [labels[j] for j in enrol], config)
+        ref = _vocab_check(M[1.0], M[0.5], enrol, M[0.3][qi], config)
+        assert str(got[0]) == ref[0] and abs(got[1] - ref[1]) < 1e-6 * max(1.0, ref[1]), (got, ref)
+    print("emulated decisions equal recognise() on 3 checked queries")
+    for copies in (False, True):
+        label = "with half-amplitude copies (default)" if copies else "enrolled takes only"
+        for fold in ("tune", "report"):
+            tab = miracl_amplitude_table(DM, M, amps, config, copies, fold, args.splits)
+            seeds, left = _miracl_protocol(fold)
+            _fmt_table(f"MIRACL F01 phrases, {label}, {fold} fold (split seeds {seeds[0]}-{seeds[-1]}): top-ranked word "
+                       f"right (no utterance counts as wrong; nu = answered no utterance)", tab, amps, "closed")
+            _fmt_table(f"MIRACL F01, {label}, {fold} fold, open set (phrases {left[0]:02d}-{left[-1]:02d} left out in turn): "
+                       "in-vocabulary answered right / left-out answered none", {k: {**v, "n": v["open_n"], "right": v["open_right"]}
+                                                                                for k, v in tab.items()}, amps, "open")
+        enrol_sets = [e for e, _ in splits(np.array(labels), 3, 3, seed=21)]
+        words = sum(_still_words(stills, None, labels, enrol_sets, [[DMs[fe]] + ([DMs[_copy_factor(fe)]] if copies else [])], config)
+                    for fe in amps)
+        print(f"\nstill clips x MIRACL vocabularies ({label}; 4 amplitudes x 3 enrolments x {len(stills)} clips): "
+              f"{words} words answered")
+    if args.no_grid:
+        return
+    t1 = time.perf_counter()
+    meta = grid_protocol(G)
+    DG = {}
+    for fold, m in meta.items():
+        for fe in need:
+            refs = [G[fe][m["idx"][j]]["seq"] for j in m["tpl"]]
+            for fr in amps:
+                DG[(fold, fe, fr)] = channel_matrix([G[fr][i]["seq"] for i in m["idx"]], refs)
+            DG[(fold, fe, "still")] = channel_matrix([s["seq"] for s in stills + rest], refs)
+        print(f"GRID fold {fold} distances in {time.perf_counter() - t1:.0f} s", flush=True)
+    for copies in (False, True):
+        label = "with half-amplitude copies (default)" if copies else "enrolled takes only"
+        for fold in (0, 1):
+            tab = grid_amplitude_table(DG, G, meta, amps, config, copies, fold)
+            name = "tune" if fold == 0 else "report"
+            _fmt_table(f"GRID s1 words, {label}, {name} fold (clips {'even' if fold == 0 else 'odd'}): top-ranked word right",
+                       tab, amps, "closed")
+            _fmt_table(f"GRID s1 words, {label}, {name} fold: answered right with the open-set rule / digits answered none",
+                       tab, amps, "open")
+        for fold in (0, 1):
+            m = meta[fold]
+            tlab = [G[1.0][m["idx"][j]]["label"] for j in m["tpl"]]
+            words = sum(_still_words(stills + rest, None, tlab, m["enrol"],
+                                     [[DG[(fold, fe, "still")]] + ([DG[(fold, _copy_factor(fe), "still")]] if copies else [])],
+                                     config) for fe in amps)
+            print(f"still clips + GRID silences x GRID vocabularies (fold {fold}, {label}): {words} words answered")
+
+
 def _add(rows: list, row: tuple[str, str]) -> None:
     rows.append(row)
     print(f"  {row[0]}: {row[1]}", flush=True)
@@ -215,11 +686,21 @@ def main() -> None:
     ap.add_argument("--three-channels", action="store_true",
                     help="the earlier recogniser: HOG, pixels and landmarks only (fusion weights 1, 2, 0.3; no jaw, no deep maps)")
     ap.add_argument("--tune", action="store_true", help="grid-search the open-set threshold and fit the temperature on phrases 01-03")
+    ap.add_argument("--amplitudes", type=float, nargs="*", default=None,
+                    help="only: the issue-20 report, every enrolled x recognised lip-motion amplitude "
+                         "(attenuate_lip_motion factors, e.g. 1.0 0.5 0.3 0.15) on MIRACL F01 and GRID s1 words, "
+                         "with / without amplitude copies, and still clips")
+    ap.add_argument("--cache", default="/tmp/lipauth_commands_amplitudes",
+                    help="--amplitudes: folder of tracked clips (pickles; tracked when missing, ~25 min the first time)")
+    ap.add_argument("--no-grid", action="store_true", help="--amplitudes: MIRACL and still clips only")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"MIRACL data not found at {DATA}")
     from lipauth.features.sequence import SequenceConfig
 
+    if args.amplitudes is not None:
+        amplitude_report(args, CommandsConfig())
+        return
     global _SEQUENCE
     if args.three_channels:
         _SEQUENCE = SequenceConfig()

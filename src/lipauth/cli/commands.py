@@ -62,9 +62,12 @@ def commands() -> None:
 @click.option("--word", required=True, help="The word or phrase these takes say (replaces it if enrolled).")
 @click.option("--store", "store_dir", type=click.Path(file_okay=False), help="Vocabulary directory (default DATA_DIR/vocabularies).")
 @click.option("--json", "as_json", is_flag=True, help="Print the vocabulary's words as JSON.")
-def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, as_json: bool) -> None:
+@click.option("--copies/--no-copies", default=True, show_default=True,
+              help="Also enrol each take with its lip motion halved (amplitude_copies): slight speech is then "
+                   "recognised against slight takes (about 2x the enrolment time).")
+def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, as_json: bool, copies: bool) -> None:
     """Add WORD to vocabulary VOCAB from 3-10 TAKES (video files)."""
-    from lipauth.checks.commands import MIN_TAKES, UnknownVocabularyError, Vocabulary, clip_sequence
+    from lipauth.checks.commands import AMPLITUDE_COPIES, MIN_TAKES, UnknownVocabularyError, Vocabulary, clip_sequence
     from lipauth.errors import InsufficientDataError
 
     if len(takes) < MIN_TAKES:
@@ -75,13 +78,20 @@ def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, 
     except UnknownVocabularyError:
         vocabulary = Vocabulary(vocab)
     seqs, motions = [], []
+    made: dict[float, list[Any]] = {f: [] for f in (AMPLITUDE_COPIES if copies else ())}
     for path in takes:
-        seq, _, _, motion = clip_sequence(path, sequence_config=vocabulary.sequence_config, return_motion=True)
+        seq, _, _, motion, copied = clip_sequence(path, sequence_config=vocabulary.sequence_config, return_motion=True,
+                                                  copies=tuple(made))
         if seq is None:
             raise InsufficientDataError(f"{path}: the lips do not move in this take; record the word again")
         seqs.append(seq)
         motions.append(motion)
-    vocabulary.add_word(word, seqs, sources=[Path(p).name for p in takes], motions=motions)
+        for f in made:
+            if f in copied:
+                made[f].append(copied[f])
+    # a factor is kept when every take gave a copy (the copies are matched as a vocabulary of their own)
+    kept = {f: c for f, c in made.items() if len(c) == len(seqs)}
+    vocabulary.add_word(word, seqs, sources=[Path(p).name for p in takes], motions=motions, copies=kept)
     store.save(vocabulary)
     if as_json:
         _echo_json({"vocabulary": vocab, "words": {w: len(vocabulary.takes[w]) for w in vocabulary.words}})
