@@ -69,19 +69,22 @@ TAIL_S = 0.6
 #: answer's pursed-lips edges must agree with one reaction lag within
 #: lipauth.checks.blow.MAX_EDGE_SPREAD_S (0.28 s), so an answer to one schedule fits another
 #: only when all 2n - 1 intervals are equal: 5 ** -3 * 4 ** -2 = 1/2000 for n = 3 windows.
-#: Speech: window lengths 0.75 s apart and rests 0.5 s apart (4 x 5 levels). A speech
+#: Speech: window lengths 0.75 s apart and rests 0.4 s apart (4 x 6 levels). A speech
 #: answer is timed by its onsets (spread <= lipauth.checks.speech.SPEECH_MAX_ONSET_SPREAD_S,
-#: 0.3 s: a rest off by 0.5 s breaks it) while each run may end 0.25 s early to 0.5 s late
-#: (real people stop at the end of a word): a window length off by 0.75 s = 0.25 + 0.5 puts
-#: its offset outside that band. Identical speech schedules: 4 ** -3 * 5 ** -2 = 1/1600;
-#: with real people's edge timing, 1 pair in about 1450 is confusable for an attacker who
-#: shifts a recording in time, 1 in about 2400 unshifted (``benchmarks/accuracy_liveness.py
-#: --simulate``; was 5 x 4 levels 0.5 s apart under one 0.3-s spread limit: 1 in 1700 /
-#: 2700 on the synthetic face's timing, but real speakers' answers were rejected 1 in 4).
+#: 0.3 s: a rest off by 0.4 s moves the later onsets by that much) while each run may end
+#: 0.25 s early to 0.5 s late (real people stop at the end of a word): a window length off
+#: by 0.75 s = 0.25 + 0.5 puts its offset outside that band. Identical speech schedules:
+#: 4 ** -3 * 6 ** -2 = 1/2304; with real people's edge timing about 1 pair in 2400 is
+#: confusable for an attacker who shifts a recording in time (nearly all of them identical
+#: schedules), 1 in 3800 unshifted (``benchmarks/accuracy_liveness.py --simulate``; was 5 x 4
+#: levels 0.5 s apart under one 0.3-s spread limit over all edges: 1 in 1700 / 2700 on the
+#: synthetic face's timing, but real speakers' answers were rejected 1 in 4).
 WINDOW_LEVELS_S: dict[str, tuple[float, ...]] = {
     "blow": (0.8, 1.25, 1.7, 2.15, 2.6), "speech": (1.0, 1.75, 2.5, 3.25),
 }
-REST_LEVELS_S: dict[str, tuple[float, ...]] = {"blow": (0.7, 1.15, 1.6, 2.05), "speech": (0.7, 1.2, 1.7, 2.2, 2.7)}
+REST_LEVELS_S: dict[str, tuple[float, ...]] = {
+    "blow": (0.7, 1.15, 1.6, 2.05), "speech": (0.7, 1.1, 1.5, 1.9, 2.3, 2.7),
+}
 #: windows per challenge (3: blow schedules 5.4-14.5 s, mean 9.95 s; speech 6.0-17.75 s,
 #: mean 11.9 s, under the service's 20-s clip limit; session 2 had 4 windows from levels
 #: 0.5 s apart: 13-14 s for 1/16384)
@@ -285,11 +288,11 @@ def new_challenge(
     kind : {"blow", "speech"}
         ``"blow"``: 3 blow windows of 0.8, 1.25, 1.7, 2.15 or 2.6 s, rests of 0.7, 1.15, 1.6
         or 2.05 s; ``"speech"``: 3 speak windows of 1.0, 1.75, 2.5 or 3.25 s, rests of 0.7,
-        1.2, 1.7, 2.2 or 2.7 s. A random lead-in of 1.0-2.0 s (calibration of the neutral
+        1.1, 1.5, 1.9, 2.3 or 2.7 s. A random lead-in of 1.0-2.0 s (calibration of the neutral
         mouth) and a 0.6-s tail: blow 5.4-14.5 s (mean and median 9.95 s), speech 6.0-17.75 s
         (mean 11.9 s). Lengths and rests come from levels far enough apart that two schedules
         are either identical in an interval or differ there by more than the checks' timing
-        tolerance (see ``WINDOW_LEVELS_S``): 1 in 2000 pairs of blow schedules, 1 in 1600
+        tolerance (see ``WINDOW_LEVELS_S``): 1 in 2000 pairs of blow schedules, 1 in 2304
         pairs of speech schedules are identical.
     rng : numpy Generator or int seed, optional
         Randomness for the schedule (the nonce always comes from ``secrets``).

@@ -8,7 +8,7 @@ voice outside the windows; the runs must START at one common reaction lag (onset
 <= 0.3 s) and each may END from 0.25 s before to 0.5 s after its window end + that lag
 (:func:`answer_timing`): a real speaker finishes the word in progress. A replayed answer is
 consistent audio and video, but its voice edges follow the schedule it was recorded for:
-another schedule differs by >= 0.75 s in some window length or >= 0.5 s in some rest
+another schedule differs by >= 0.75 s in some window length or >= 0.4 s in some rest
 (:mod:`lipauth.challenge`). The lips are the liveness part: they must move while the voice
 is on (coverage of each answered window) and rest outside; the audio-visual sync check
 (:func:`lipauth.checks.sync.check_sync`, on the whole clip) is folded in: when it rejects,
@@ -60,8 +60,9 @@ SPEECH_MAX_ONSET_SPREAD_S = 0.3
 #: makes them late more than early), where one spread limit over all 6 edges (0.30 s, before)
 #: rejected 29/96 of their answers. An answer to another schedule differs from this one by
 #: >= 0.75 s in some window length (its offset lands outside -0.25..+0.5 s, since
-#: 0.25 + 0.5 = the step) or by >= 0.5 s in some rest (its next onset breaks the 0.3-s onset
-#: spread): lipauth.challenge.WINDOW_LEVELS_S / REST_LEVELS_S
+#: 0.25 + 0.5 = the step) or by >= 0.4 s in some rest (the onsets after it move by that much,
+#: past the 0.3-s onset spread unless the answer's own onsets scatter the other way):
+#: lipauth.challenge.WINDOW_LEVELS_S / REST_LEVELS_S
 SPEECH_OFFSET_EARLY_S = 0.25
 SPEECH_OFFSET_LATE_S = 0.5
 #: pauses between words inside one answer bridged when finding its voice run, seconds
