@@ -426,7 +426,8 @@ def channel_matrix(queries: list[np.ndarray], refs: list[np.ndarray]) -> np.ndar
 
 
 def decide(ch_sets: list[np.ndarray], labels: list, config) -> tuple:
-    """``recognise`` on precomputed channel distances: (best word, relative distance, amplitude set index).
+    """``recognise`` on precomputed channel distances: (best word, relative distance, amplitude set index,
+    the words' distances (sorted word order), the cohort distance of the confidences).
 
     ``ch_sets``: per template set (the enrolled takes, then each factor of copies) the (n_templates, 6)
     channel distances of the query, templates in the same word order ``labels``.
@@ -442,7 +443,7 @@ def decide(ch_sets: list[np.ndarray], labels: list, config) -> tuple:
         best = int(np.argmin(dist))
         rel = dist[best] / max(float(np.median(fused[lab != words[best]])), 1e-9)
         if picked is None or rel < picked[1]:
-            picked = (words[best], float(rel), si)
+            picked = (words[best], float(rel), si, dist, float(np.median(fused)))
     return picked
 
 
@@ -475,8 +476,10 @@ def _score(D, fe, fr, items, tlab, t_ids, enrol_sets, vocab, config, copies, out
             if qi in used:
                 continue
             sets = [D[(fe, fr)][qi, enrol]] + ([D[(_copy_factor(fe), fr)][qi, enrol]] if copies else [])
-            word, rel, _ = decide(sets, labels, config)
+            word, rel, _, dist, cohort_all = decide(sets, labels, config)
             heard = item["evidence"] >= config.min_opening_change and item["motion"] >= config.min_motion
+            if heard and item["label"] in vocab and "conf" in out:  # (confidence of the true word, top word right, top confidence)
+                out["conf"].append((dist, cohort_all, sorted(set(labels)).index(item["label"])))
             if item["label"] in vocab:
                 out["n"] += 1
                 out["silent"] += not heard
@@ -485,6 +488,43 @@ def _score(D, fe, fr, items, tlab, t_ids, enrol_sets, vocab, config, copies, out
             else:
                 out["n_open"] += 1
                 out["none"] += (not heard) or rel > config.reject_cohort
+
+
+def _confidence_rows(DM, M, config, fold: str) -> list:
+    """(word distances, cohort distance, true word index) of the closed-set answers at 1.0 / 0.3 x 1.0 / 0.3."""
+    labels = [t["label"] for t in M[1.0]]
+    out = {**_counts(), "conf": []}
+    for fe in (1.0, 0.3):
+        for fr in (1.0, 0.3):
+            for seed in _miracl_protocol(fold)[0]:
+                enrol_sets = [e for e, _ in splits(np.array(labels), 3, 2, seed=seed)]
+                _score(DM, fe, fr, M[fr], labels, list(range(60)), enrol_sets, set(range(1, 7)), config, True, out)
+    return out["conf"]
+
+
+def _softmax_rows(rows, temperature: float) -> list[np.ndarray]:
+    out = []
+    for dist, cohort_all, _ in rows:
+        logits = -dist / (cohort_all * temperature)
+        p = np.exp(logits - logits.max())
+        out.append(p / p.sum())
+    return out
+
+
+def _fit_temperature(rows) -> float:
+    """Maximum-likelihood softmax temperature (``CommandsConfig.temperature``) of the true words."""
+    grid = np.exp(np.linspace(np.log(0.005), np.log(0.5), 41))
+    nll = [-sum(np.log(max(p[i], 1e-12)) for p, (_, _, i) in zip(_softmax_rows(rows, t), rows)) for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def _calibration(rows, temperature: float, n_bins: int = 10) -> tuple[float, float, float]:
+    probs = _softmax_rows(rows, temperature)
+    conf = np.array([p.max() for p in probs])
+    ok = np.array([int(np.argmax(p)) == i for p, (_, _, i) in zip(probs, rows)])
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = sum((bins == b).mean() * abs(conf[bins == b].mean() - ok[bins == b].mean()) for b in range(n_bins) if (bins == b).any())
+    return float(ece), float(conf.mean()), float(ok.mean())
 
 
 def _counts() -> dict:
@@ -568,7 +608,7 @@ def _still_words(stills, DS, tlab, enrol_sets, sets_of, config) -> int:
         for enrol in enrol_sets:
             for D in sets_of:
                 sets = [d[si, enrol] for d in D]
-                _, rel, _ = decide(sets, [tlab[j] for j in enrol], config)
+                rel = decide(sets, [tlab[j] for j in enrol], config)[1]
                 words += rel <= config.reject_cohort
     return words
 
@@ -616,8 +656,27 @@ def amplitude_report(args, config) -> None:
             continue
         got = decide([DM[(1.0, 0.3)][qi, enrol], DM[(0.5, 0.3)][qi, enrol]], [labels[j] for j in enrol], config)
         ref = _vocab_check(M[1.0], M[0.5], enrol, M[0.3][qi], config)
-        assert str(got[0]) == ref[0] and abs(got[1] - ref[1]) < 1e-6 * max(1.0, ref[1]), (got, ref)
+        assert str(got[0]) == ref[0] and abs(got[1] - ref[1]) < 1e-6 * max(1.0, ref[1]), (got[:3], ref)
     print("emulated decisions equal recognise() on 3 checked queries")
+    if args.tune:  # the open-set threshold on the tuning fold, amplitude copies on
+        best = None
+        for cohort in np.round(np.arange(0.60, 0.90, 0.02), 2):
+            cfg = dataclasses.replace(config, reject_cohort=float(cohort))
+            tab = miracl_amplitude_table(DM, M, [1.0, 0.3], cfg, True, "tune", 6)
+            none = {k: v["none"] / v["n_open"] for k, v in tab.items()}
+            right = np.mean([tab[k]["open_right"] / tab[k]["open_n"] for k in ((1.0, 1.0), (0.3, 0.3), (1.0, 0.3))])
+            print(f"  tune reject_cohort={cohort}: none 1.0/1.0 {none[(1.0, 1.0)]:.1%}, 0.3/0.3 {none[(0.3, 0.3)]:.1%}; "
+                  f"in-vocabulary right (1.0/1.0, 0.3/0.3, 1.0/0.3) {right:.1%}")
+            if min(none[(1.0, 1.0)], none[(0.3, 0.3)]) >= 0.9 and (best is None or right > best[0]):
+                best = (right, float(cohort))
+        if best is not None:
+            print(f"best on the tuning fold (most in-vocabulary right with >= 90 % none at 1.0 and 0.3): reject_cohort={best[1]}")
+            config = dataclasses.replace(config, reject_cohort=best[1])
+        rows = _confidence_rows(DM, M, config, "tune")
+        config = dataclasses.replace(config, temperature=_fit_temperature(rows))
+        print(f"temperature fitted on the tuning fold (closed set, 1.0 / 0.3 enrolled x recognised): {config.temperature:.3f}")
+    ece, mean_conf, top1 = _calibration(_confidence_rows(DM, M, config, "report"), config.temperature)
+    print(f"confidence calibration, report fold: ECE {ece:.1%} (mean top confidence {mean_conf:.1%}, top-1 {top1:.1%})")
     for copies in (False, True):
         label = "with half-amplitude copies (default)" if copies else "enrolled takes only"
         for fold in ("tune", "report"):
@@ -693,13 +752,18 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/lipauth_commands_amplitudes",
                     help="--amplitudes: folder of tracked clips (pickles; tracked when missing, ~25 min the first time)")
     ap.add_argument("--no-grid", action="store_true", help="--amplitudes: MIRACL and still clips only")
+    ap.add_argument("--fusion-weights", type=float, nargs=6, default=None,
+                    help="--amplitudes: CommandsConfig.fusion_weights to measure (default the shipped ones)")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"MIRACL data not found at {DATA}")
     from lipauth.features.sequence import SequenceConfig
 
     if args.amplitudes is not None:
-        amplitude_report(args, CommandsConfig())
+        cfg0 = CommandsConfig()
+        if args.fusion_weights is not None:
+            cfg0 = dataclasses.replace(cfg0, fusion_weights=tuple(args.fusion_weights))
+        amplitude_report(args, cfg0)
         return
     global _SEQUENCE
     if args.three_channels:
