@@ -94,21 +94,26 @@ def evaluate(data: dict) -> dict:
     g = np.array([s[0][0] for s in gen])
     own_offset = np.array([s[0][2] for s in gen])
     out["genuine_reject"] = float(np.mean([not s[0][1] for s in gen]))
-    shifted, err_abs, err_rel = [], [], []
+    shifted, err_abs, err_rel, big_ok = [], [], [], []
     for (_, f, a), off0 in zip(grid, own_offset):
         for s in SHIFTS_MS:
-            score, _, off = _score(f, shift_audio(a, s))
+            score, ok, off = _score(f, shift_audio(a, s))
             shifted.append(score)
+            if abs(s) >= 300:
+                big_ok.append(ok)
             err_abs.append(abs(off - s))
             err_rel.append(abs(off - off0 - s))
     out["shift_auc"] = auc(g, shifted)
+    out["shift_reject_300"] = 1.0 - float(np.mean(big_ok))
     out["offset_within_40ms"] = float(np.mean(np.array(err_abs) <= 40))
     out["offset_within_40ms_rel"] = float(np.mean(np.array(err_rel) <= 40))
     n = len(grid)
-    swapped = [_score(f, swap_audio(a, grid[(i + 1) % n][2]))[0] for i, (_, f, a) in enumerate(grid)]
-    out["swap_auc"] = auc(g, swapped)
-    other = [_score(f, swap_audio(a, heads[i % len(heads)][2]))[0] for i, (_, f, a) in enumerate(grid)]
-    out["other_speaker_auc"] = auc(g, other)
+    swapped = [_score(f, swap_audio(a, grid[(i + 1) % n][2])) for i, (_, f, a) in enumerate(grid)]
+    out["swap_auc"] = auc(g, [s[0] for s in swapped])
+    out["swap_reject"] = 1.0 - float(np.mean([s[1] for s in swapped]))
+    other = [_score(f, swap_audio(a, heads[i % len(heads)][2])) for i, (_, f, a) in enumerate(grid)]
+    out["other_speaker_auc"] = auc(g, [s[0] for s in other])
+    out["other_speaker_reject"] = 1.0 - float(np.mean([s[1] for s in other]))
     win = [crop(f, *WINDOW) for _, f, _ in grid]
     gw = [_score(w, a)[0] for w, (_, _, a) in zip(win, grid)]
     sw = [_score(w, swap_audio(a, grid[(i + 1) % n][2]))[0] for i, (w, (_, _, a)) in enumerate(zip(win, grid))]
@@ -202,8 +207,10 @@ def main() -> None:
     print(f"  shifted +-200/500/1000 ms: ROC AUC            {r['shift_auc']:.4f}")
     print(f"  offset within 40 ms of the shift              {100 * r['offset_within_40ms']:.1f}% "
           f"(relative to the clip's own estimate: {100 * r['offset_within_40ms_rel']:.1f}%)")
-    print(f"  swapped, same speaker: ROC AUC                {r['swap_auc']:.4f}")
-    print(f"  swapped, other speakers (talking heads): AUC  {r['other_speaker_auc']:.4f}")
+    print(f"  shifted +-500/1000 ms rejected                {100 * r['shift_reject_300']:.1f}%")
+    print(f"  swapped, same speaker: ROC AUC                {r['swap_auc']:.4f}, rejected {100 * r['swap_reject']:.1f}%")
+    print(f"  swapped, other speakers (talking heads): AUC  {r['other_speaker_auc']:.4f}, "
+          f"rejected {100 * r['other_speaker_reject']:.1f}%")
     print(f"  1.5-s windows: swap AUC {r['window_swap_auc']:.4f}, 500-ms shift AUC {r['window_shift_auc']:.4f}")
     for k, v in r["apcer"].items():
         print(f"  APCER {k:<7} {100 * v:.1f}%")

@@ -25,6 +25,7 @@ torch==2.13.0`` in a separate environment: the test suite checks that lipauth ru
 it); measured no better on held-out people (docs/notes/sync.md). Usage::
 
     .venv/bin/python scripts/train_sync.py [--folds 4] [--no-write] [--rows oof.csv]
+    .venv/bin/python scripts/train_sync.py --no-write --reg 0.1 --score product   # the previous recipe
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ SHIFTS_MS = (100, -100, 200, -200, 300, -300, 500, -500, 1000, -1000)
 LAGS_MS = np.arange(-1000, 1001, 10.0)
 TOLERANCE_MS = 150.0
 HIDDEN, EMBED = 128, 64
+#: what-if switches of the leave-people-out run (--reg, --score); the shipped values are the defaults
+OPTIONS: dict = {"reg": 1.0, "score": "margin"}
 
 log = logging.getLogger("train_sync")
 
@@ -196,7 +199,9 @@ def stats(model: SyncModel, features: LipFeatures, audio: Audio) -> tuple[float,
         return float("nan"), float("nan"), float("nan")
     if not np.any(np.isfinite(r)):
         return float("nan"), float("nan"), float("nan")
-    _agreement, confidence, score = sync_score(r, LAGS_MS, model.tolerance_ms, model.far_ms)
+    agreement, confidence, score = sync_score(r, LAGS_MS, model.tolerance_ms, model.far_ms)
+    if OPTIONS["score"] == "product":  # the previous score: agreement x robust z (docs/notes/sync.md)
+        score = max(agreement, 0.0) * max(confidence, 0.0)
     return score, confidence, float(LAGS_MS[np.nanargmax(r)])
 
 
@@ -303,7 +308,8 @@ def fit_linear(ps: list[Piece]) -> SyncModel:
     """The shipped kind of towers: linear, by canonical correlation analysis (numpy)."""
     from lipauth.checks.sync_model import fit_sync_model
 
-    return dataclasses.replace(fit_sync_model([(p.features, p.audio) for p in ps]), tolerance_ms=TOLERANCE_MS)
+    model = fit_sync_model([(p.features, p.audio) for p in ps], regularisation=OPTIONS["reg"])
+    return dataclasses.replace(model, tolerance_ms=TOLERANCE_MS)
 
 
 def leave_people_out(ps: list[Piece], *, k: int, max_reject: float, mlp_steps: int = 0) -> list[dict]:
@@ -441,7 +447,13 @@ def main() -> None:
     parser.add_argument("--mlp", action="store_true", help="train MLP towers with PyTorch instead of the linear CCA towers")
     parser.add_argument("--from-rows", type=Path, default=None,
                         help="skip the folds: choose the thresholds from out-of-fold rows written by --rows")
+    parser.add_argument("--reg", type=float, default=1.0, help="CCA ridge (what-if; shipped 1.0)")
+    parser.add_argument("--score", choices=("margin", "product"), default="margin",
+                        help="what-if: 'product' = the previous score (agreement x robust z)")
     args = parser.parse_args()
+    OPTIONS.update(reg=args.reg, score=args.score)
+    if (args.reg, args.score) != (1.0, "margin") and not args.no_write:
+        parser.error("--reg/--score are what-ifs: pass --no-write")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ps = pieces(load_corpus(DATA))
     log.info("%d pieces of %d people", len(ps), len({p.person for p in ps}))

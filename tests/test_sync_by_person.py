@@ -39,15 +39,39 @@ def _rate(rows: list[dict], pred, accepted: bool) -> float:
 
 
 def test_held_out_people_are_accepted(rows: list[dict]) -> None:
-    assert _rate(rows, lambda k: k == "genuine", True) >= 0.95  # measured 98.3 %
+    assert _rate(rows, lambda k: k == "genuine", True) >= 0.95  # measured 97.2 %
     per = {}
     for r in rows:
         if r["kind"] == "genuine":
             per.setdefault(r["person"], []).append(r["accepted"])
-    assert sum(np.mean(v) >= 0.97 for v in per.values()) >= 24, per  # measured 25 of 27
+    assert sum(np.mean(v) >= 0.97 for v in per.values()) >= 23, per  # measured 24 of 27
 
 
 def test_attacks_on_held_out_people_are_mostly_rejected(rows: list[dict]) -> None:
     big_shift = lambda k: k.startswith("shift") and abs(int(k[5:])) >= 300  # noqa: E731
-    assert _rate(rows, big_shift, False) >= 0.68  # measured 74.4 %
-    assert _rate(rows, lambda k: k == "other_person", False) >= 0.68  # measured 75.9 %
+    assert _rate(rows, big_shift, False) >= 0.88  # measured 91.8 %
+    assert _rate(rows, lambda k: k == "other_person", False) >= 0.70  # measured 76.6 %
+    assert _rate(rows, lambda k: k == "same_person_other_sentence", False) >= 0.25  # measured 32.5 %
+    assert _rate(rows, lambda k: k == "still_face", False) == 1.0  # check_sync's gate
+
+
+def test_offset_is_steady_within_a_person(rows: list[dict]) -> None:
+    """The offset error on own audio is mostly a per-person constant (docs/sync.md): pieces
+    sit close to their person's median, and a shifted copy moves the estimate by the shift."""
+    gen = {r["piece"]: r for r in rows if r["kind"] == "genuine"}
+    per: dict[str, list[float]] = {}
+    for r in gen.values():
+        per.setdefault(r["person"], []).append(r["offset_ms"])
+    near = [abs(r["offset_ms"] - np.median(per[r["person"]])) <= 40 for r in gen.values()]
+    assert np.mean(near) >= 0.75, np.mean(near)  # measured 82.3 %
+    rel = [abs(r["offset_ms"] - gen[r["piece"]]["offset_ms"] - int(r["kind"][5:])) <= 40 for r in rows
+           if r["kind"].startswith("shift") and abs(int(r["kind"][5:])) <= 500]
+    assert np.mean(rel) >= 0.90, np.mean(rel)  # measured 95.8 %
+
+
+def test_short_windows(rows: list[dict]) -> None:
+    """1.5-s windows of held-out people, at the thresholds chosen on 4-s pieces."""
+    g = _rate(rows, lambda k: k == "short_genuine", True)
+    assert g >= 0.6, g  # measured 76.2 % (short clips get no looser threshold)
+    assert _rate(rows, lambda k: k.startswith("short_shift"), False) >= 0.9  # measured 96.7 %
+    assert _rate(rows, lambda k: k == "short_other_person", False) >= 0.7  # measured 81.2 %
