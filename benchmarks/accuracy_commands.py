@@ -527,6 +527,24 @@ def _calibration(rows, temperature: float, n_bins: int = 10) -> tuple[float, flo
     return float(ece), float(conf.mean()), float(ok.mean())
 
 
+def _old_gate(items, tmot, t_ids, enrol_sets, vocab) -> tuple[int, int]:
+    """(silenced, tested): in-vocabulary takes under the earlier relative gate (0.55x the enrolled takes' median motion)."""
+    silenced = tested = 0
+    for enrol in enrol_sets:
+        used = {t_ids[j] for j in enrol}
+        ref = float(np.median([tmot[j] for j in enrol]))
+        for qi, item in enumerate(items):
+            if qi not in used and item["label"] in vocab:
+                tested += 1
+                silenced += item["motion"] < 0.55 * ref
+    return silenced, tested
+
+
+def _old_gate_line(name: str, pairs: dict) -> None:
+    print(f"  {name}: earlier relative gate would answer no utterance for "
+          + ", ".join(f"{fe}->{fr}: {a}/{b}" for (fe, fr), (a, b) in pairs.items()))
+
+
 def _counts() -> dict:
     return dict(n=0, silent=0, top=0, right=0, n_open=0, none=0)
 
@@ -692,6 +710,11 @@ def amplitude_report(args, config) -> None:
                     for fe in amps)
         print(f"\nstill clips x MIRACL vocabularies ({label}; 4 amplitudes x 3 enrolments x {len(stills)} clips): "
               f"{words} words answered")
+    labels_arr = np.array(labels)
+    _old_gate_line("MIRACL report fold", {(fe, fr): _old_gate(M[fr], [t["motion"] for t in M[fe]], list(range(60)),
+                                                               [e for sd in _miracl_protocol("report")[0]
+                                                                for e, _ in splits(labels_arr, 3, 6, seed=sd)], set(range(1, 7)))
+                                          for fe, fr in ((1.0, 1.0), (1.0, 0.5), (1.0, 0.3), (1.0, 0.15), (0.3, 0.3))})
     if args.no_grid:
         return
     t1 = time.perf_counter()
@@ -720,6 +743,10 @@ def amplitude_report(args, config) -> None:
                                      [[DG[(fold, fe, "still")]] + ([DG[(fold, _copy_factor(fe), "still")]] if copies else [])],
                                      config) for fe in amps)
             print(f"still clips + GRID silences x GRID vocabularies (fold {fold}, {label}): {words} words answered")
+    m = meta[1]
+    _old_gate_line("GRID report fold", {(fe, fr): _old_gate([G[fr][i] for i in m["idx"]], [G[fe][m["idx"][j]]["motion"] for j in m["tpl"]],
+                                                             m["tpl"], m["enrol"], set(GRID_VOCAB))
+                                        for fe, fr in ((1.0, 1.0), (1.0, 0.5), (1.0, 0.3), (1.0, 0.15), (0.3, 0.3))})
 
 
 def _add(rows: list, row: tuple[str, str]) -> None:
