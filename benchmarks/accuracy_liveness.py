@@ -465,7 +465,8 @@ def natural_report(folds: int = 4) -> dict:
                 acc += [1, "AV_DESYNC" not in r.reasons, check_sync(f, a, model=lpo).accepted,
                         check_sync(masked, a).accepted, check_sync(masked, a, model=lpo).accepted]
             rows[p] = acc
-    print(f"\n### sync folded in, on unedited real answers ({len(names)} people; windows = the clip's own voice runs)\n")
+    print(f"\n### sync folded in, on unedited real answers ({len(names)} people; windows = the clip's own voice runs; "
+          f"sync model on disk: threshold {shipped.threshold:.3f}, tolerance {shipped.tolerance_ms:.0f} ms)\n")
     print("| person | answers | not AV_DESYNC, shipped sync model | leave-people-out towers | what-if: sync on answer "
           "frames only, shipped / leave-people-out |\n|---|---|---|---|---|")
     tot = np.zeros(5, dtype=int)

@@ -5,11 +5,13 @@ Sessions (tests/liveness_sessions.py, ``real_session``): one person's real speec
 minima inside their voiced runs) placed in a fresh challenge's speak windows with one
 reaction lag (0.1-0.3 s), the person stopping at the end of the word in progress; rest
 between the windows is the person's own silence before or after speaking where the data has
-it (GRID s1's leading and trailing silences, ...), else their stillest frame held with
+it (GRID s1's leading and trailing silences, ...), else the nearest real frame held with
 tracker-like jitter and a quiet room. Only the people of the report fold
 (``benchmarks/accuracy_liveness.py`` ``REAL_TUNE_PEOPLE`` are the others), whose answers
 were never used to tune the check. Floors: the report-fold measurement
-(``accuracy_liveness.py --real --split report``, 10 answers each) with a margin.
+(``accuracy_liveness.py --real --split report``, 10 answers each) with a margin. The sync
+check folded in is judged on unedited clips (``accuracy_liveness.py --natural``): the
+spliced sessions are no fair input for it (docs/challenges.md).
 """
 
 from __future__ import annotations
@@ -33,11 +35,16 @@ N_GENUINE, N_REPLAY, N_ATTACK = 6, 10, 2
 
 
 @pytest.fixture(scope="module")
-def report_fold():
-    import accuracy_liveness as bench
+def people():
     from liveness_sessions import real_people
 
-    people = real_people(DATA)
+    return real_people(DATA)
+
+
+@pytest.fixture(scope="module")
+def report_fold(people):
+    import accuracy_liveness as bench
+
     names = bench.real_split(people, "report")
     assert len(names) >= 10, f"only {len(names)} report people with enough speech: {names}"
     rates = {}
@@ -74,10 +81,10 @@ def test_attacks_from_real_pieces_rejected(report_fold):
 
 def test_genuine_real_answers_accepted(report_fold):
     """BPCER (sync off) on people never used in tuning. Measured with 10 answers each
-    (``accuracy_liveness.py --real --split report``): 23.6 % overall, worst person 60 %, the
-    rejections all VOICE_OFF_SCHEDULE (real speech stops at the end of a word; the 0.5-s step of
-    the schedule levels bounds the edge spread limit). Floors with margin, so that a change
-    that makes real answers fail more is caught."""
+    (``accuracy_liveness.py --real --split report``): 1.4 % (2/140), worst person 10 %, with the
+    onset-led timing (was 24.3 % under one 0.3-s spread limit over all edges: real speech stops
+    at the end of a word). Floors with margin (bar: 3 %), so that a change that makes real
+    answers fail more is caught."""
     rej = n = 0
     per_person = []
     for _person, _sess, r in report_fold.values():
@@ -85,8 +92,40 @@ def test_genuine_real_answers_accepted(report_fold):
         rej += ng - g
         n += ng
         per_person.append((ng - g) / ng)
-    assert rej / n <= 0.36, f"BPCER {rej}/{n} on report people"
-    assert np.median(per_person) <= 0.34, f"median per-person BPCER {np.median(per_person):.2f}"
+    assert rej / n <= 0.06, f"BPCER {rej}/{n} on report people"
+    assert max(per_person) <= 0.34, f"worst per-person BPCER {max(per_person):.2f}"
+
+
+def test_speaking_lips_with_a_breath_sound_fail_a_blow_prompt(report_fold):
+    """The blow check's mouth side on real lips: the person speaks in the blow windows while real
+    exhale bursts are heard there (the audio side is satisfied): refused, MOUTH_NOT_BLOWING."""
+    acc = sum(r["blow_speech_breath"][0] for _p, _s, r in report_fold.values())
+    why = sum(r["mouth_not_blowing"][0] for _p, _s, r in report_fold.values())
+    n = sum(r["blow_speech_breath"][1] for _p, _s, r in report_fold.values())
+    assert n >= 10 * N_GENUINE and acc == 0, f"{acc}/{n} accepted"
+    assert why >= 0.9 * n, f"MOUTH_NOT_BLOWING in {why}/{n}"
+
+
+def test_sync_fold_accepts_unedited_answers(people):
+    """The sync check as folded in (``use_sync=True``) on every person's unedited clips answering
+    their own voice runs (the rests are the clip's own pauses): measured 138/140 answers of 26
+    people not AV_DESYNC, 2 people with one answer rejected (``accuracy_liveness.py --natural``,
+    the sync model on disk at 00:44 UTC; leave-people-out towers give the same,
+    docs/challenges.md). Floors with margin: the sync model is being retrained."""
+    import accuracy_liveness as bench
+
+    from lipauth.checks.speech import check_speech_challenge
+
+    ok = n = 0
+    bad = []
+    for name, person in people.items():
+        for clip, ch, f, a in bench.natural_answers(person):
+            r = check_speech_challenge(f, a, ch, use_sync=True, now_s=1.0)
+            n += 1
+            ok += "AV_DESYNC" not in r.reasons
+            if "AV_DESYNC" in r.reasons:
+                bad.append((name, clip))
+    assert n >= 100 and len({p for p, _c in bad}) <= 3 and ok >= 0.95 * n, bad
 
 
 def test_sync_is_folded_in(report_fold):
