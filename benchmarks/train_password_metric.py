@@ -2,14 +2,19 @@
 
 The lip password's matching degree divides each channel's distance by the attempt's own
 yardstick: its median distance to a cohort of takes of other phrases and other people
-(``lipauth.features.matcher.Cohort``). The cohort is MIRACL-VC1 F01 phrases 01-03 (10 takes
-each) and GRID s1 clips 40-49 (sorted by name), from ``../shared/data``; MIRACL phrases
-04-06, GRID clips 0-19 and ``av_speakers`` stay unseen for ``benchmarks/accuracy_password.py``.
+(``lipauth.features.matcher.Cohort``). The cohort is MIRACL-VC1 F01 phrases 01-06 (10 takes
+each, grouped by phrase) and GRID s1 clips 40-49 (sorted by name), from ``../shared/data``;
+``benchmarks/accuracy_password.py`` scores every phrase against the cohort without that
+phrase's takes (and without the attempt's phrase): leave-phrase-out. GRID clips 0-19 and
+``av_speakers`` are in no cohort.
+
+(The script's name is historical: the learned metric it once trained, ``password_metric.npz``,
+is gone; the cohort is all the password ships.)
 Each take is cut to its phrase and sketched as ``checks.password.take_from_features`` does,
 then sketched again to 128 columns per wide channel (``features.matcher.Cohort``): derived
 features in float16, no media.
 
-Usage: ``.venv/bin/python benchmarks/train_password_metric.py [--out PATH] [--phrases 1 2 3]``
+Usage: ``.venv/bin/python benchmarks/train_password_metric.py [--out PATH] [--phrases 1 2 3 4 5 6]``
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from password_realdata import GRID_COHORT, TUNE_PHRASES, grid_paths, miracl_takes, take
+from password_realdata import GRID_COHORT, grid_paths, miracl_takes, take
 
 from lipauth.features.matcher import COHORT_FILE, Cohort
 
@@ -35,7 +40,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "src" / "lipauth" / "checks" / "models" / COHORT_FILE))
     ap.add_argument("--grid", type=int, nargs=2, default=list(GRID_COHORT), metavar=("FROM", "TO"),
                     help="GRID s1 clips (sorted index range) in the cohort; 0 0 adds none")
-    ap.add_argument("--phrases", type=int, nargs="+", default=list(TUNE_PHRASES), help="MIRACL F01 phrases in the cohort")
+    ap.add_argument("--phrases", type=int, nargs="+", default=list(range(1, 7)), help="MIRACL F01 phrases in the cohort")
     args = ap.parse_args()
     t0 = time.perf_counter()
     takes = miracl_takes(args.phrases)
