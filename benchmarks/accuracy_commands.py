@@ -203,6 +203,10 @@ GRID_OPEN = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eig
 #: still clips: the detector's threshold is set on the faces of the tuning half, reported on the others
 STILL_TUNE_FACES = ("live_face", "photo_attack_1", "astronaut", "miracl1", "WDA_Alexandr")
 STILL_KINDS = ("still", "noise4", "jitter", "turn", "yaw", "nod", "zoom", "light", "blink")
+#: --earlier: the recogniser as issue 20 found it (fusion weights, threshold and temperature of
+#: the time; "no utterance" below 0.55x the enrolled takes' median take_motion)
+EARLIER = {"fusion_weights": (1.0, 2.0, 0.3, 4.0, 10.0, 10.0), "reject_cohort": 0.74, "temperature": 0.025}
+_EARLIER_GATE = False
 
 
 def _track(video, factor: float, encoder) -> dict:
@@ -467,17 +471,21 @@ def _copy_factor(factor: float) -> float:
     return round(factor * 0.5, 4)
 
 
-def _score(D, fe, fr, items, tlab, t_ids, enrol_sets, vocab, config, copies, out) -> None:
-    """Add one amplitude pair's answers to ``out`` (counts). ``D[(fe, fr)]``: queries ``items`` x templates."""
+def _score(D, fe, fr, items, tlab, t_ids, enrol_sets, vocab, config, copies, out, tmot=None) -> None:
+    """Add one amplitude pair's answers to ``out`` (counts). ``D[(fe, fr)]``: queries ``items`` x templates;
+    ``tmot``: the templates' take motions (the earlier relative gate, ``--earlier``)."""
     for enrol in enrol_sets:
         used = {t_ids[j] for j in enrol}
         labels = [tlab[j] for j in enrol]
+        ref = float(np.median([tmot[j] for j in enrol])) if tmot is not None else 0.0
         for qi, item in enumerate(items):
             if qi in used:
                 continue
             sets = [D[(fe, fr)][qi, enrol]] + ([D[(_copy_factor(fe), fr)][qi, enrol]] if copies else [])
             word, rel, _, dist, cohort_all = decide(sets, labels, config)
             heard = item["evidence"] >= config.min_opening_change and item["motion"] >= config.min_motion
+            if _EARLIER_GATE:
+                heard = item["motion"] >= max(config.min_motion, 0.55 * ref)
             if heard and item["label"] in vocab and "conf" in out:  # (confidence of the true word, top word right, top confidence)
                 out["conf"].append((dist, cohort_all, sorted(set(labels)).index(item["label"])))
             if item["label"] in vocab:
@@ -564,11 +572,13 @@ def miracl_amplitude_table(DM, M, amps, config, copies: bool, fold: str, n_split
             out = _counts()
             for seed in seeds:
                 enrol_sets = [e for e, _ in splits(np.array(labels), 3, max(n_splits // len(seeds), 1), seed=seed)]
-                _score(DM, fe, fr, M[fr], labels, list(range(60)), enrol_sets, set(range(1, 7)), config, copies, out)
+                _score(DM, fe, fr, M[fr], labels, list(range(60)), enrol_sets, set(range(1, 7)), config, copies, out,
+                       [t["motion"] for t in M[fe]])
             open_out = _counts()
             for p in left_out:
                 enrol_sets = [[i for i in e if labels[i] != p] for e, _ in splits(np.array(labels), 3, 3, seed=100 + p)]
-                _score(DM, fe, fr, M[fr], labels, list(range(60)), enrol_sets, set(range(1, 7)) - {p}, config, copies, open_out)
+                _score(DM, fe, fr, M[fr], labels, list(range(60)), enrol_sets, set(range(1, 7)) - {p}, config, copies, open_out,
+                       [t["motion"] for t in M[fe]])
             out["n_open"], out["none"] = open_out["n_open"], open_out["none"]
             out["open_n"], out["open_right"] = open_out["n"], open_out["right"]
             table[(fe, fr)] = out
@@ -584,7 +594,7 @@ def grid_amplitude_table(DG, G, meta, amps, config, copies: bool, fold: int) -> 
             out = _counts()
             q_items = [G[fr][i] for i in m["idx"]]
             _score({k[1:]: v for k, v in DG.items() if k[0] == fold}, fe, fr, q_items, [items[j]["label"] for j in m["tpl"]],
-                   m["tpl"], m["enrol"], set(GRID_VOCAB), config, copies, out)
+                   m["tpl"], m["enrol"], set(GRID_VOCAB), config, copies, out, [G[fe][m["idx"][j]]["motion"] for j in m["tpl"]])
             table[(fe, fr)] = out
     return table
 
@@ -779,6 +789,9 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/lipauth_commands_amplitudes",
                     help="--amplitudes: folder of tracked clips (pickles; tracked when missing, ~25 min the first time)")
     ap.add_argument("--no-grid", action="store_true", help="--amplitudes: MIRACL and still clips only")
+    ap.add_argument("--earlier", action="store_true",
+                    help="--amplitudes: the recogniser as issue 20 found it (EARLIER settings, the relative no-utterance "
+                         "gate; its 'enrolled takes only' tables are the before)")
     ap.add_argument("--fusion-weights", type=float, nargs=6, default=None,
                     help="--amplitudes: CommandsConfig.fusion_weights to measure (default the shipped ones)")
     args = ap.parse_args()
@@ -788,6 +801,10 @@ def main() -> None:
 
     if args.amplitudes is not None:
         cfg0 = CommandsConfig()
+        if args.earlier:
+            global _EARLIER_GATE
+            _EARLIER_GATE = True
+            cfg0 = dataclasses.replace(cfg0, **EARLIER)
         if args.fusion_weights is not None:
             cfg0 = dataclasses.replace(cfg0, fusion_weights=tuple(args.fusion_weights))
         amplitude_report(args, cfg0)

@@ -206,14 +206,13 @@ class CommandsConfig:
         37-64 % (17.6-53 % after ``magnify_labial(factor=0.05)``). The camera's own noise
         decides the rest, hence ``min_relative_motion``.
     min_amplitude : float
-        Fallback for listening (:func:`listen_clip`, :class:`CommandListener`) with a
-        vocabulary enrolled without motions (no :attr:`Vocabulary.reference_motion`, e.g.
-        by ``lipauth commands enrol`` so far): a movement segment whose inner-lip opening
-        varies by less than this many face units is skipped (the tracker settling on the
-        first frames makes such segments). Not used otherwise: an absolute gate contradicts
-        the per-person normalisation (as the only gate, 0.005 answered "no utterance" for 11
-        of 60 MIRACL takes attenuated to ~30 % of their movement, and let a repeated MIRACL
-        frame through at 0.008).
+        Listening (:func:`listen_clip`, :class:`CommandListener`) with a vocabulary enrolled
+        without motions (no :attr:`Vocabulary.reference_motion`): a movement segment whose
+        inner-lip opening varies by less than this many face units is skipped (the tracker
+        settling on the first frames makes such segments); mostly implied by
+        ``min_opening_change`` now. As the only gate, 0.005 answered "no utterance" for 11
+        of 60 MIRACL takes attenuated to ~30 % of their movement (by the magnifier), and let
+        a repeated MIRACL frame through at 0.008.
     """
 
     fusion_weights: tuple[float, ...] | None = (3.0, 4.0, 1.0, 2.0, 20.0, 5.0)
