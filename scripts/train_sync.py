@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sync_data import DATA, SyncClip, load_corpus  # noqa: E402
 
-from lipauth.checks.sync import sync_score  # noqa: E402
+from lipauth.checks.sync import LAG_MIN_SHARE, sync_score  # noqa: E402
 from lipauth.checks.sync_model import HOP_S, SyncModel, audio_grid, lag_curve, lip_windows  # noqa: E402
 from lipauth.eval.attacks import shift_audio, swap_audio  # noqa: E402
 from lipauth.types import Audio, LipFeatures  # noqa: E402
@@ -59,7 +59,7 @@ LAGS_MS = np.arange(-1000, 1001, 10.0)
 TOLERANCE_MS = 150.0
 HIDDEN, EMBED = 128, 64
 #: what-if switches of the leave-people-out run (--reg, --score); the shipped values are the defaults
-OPTIONS: dict = {"reg": 1.0, "score": "margin"}
+OPTIONS: dict = {"reg": 1.0, "score": "margin", "min_share": LAG_MIN_SHARE}
 
 log = logging.getLogger("train_sync")
 
@@ -194,7 +194,7 @@ def train_towers(ps: list[Piece], *, steps: int, seed: int = 0) -> SyncModel:
 def stats(model: SyncModel, features: LipFeatures, audio: Audio) -> tuple[float, float, float]:
     """(score, confidence, offset_ms) as check_sync computes them; NaNs when unusable."""
     try:
-        r = lag_curve(features, audio, lags_ms=LAGS_MS, model=model)
+        r = lag_curve(features, audio, lags_ms=LAGS_MS, model=model, min_share=OPTIONS["min_share"])
     except Exception:  # noqa: BLE001 (an unusable negative is a rejection)
         return float("nan"), float("nan"), float("nan")
     if not np.any(np.isfinite(r)):
@@ -450,9 +450,11 @@ def main() -> None:
     parser.add_argument("--reg", type=float, default=1.0, help="CCA ridge (what-if; shipped 1.0)")
     parser.add_argument("--score", choices=("margin", "product"), default="margin",
                         help="what-if: 'product' = the previous score (agreement x robust z)")
+    parser.add_argument("--min-share", type=float, default=LAG_MIN_SHARE,
+                        help="what-if: lags on fewer than this share of the frames are left out")
     args = parser.parse_args()
-    OPTIONS.update(reg=args.reg, score=args.score)
-    if (args.reg, args.score) != (1.0, "margin") and not args.no_write:
+    OPTIONS.update(reg=args.reg, score=args.score, min_share=args.min_share)
+    if (args.reg, args.score, args.min_share) != (1.0, "margin", LAG_MIN_SHARE) and not args.no_write:
         parser.error("--reg/--score are what-ifs: pass --no-write")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ps = pieces(load_corpus(DATA))

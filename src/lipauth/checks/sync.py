@@ -70,6 +70,9 @@ LITTLE_SPEECH_S = 2.0
 #: share of the lips' own spread. Looped tracks of GRID s1 give 0 (exact repeats); speech
 #: in GRID s1 clips 50-99 and the talking heads stays above 0.3 (benchmarks/accuracy_sync.py)
 LOOP_MAX_RATIO = 0.05
+#: lags read on fewer than this share of the best-covered lag's frames are left out of the
+#: lag curve (on short clips the far lags see few frames, and a noisy far maximum)
+LAG_MIN_SHARE = 0.0
 
 # --------------------------------------------------------------------------------------
 # result
@@ -347,7 +350,7 @@ def _decide(
     """The lag curve, the offset, the confidence and the verdict."""
     lags = np.arange(-max_offset_ms, max_offset_ms + 1e-9, 10.0)
     cos, mask = lag_cosines(features, audio, lags, model)
-    r = mean_over_frames(cos, mask, 10)
+    r = mean_over_frames(cos, mask, 10, LAG_MIN_SHARE)
     if not np.any(np.isfinite(r)):
         raise TooShortError(f"{audio.source or 'audio'}: too few frames with both a face and audio; record a longer clip")
     best = int(np.nanargmax(r))

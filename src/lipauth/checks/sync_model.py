@@ -223,6 +223,7 @@ def lag_curve(
     model: SyncModel | None = None,
     frames: np.ndarray | None = None,
     min_frames: int = 10,
+    min_share: float = 0.0,
 ) -> np.ndarray:
     """Mean cosine of lip and voice embeddings over the clip's frames, at each lag.
 
@@ -239,6 +240,8 @@ def lag_curve(
         Restrict to these frames (e.g. one time window).
     min_frames : int
         Lags with fewer frames that have both lips and audio get NaN.
+    min_share : float
+        ... or with fewer than this share of the best-covered lag's frames.
 
     Returns
     -------
@@ -246,14 +249,15 @@ def lag_curve(
     """
     model = model or load_sync_model()
     cos, mask = lag_cosines(features, audio, np.asarray(lags_ms, dtype=np.float64), model, frames)
-    return mean_over_frames(cos, mask, min_frames)
+    return mean_over_frames(cos, mask, min_frames, min_share)
 
 
-def mean_over_frames(cos: np.ndarray, mask: np.ndarray, min_frames: int = 10) -> np.ndarray:
-    """Mean of ``cos`` over the frames ``mask`` keeps, per row; NaN with fewer than ``min_frames``."""
+def mean_over_frames(cos: np.ndarray, mask: np.ndarray, min_frames: int = 10, min_share: float = 0.0) -> np.ndarray:
+    """Mean of ``cos`` over the frames ``mask`` keeps, per row; NaN with fewer than ``min_frames``
+    frames or fewer than ``min_share`` of the best-covered row's."""
     n = mask.sum(axis=1)
     r = np.where(mask, cos, 0.0).sum(axis=1) / np.maximum(n, 1)
-    r[n < min_frames] = np.nan
+    r[(n < min_frames) | (n < min_share * (n.max() if n.size else 0))] = np.nan
     return r
 
 
