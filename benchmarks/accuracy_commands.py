@@ -705,6 +705,18 @@ def amplitude_report(args, config) -> None:
         print(f"temperature fitted on the tuning fold (closed set, 1.0 / 0.3 enrolled x recognised): {config.temperature:.3f}")
     ece, mean_conf, top1 = _calibration(_confidence_rows(DM, M, config, "report"), config.temperature)
     print(f"confidence calibration, report fold: ECE {ece:.1%} (mean top confidence {mean_conf:.1%}, top-1 {top1:.1%})")
+    for threshold in args.opening_thresholds or []:  # the lips' evidence threshold: what a lower one trades
+        cfg = dataclasses.replace(config, min_opening_change=threshold)
+        cells = []
+        for fold in ("tune", "report"):
+            tab = miracl_amplitude_table(DM, M, [1.0, 0.3, 0.15], cfg, True, fold, args.splits)
+            cells.append(f"{fold}: " + ", ".join(f"{fe}/{fr} {tab[(fe, fr)]['top'] / tab[(fe, fr)]['n']:.1%}"
+                                                 for fe, fr in ((1.0, 1.0), (0.3, 0.3), (1.0, 0.3), (0.15, 0.15))))
+        enrol_sets = [e for e, _ in splits(np.array(labels), 3, 3, seed=21)]
+        words = sum(_still_words(stills, None, labels, enrol_sets, [[DMs[fe], DMs[_copy_factor(fe)]]], cfg) for fe in amps)
+        heard_stills = np.mean([s["evidence"] >= threshold for s in stills])
+        print(f"  min_opening_change={threshold}: MIRACL {'; '.join(cells)}; still clips heard {heard_stills:.1%}, "
+              f"words against MIRACL vocabularies {words}")
     for copies in (False, True):
         label = "with half-amplitude copies (default)" if copies else "enrolled takes only"
         for fold in ("tune", "report"):
@@ -789,6 +801,8 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/lipauth_commands_amplitudes",
                     help="--amplitudes: folder of tracked clips (pickles; tracked when missing, ~25 min the first time)")
     ap.add_argument("--no-grid", action="store_true", help="--amplitudes: MIRACL and still clips only")
+    ap.add_argument("--opening-thresholds", type=float, nargs="*", default=None,
+                    help="--amplitudes: also measure these CommandsConfig.min_opening_change values on MIRACL")
     ap.add_argument("--earlier", action="store_true",
                     help="--amplitudes: the recogniser as issue 20 found it (EARLIER settings, the relative no-utterance "
                          "gate; its 'enrolled takes only' tables are the before)")
