@@ -202,7 +202,11 @@ def plot_sync(features: LipFeatures, audio: Audio, result: CheckResult, path: st
     if lags.size:
         ax.plot(lags, corr, color="black")
         ax.axvline(offset_s * 1000, color="tab:green", ls="--", label=f"best offset {offset_s * 1000:+.0f} ms")
-        ax.axhline(result.threshold, color="grey", ls=":", label=f"threshold {result.threshold:.2f}")
+        agreement = float(result.details.get("agreement", float("nan")))
+        if np.isfinite(agreement) and np.isfinite(result.score):
+            # accepted when the agreement near zero lag reaches the best far lag's plus the threshold
+            need = agreement - float(result.score) + float(result.threshold)
+            ax.axhline(need, color="grey", ls=":", label=f"needed near 0 ms: {need:.2f} (far best {need - result.threshold:+.2f})")
         ax.legend(loc="upper right", fontsize=8)
     ax.set_xlabel("audio lag behind the lips (ms)")
     ax.set_ylabel("correlation")
