@@ -419,6 +419,13 @@
     $("scores").hidden = rows.length === 0;
     if (body.timeline_png) {
       $("timeline").src = "data:image/png;base64," + body.timeline_png;
+      // the caption names only what the plot draws: prompts and blow/voice rows come with a challenge
+      const names = rows.map((r) => r[0]);
+      const parts = [];
+      if (names.includes("blow")) parts.push("prompts", "blow probability", "mouth shape");
+      else if (names.includes("speech")) parts.push("prompts", "voice activity", "mouth shape");
+      parts.push(names.includes("sync") ? "lip motion vs audio" : "lip opening");
+      $("timeline-fig").querySelector("figcaption").textContent = "Timeline: " + parts.join(", ") + ".";
       $("timeline-fig").hidden = false;
     } else {
       $("timeline-fig").hidden = true;
