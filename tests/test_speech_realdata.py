@@ -110,7 +110,7 @@ def test_sync_fold_accepts_unedited_answers(people):
     """The sync check as folded in (``use_sync=True``) on every person's unedited clips answering
     their own voice runs (the rests are the clip's own pauses): measured 138/140 answers of 26
     people not AV_DESYNC, 2 people with one answer rejected (``accuracy_liveness.py --natural``,
-    the sync model on disk at 00:44 UTC; leave-people-out towers give the same,
+    the sync check as of commit 4d40ff1; leave-people-out towers give the same,
     docs/challenges.md). Floors with margin: the sync model is being retrained."""
     import accuracy_liveness as bench
 
