@@ -3,6 +3,9 @@ blow rate, device-motion separation.
 
     .venv/bin/python benchmarks/accuracy_liveness.py [--split report|tune] [--genuine 12] [--replays 50]
     .venv/bin/python benchmarks/accuracy_liveness.py --simulate   # schedule lengths, confusable pairs
+    .venv/bin/python benchmarks/accuracy_liveness.py --real --split report --genuine 10 --attack-seeds 4 --replays 50
+    .venv/bin/python benchmarks/accuracy_liveness.py --natural    # the sync fold on unedited real clips
+    .venv/bin/python benchmarks/accuracy_liveness.py --blow-shapes
 
 Blow sessions (tests/liveness_sessions.py): synth face 150 px in 320x240 at 25 fps pursing
 its lips in the windows of a fresh blow challenge (0.1-0.2 s late), real exhale bursts from
