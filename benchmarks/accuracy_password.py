@@ -25,7 +25,7 @@ enrolled sentence; the cohort without its GRID takes), and the enrolment consist
 
 Usage: ``.venv/bin/python benchmarks/accuracy_password.py [--splits 20] [--conditions clean rest clean->rest] [--cohort person|phrase]``
 Set ``LIPAUTH_BENCH_CACHE=/tmp/dir`` to keep tracked clips on disk between runs (the first run
-tracks 120 MIRACL takes, 81 other clips: about 15 min on 2 cores; then about 6 min).
+tracks 120 MIRACL takes and 81 other clips once; then about 11 min on the shared 2-core machine).
 """
 
 from __future__ import annotations
