@@ -119,12 +119,11 @@ def test_shared_data_csv_keeps_every_training_clip_in_tune() -> None:
     grid = sorted(p for p in by_path if p.startswith("grid_s1/video/"))
     assert len(grid) == 100 and all(by_path[p] == "tune" for p in grid[:50])
     assert all(by_path[p] == "tune" for p in by_path if p.startswith("talking_heads/"))
-    # password metric: MIRACL F01 phrases 01-03 (benchmarks/train_password_metric.py, the metric's info)
-    with np.load(root / "src" / "lipauth" / "checks" / "models" / "password_metric.npz") as z:
-        info = json.loads(bytes(z["info"].astype(np.uint8)).decode())
-    assert info["data"] == "MIRACL-VC1 F01 phrases 01, 02, 03"
-    # its cohort (shipped features) adds GRID s1 clips 40-49: inside 0-49, in tune above
-    assert info.get("cohort_extra", "GRID s1 clips 40-49").startswith("GRID s1 clips 40-49")
+    # password cohort: MIRACL F01 phrases 01-03 and GRID s1 clips 40-49 (benchmarks/train_password_metric.py);
+    # phrases 01-03 are pinned to tune, GRID 40-49 sits inside the tune half (0-49)
+    with np.load(root / "src" / "lipauth" / "checks" / "models" / "password_cohort.npz") as z:
+        info = json.loads(bytes(z["info"]).decode())
+    assert info["data"] == "MIRACL-VC1 F01 phrases 01, 02, 03; GRID s1 clips 40-49 (sorted)"
     for ph in (1, 2, 3):
         takes = [p for p in by_path if p.startswith(f"miracl_f01/F01_phrase0{ph}_")]
         assert len(takes) == 10 and all(by_path[p] == "tune" for p in takes)
@@ -143,7 +142,7 @@ def test_bad_config_is_refused() -> None:
 def test_eval_batch_settings_name_the_models_and_the_take_settings() -> None:
     s = EvalConfig().clip_settings()
     models = Path(__file__).resolve().parents[1] / "src" / "lipauth" / "checks" / "models"
-    assert set(s["models"]) == {p.name for p in models.glob("*.npz")} >= {"password_metric.npz", "sync_towers.npz"}
+    assert set(s["models"]) == {p.name for p in models.glob("*.npz")} >= {"password_cohort.npz", "sync_towers.npz"}
     assert all(len(h) == 16 for h in s["models"].values())
     assert s["password_config"].startswith("PasswordConfig(sequence=SequenceConfig(")
     assert "password_config" not in EvalConfig(checks=("sync",)).clip_settings()

@@ -10,7 +10,7 @@ The template keeps the enrolment takes' :func:`~lipauth.features.matcher.sketch`
 
 Matching degree (:func:`match_password`): the fused distance from the attempt to its nearest
 enrolled take, each channel divided by the attempt's own yardstick (its median distance to a
-background cohort shipped in the package: MIRACL-VC1 F01 phrases 01-06 and GRID s1
+background cohort shipped in the package: MIRACL-VC1 F01 phrases 01-03 and GRID s1
 sentences, never the user's; or the smaller median distance to scrambled copies of the
 enrolled takes), ``score = 1 - distance``: 1 = identical movement, 0 = no closer
 than a typical unrelated take.

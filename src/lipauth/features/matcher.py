@@ -709,7 +709,7 @@ COHORT_FILE = "password_cohort.npz"
 def load_cohort() -> Cohort:
     """The background cohort shipped in the package (``lipauth/checks/models/password_cohort.npz``).
 
-    Sketches of MIRACL-VC1 F01 phrases 01-06 (grouped by phrase: an evaluation leaves the
+    Sketches of MIRACL-VC1 F01 phrases 01-03 (grouped by phrase: an evaluation leaves the
     scored phrases out, :meth:`Cohort.without_groups`) and GRID s1 clips 40-49, built by
     ``benchmarks/train_password_metric.py``.
     """
