@@ -114,7 +114,7 @@ def test_sync_fold_accepts_unedited_answers(people):
     docs/challenges.md). Floors with margin: the sync model is being retrained."""
     import accuracy_liveness as bench
 
-    from lipauth.checks.speech import check_speech_challenge
+    from lipauth.checks.speech import check_speech_challenge, sync_refused
 
     ok = n = 0
     bad = []
@@ -122,15 +122,15 @@ def test_sync_fold_accepts_unedited_answers(people):
         for clip, ch, f, a in bench.natural_answers(person):
             r = check_speech_challenge(f, a, ch, use_sync=True, now_s=1.0)
             n += 1
-            ok += "AV_DESYNC" not in r.reasons
-            if "AV_DESYNC" in r.reasons:
+            ok += not sync_refused(r)
+            if sync_refused(r):
                 bad.append((name, clip))
     assert n >= 100 and len({p for p, _c in bad}) <= 3 and ok >= 0.95 * n, bad
 
 
 def test_sync_is_folded_in(report_fold):
-    """With use_sync the result is the same check plus AV_DESYNC when the sync model rejects."""
-    from lipauth.checks.speech import check_speech_challenge
+    """With use_sync the result is the same check plus the sync's reasons when the sync model rejects."""
+    from lipauth.checks.speech import SYNC_REASONS, check_speech_challenge, sync_refused
     from lipauth.checks.sync import check_sync
 
     person, sess, _r = next(iter(report_fold.values()))
@@ -139,6 +139,8 @@ def test_sync_is_folded_in(report_fold):
     folded = check_speech_challenge(f, a, ch, use_sync=True)
     s = check_sync(f, a)
     desync = s.available and not s.accepted
-    assert ("AV_DESYNC" in folded.reasons) == desync
+    assert sync_refused(folded) == desync
+    assert set(folded.reasons) - set(plain.reasons) <= set(SYNC_REASONS.values()) | {"AV_MISMATCH"}
+    assert ("AV_DESYNC" in folded.reasons) == (desync and "AV_DESYNC" in s.reasons)
     assert folded.accepted == (plain.accepted and not desync)
     assert np.isclose(folded.score, plain.score)

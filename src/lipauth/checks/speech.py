@@ -12,7 +12,8 @@ another schedule differs by >= 0.75 s in some window length or >= 0.4 s in some 
 (:mod:`lipauth.challenge`). The lips are the liveness part: they must move while the voice
 is on (coverage of each answered window) and rest outside; the audio-visual sync check
 (:func:`lipauth.checks.sync.check_sync`, on the whole clip) is folded in: when it rejects,
-``AV_DESYNC`` is added.
+its reasons are added in the speech check's words (:data:`SYNC_REASONS`: ``AV_DESYNC`` only
+for a voice that follows the lips at another offset, ``AV_MISMATCH`` for a weak match).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from lipauth.checks.blow import (
 from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.types import Audio, LipFeatures
 
-__all__ = ["AnswerTiming", "answer_timing", "check_speech_challenge", "voice_runs_timing", "SPEECH_THRESHOLD"]
+__all__ = ["AnswerTiming", "answer_timing", "check_speech_challenge", "voice_runs_timing", "SPEECH_THRESHOLD", "SYNC_REASONS",
+           "sync_refused"]
 
 #: default threshold; tuned on synthetic sessions (synth face speaking voiced syllables on
 #: schedule vs the schedule of another challenge), benchmarks/accuracy_liveness.py
@@ -48,6 +50,18 @@ SPEECH_THRESHOLD = 0.5
 _MIN_COVERAGE = 0.25  # speech has pauses: a quarter of the window's core is enough
 _FULL_COVERAGE = 0.5  # coverage counted as complete
 _MAX_OUTSIDE = 0.08
+
+#: the speech check's reason for each reason of a rejecting sync check: only a voice that
+#: follows the lips at another offset is ``AV_DESYNC`` (a replay or a dub); a weak match is
+#: ``AV_MISMATCH``; the sync gates keep their meaning in the speech check's words
+SYNC_REASONS = {"AV_DESYNC": "AV_DESYNC", "LOW_CONFIDENCE": "AV_MISMATCH", "STILL_FACE_WITH_VOICE": "STILL_FACE_WITH_VOICE",
+                "NO_LIP_MOTION": "LIPS_NOT_MOVING", "NO_SPEECH": "NO_SPEECH_HEARD", "LOOPED_LIPS": "LOOPED_LIPS"}
+
+
+def sync_refused(result: BlowResult) -> bool:
+    """Whether the sync check folded into a speech result (``use_sync=True``) rejected the clip."""
+    sync = result.details.get("sync")
+    return bool(sync and sync["available"] and not sync["accepted"])
 #: the answer is timed by its ONSETS: the voice runs answering the windows must start at one
 #: reaction lag (the mid-range of the 3 onset delays, inside
 #: lipauth.checks.blow.REACTION_LAG_S) within this spread (max - min), seconds. Onsets are
@@ -188,7 +202,7 @@ def check_speech_challenge(
     counts as full. Lip coverage is measured in each window's core shifted by the voice's
     reaction lag; the lips' own edge timing (``details["lip_timing"]``) is reported only:
     lips start and stop unevenly within syllables. With ``use_sync`` a rejecting sync check
-    adds ``AV_DESYNC``. Default threshold 0.5, the timing limits and the reason limits
+    adds its reasons mapped by :data:`SYNC_REASONS` (:func:`sync_refused` tells). Default threshold 0.5, the timing limits and the reason limits
     (coverage >= 0.25, outside <= 0.08) were tuned on synthetic speech sessions (synth
     face, fluent voiced syllables in the windows, tune seeds) against other challenges'
     schedules (benchmarks/accuracy_liveness.py); the voice-activity mode
@@ -204,7 +218,7 @@ def check_speech_challenge(
         ``VOICE_OFF_SCHEDULE`` (the voice runs do not start with the windows at one reaction
         lag, or one ends more than 0.25 s early / 0.5 s late), ``LIPS_NOT_MOVING``, ``SPEECH_OUTSIDE_PROMPT`` (voice outside the
         windows, or a voice run that answers no window), ``LIPS_MOVE_OUTSIDE_PROMPT``,
-        ``AV_DESYNC``.
+        ``AV_DESYNC``, ``AV_MISMATCH``, ``STILL_FACE_WITH_VOICE``, ``LOOPED_LIPS`` (sync folded in).
     """
     from lipauth.features.audio import voice_activity
 
@@ -247,7 +261,9 @@ def check_speech_challenge(
         reasons.append("LIPS_NOT_MOVING")
     if out_voice > _MAX_OUTSIDE or stray:
         reasons.append("SPEECH_OUTSIDE_PROMPT")
-    if out_lips > _MAX_OUTSIDE:
+    if out_lips > _MAX_OUTSIDE and max(lip_cov) >= _MIN_COVERAGE:
+        # lips that moved in no window at all get LIPS_NOT_MOVING alone (tracker jitter on a
+        # still face must not also read as moving outside the prompts)
         reasons.append("LIPS_MOVE_OUTSIDE_PROMPT")
     details: dict = {"voice_coverage": voice_cov, "lip_coverage": lip_cov, "voice_outside": out_voice,
                      "lips_outside": out_lips, "voice_timing": {**timing.to_dict(), **answer.to_dict()}, "lip_timing": lip_timing.to_dict(),
@@ -259,7 +275,8 @@ def check_speech_challenge(
         details["sync"] = {"score": sync.score, "threshold": sync.threshold, "accepted": sync.accepted,
                            "reasons": list(sync.reasons), "available": sync.available}
         if sync.available and not sync.accepted:
-            reasons.append("AV_DESYNC")
+            mapped = [SYNC_REASONS[r] for r in sync.reasons if r in SYNC_REASONS] or ["AV_MISMATCH"]
+            reasons += [r for r in dict.fromkeys(mapped) if r not in reasons]
     states = np.where(lips, MOUTH_OPEN, MOUTH_NEUTRAL).astype(np.int8)
     return BlowResult(
         check="speech", score=float(score), threshold=float(threshold),
