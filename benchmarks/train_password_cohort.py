@@ -9,13 +9,11 @@ each, grouped by phrase; 04-06 stay out: ``benchmarks/shared_data.csv`` leaves t
 phrase's takes (and without the attempt's phrase): leave-phrase-out. GRID clips 0-19 and
 ``av_speakers`` are in no cohort.
 
-(The script's name is historical: the learned metric it once trained, ``password_metric.npz``,
-is gone; the cohort is all the password ships.)
 Each take is cut to its phrase and sketched as ``checks.password.take_from_features`` does,
 then sketched again to 128 columns per wide channel (``features.matcher.Cohort``): derived
 features in float16, no media.
 
-Usage: ``.venv/bin/python benchmarks/train_password_metric.py [--out PATH] [--phrases 1 2 3]``
+Usage: ``.venv/bin/python benchmarks/train_password_cohort.py [--out PATH] [--phrases 1 2 3]``
 """
 
 from __future__ import annotations
@@ -51,7 +49,7 @@ def main() -> None:
     seqs += [take(str(p)).sequence for p in grid_paths(hi - lo, start=lo)]
     groups += [GRID_GROUP] * max(hi - lo, 0)
     info = {"data": "MIRACL-VC1 F01 phrases " + ", ".join(f"{p:02d}" for p in args.phrases) + f"; GRID s1 clips {lo}-{hi - 1} (sorted)",
-            "script": "benchmarks/train_password_metric.py"}
+            "script": "benchmarks/train_password_cohort.py"}
     cohort = Cohort.from_takes(seqs, groups, info=info)  # takes are sketches (take_from_features)
     cohort.save(args.out)
     print(f"cohort of {len(seqs)} takes in {time.perf_counter() - t0:.1f} s: {info}; wrote {args.out}")

@@ -119,7 +119,7 @@ def test_shared_data_csv_keeps_every_training_clip_in_tune() -> None:
     grid = sorted(p for p in by_path if p.startswith("grid_s1/video/"))
     assert len(grid) == 100 and all(by_path[p] == "tune" for p in grid[:50])
     assert all(by_path[p] == "tune" for p in by_path if p.startswith("talking_heads/"))
-    # password cohort: MIRACL F01 phrases 01-03 and GRID s1 clips 40-49 (benchmarks/train_password_metric.py);
+    # password cohort: MIRACL F01 phrases 01-03 and GRID s1 clips 40-49 (benchmarks/train_password_cohort.py);
     # phrases 01-03 are pinned to tune, GRID 40-49 sits inside the tune half (0-49)
     with np.load(root / "src" / "lipauth" / "checks" / "models" / "password_cohort.npz") as z:
         info = json.loads(bytes(z["info"]).decode())

@@ -701,7 +701,7 @@ def _cohort_sketch(sketched: np.ndarray, sequence_config: SequenceConfig) -> np.
     return sketch(sketched, dims=COHORT_DIMS, slices=slices)
 
 
-#: the background cohort shipped in the package (``benchmarks/train_password_metric.py``)
+#: the background cohort shipped in the package (``benchmarks/train_password_cohort.py``)
 COHORT_FILE = "password_cohort.npz"
 
 
@@ -711,7 +711,7 @@ def load_cohort() -> Cohort:
 
     Sketches of MIRACL-VC1 F01 phrases 01-03 (grouped by phrase: an evaluation leaves the
     scored phrases out, :meth:`Cohort.without_groups`) and GRID s1 clips 40-49, built by
-    ``benchmarks/train_password_metric.py``.
+    ``benchmarks/train_password_cohort.py``.
     """
     from lipauth.errors import BackendUnavailableError
 
