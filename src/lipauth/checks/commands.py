@@ -705,6 +705,7 @@ def has_utterance(
     frames: np.ndarray | None = None,
     reference_motion: float | None = None,
     config: CommandsConfig | None = None,
+    motion: float | None = None,
 ) -> bool:
     """Whether the lips move enough to be an utterance.
 
@@ -725,12 +726,14 @@ def has_utterance(
     reference_motion : float, optional
         Percent of contrast (:func:`take_motion` of the enrolled takes, median).
     config : CommandsConfig, optional
+    motion : float, optional
+        The utterance's :func:`take_motion` when the caller already has it (not computed again).
     """
     cfg = config or CommandsConfig()
     idx = utterance_frames(features) if frames is None else np.asarray(frames, dtype=np.int64)
-    return opening_change(features, idx) >= cfg.min_opening_change and _moves_enough(
-        take_motion(crops, idx), reference_motion, cfg
-    )
+    if opening_change(features, idx) < cfg.min_opening_change:
+        return False
+    return _moves_enough(take_motion(crops, idx) if motion is None else motion, reference_motion, cfg)
 
 
 def _moves_enough(motion: float, reference_motion: float | None, cfg: CommandsConfig) -> bool:
@@ -796,7 +799,7 @@ def clip_sequence(
     motion = take_motion(crops, frames)
     reference = vocabulary.reference_motion if vocabulary is not None else None
     seq = None
-    if has_utterance(features, crops, frames=frames, reference_motion=reference, config=config):
+    if has_utterance(features, crops, frames=frames, reference_motion=reference, config=config, motion=motion):
         seq = _sequence_of(video, track, features, crops, frames, cfg)
     out: tuple[Any, ...] = (seq, track, features, motion) if return_motion else (seq, track, features)
     if copies:
@@ -840,8 +843,6 @@ def amplitude_copies(
     -------
     dict of float -> np.ndarray [shape=(n_frames, d), float32]
     """
-    import dataclasses as _dc
-
     from lipauth.features import extract_lip_features
     from lipauth.features.appearance import labial_crops
     from lipauth.features.magnify import attenuate_lip_motion
@@ -851,7 +852,7 @@ def amplitude_copies(
     out: dict[float, np.ndarray] = {}
     for factor in factors:
         check_range("amplitude_copies", "factor", float(factor), 0.01, 0.99)
-        warped = _dc.replace(video, frames=np.stack(list(attenuate_lip_motion(video, track, factor=float(factor)))))
+        warped = dataclasses.replace(video, frames=np.stack(list(attenuate_lip_motion(video, track, factor=float(factor)))))
         copy_track = track_lips(warped, backend=backend)
         copy_features = extract_lip_features(copy_track, warped)
         frames = take_frames(copy_features)
