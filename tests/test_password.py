@@ -183,3 +183,14 @@ def test_other_signal_does_not_match(synth_template: PasswordTemplate, speed: fl
     assert not res.accepted and "MISMATCH" in res.reasons, (res.score, res.reasons)
     _, same = tracked_take("A", 1.25, 150.0, False, 5)
     assert check_password(synth_template, same).score > res.score + 0.05
+
+
+def test_a_phrase_of_three_frames_is_not_thinned_below_three() -> None:
+    """At 25-30 fps a 3-4 frame phrase (a still face's twitch) thinned to 15 fps would keep 2
+    frames, too few for a sequence: the attempt must be judged (rejected), not raise."""
+    from lipauth.checks.password import _thinned
+
+    t = np.arange(60) / 30.0
+    for idx in (np.array([10, 11, 12]), np.array([10, 11, 12, 13])):
+        assert _thinned(idx, t).size >= 3
+    assert _thinned(np.arange(60), t).size == 24  # long takes still thinned

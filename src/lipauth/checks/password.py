@@ -182,12 +182,15 @@ MAX_FPS, MAX_FRAMES = 15.0, 24
 
 
 def _thinned(idx: np.ndarray, timestamps_s: np.ndarray) -> np.ndarray:
-    """Every k-th frame of ``idx`` so that the rate is at most :data:`MAX_FPS`, then evenly at most :data:`MAX_FRAMES`."""
+    """Every k-th frame of ``idx`` so that the rate is at most :data:`MAX_FPS`, then evenly at most :data:`MAX_FRAMES`
+    (never fewer than 3 frames when ``idx`` has 3)."""
     if idx.size < 2:
         return idx
     dt = float(np.median(np.diff(timestamps_s[idx])))
     step = max(int(round(1.0 / (MAX_FPS * dt))), 1) if dt > 0 else 1
     out = idx[::step]
+    if out.size < 3:  # a phrase of 3-5 frames at 25-30 fps stays a sequence (a command needs 3)
+        out = idx
     if out.size > MAX_FRAMES:
         out = out[np.round(np.linspace(0, out.size - 1, MAX_FRAMES)).astype(int)]
     return out

@@ -121,6 +121,18 @@ def native_stderr_to_log() -> Iterator[None]:
 
 
 
+def _settle(solution: Any) -> None:
+    """Wait until a just started MediaPipe graph has opened its calculators.
+
+    The graph opens them on its own threads after the constructor returns, and TFLite's
+    inference calculator prints a warning as it opens: waiting keeps that line inside
+    :func:`native_stderr_to_log` instead of landing on fd 2 a moment later.
+    """
+    graph = getattr(solution, "_graph", None)
+    if graph is not None:
+        graph.wait_until_idle()
+
+
 def _import_mediapipe() -> Any:
     os.environ.setdefault("GLOG_minloglevel", "2")  # C++ glog: warnings and info off
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -196,6 +208,7 @@ class MediaPipeBackend:
                     min_detection_confidence=self.min_detection_confidence,
                     min_tracking_confidence=self.min_tracking_confidence,
                 )
+                _settle(mesh)
             self._meshes[n_faces] = mesh
             self._fresh.add(n_faces)
         return mesh
@@ -230,6 +243,7 @@ class MediaPipeBackend:
                 self._detector = self._face_detection_mod.FaceDetection(
                     model_selection=0, min_detection_confidence=self.min_detection_confidence
                 )
+                _settle(self._detector)
                 res = self._detector.process(frame_rgb)
         else:
             res = self._detector.process(frame_rgb)
@@ -268,6 +282,7 @@ class MediaPipeBackend:
                 if self._n_mesh_faces in self._stale:
                     self._stale.discard(self._n_mesh_faces)
                     mesh.reset()
+                    _settle(mesh)
                 res = mesh.process(frame_rgb)
             if not res.multi_face_landmarks:
                 # the graph also logs when it first projects landmarks: stay quiet until then
