@@ -255,12 +255,23 @@ class _Cache:
 
 def _take(d: dict, frames: np.ndarray, label, name: str) -> dict:
     """A take as ``clip_sequence`` sees it: sequence, motion and the lips' evidence on ``frames``."""
-    from lipauth.checks.commands import COMMANDS_SEQUENCE, opening_change, take_motion
+    from lipauth.checks.commands import COMMANDS_SEQUENCE, opening_change, shape_change, take_motion
     from lipauth.features.sequence import utterance_sequence
 
     seq = utterance_sequence(d["track"], d["features"], d["crops"], frames=frames, config=COMMANDS_SEQUENCE, deep=d["deep"])
+    width, area = shape_change(d["track"], frames)
     return {"label": label, "name": name, "seq": seq.astype(np.float64), "motion": take_motion(d["crops"], frames),
-            "evidence": opening_change(d["features"], frames)}
+            "evidence": opening_change(d["features"], frames), "width": width, "area": area}
+
+
+#: the lips' evidences of a take (``opening_change``, ``shape_change``) and their ``CommandsConfig`` thresholds
+EVIDENCES = (("evidence", "min_opening_change"), ("width", "min_width_change"), ("area", "min_area_change"))
+
+
+def _heard(item: dict, config) -> bool:
+    """``has_utterance`` on a take's stored evidences: any of the lips' evidences, and the crop-motion floor."""
+    lips = any(item[key] >= getattr(config, field) for key, field in EVIDENCES if key in item)
+    return lips and item["motion"] >= config.min_motion
 
 
 def miracl_amplitude_takes(cache: _Cache, factor: float) -> list[dict]:
@@ -483,7 +494,7 @@ def _score(D, fe, fr, items, tlab, t_ids, enrol_sets, vocab, config, copies, out
                 continue
             sets = [D[(fe, fr)][qi, enrol]] + ([D[(_copy_factor(fe), fr)][qi, enrol]] if copies else [])
             word, rel, _, dist, cohort_all = decide(sets, labels, config)
-            heard = item["evidence"] >= config.min_opening_change and item["motion"] >= config.min_motion
+            heard = _heard(item, config)
             if _EARLIER_GATE:
                 heard = item["motion"] >= max(config.min_motion, 0.55 * ref)
             if heard and item["label"] in vocab and "conf" in out:  # (confidence of the true word, top word right, top confidence)
@@ -631,7 +642,7 @@ def _still_words(stills, DS, tlab, enrol_sets, sets_of, config) -> int:
     """How many (still clip, vocabulary) pairs answer a word: the lips' evidence, then the open-set rule."""
     words = 0
     for si, s in enumerate(stills):
-        if s["evidence"] < config.min_opening_change or s["motion"] < config.min_motion:
+        if not _heard(s, config):
             continue
         for enrol in enrol_sets:
             for D in sets_of:
@@ -655,12 +666,16 @@ def amplitude_report(args, config) -> None:
     print(f"tracked / loaded {len(need)} amplitudes, {len(stills)} still clips, {len(rest)} GRID silences "
           f"in {time.perf_counter() - t0:.0f} s", flush=True)
     # 1. the utterance evidence: threshold from the tuning half of the still clips
-    tune_max = max(s["evidence"] for s in stills if s["face"] in STILL_TUNE_FACES)
-    print(f"\nutterance evidence (opening_change): tuning-half stills max {tune_max:.3f} -> threshold 1.05x = "
-          f"{1.05 * tune_max:.2f}; shipped min_opening_change = {config.min_opening_change}")
+    for key, field in EVIDENCES:
+        tune_max = max(s[key] for s in stills if s["face"] in STILL_TUNE_FACES)
+        print(f"\nutterance evidence {key} ({field}): tuning-half stills max {tune_max:.3f} -> threshold 1.05x = "
+              f"{1.05 * tune_max:.3f}; shipped {getattr(config, field)}")
+        for name, items in [("still clips, reported faces", [s for s in stills if s["face"] not in STILL_TUNE_FACES]),
+                            ("GRID s1 silences", rest)] + [(f"MIRACL at {a}", M[a]) for a in amps]:
+            print(f"  {name}: {np.mean([t[key] >= getattr(config, field) for t in items]):.1%} above")
 
     def heard(items):
-        return np.mean([t["evidence"] >= config.min_opening_change and t["motion"] >= config.min_motion for t in items])
+        return np.mean([_heard(t, config) for t in items])
 
     for name, items in [("still clips, tuning faces", [s for s in stills if s["face"] in STILL_TUNE_FACES]),
                         ("still clips, reported faces", [s for s in stills if s["face"] not in STILL_TUNE_FACES]),
@@ -714,7 +729,7 @@ def amplitude_report(args, config) -> None:
                                                  for fe, fr in ((1.0, 1.0), (0.3, 0.3), (1.0, 0.3), (0.15, 0.15))))
         enrol_sets = [e for e, _ in splits(np.array(labels), 3, 3, seed=21)]
         words = sum(_still_words(stills, None, labels, enrol_sets, [[DMs[fe], DMs[_copy_factor(fe)]]], cfg) for fe in amps)
-        heard_stills = np.mean([s["evidence"] >= threshold for s in stills])
+        heard_stills = np.mean([_heard(s, cfg) for s in stills])
         print(f"  min_opening_change={threshold}: MIRACL {'; '.join(cells)}; still clips heard {heard_stills:.1%}, "
               f"words against MIRACL vocabularies {words}")
     for copies in (False, True):
@@ -803,6 +818,8 @@ def main() -> None:
     ap.add_argument("--no-grid", action="store_true", help="--amplitudes: MIRACL and still clips only")
     ap.add_argument("--opening-thresholds", type=float, nargs="*", default=None,
                     help="--amplitudes: also measure these CommandsConfig.min_opening_change values on MIRACL")
+    ap.add_argument("--opening-only", action="store_true",
+                    help="--amplitudes: the lips' evidence as before shape_change (opening_change alone)")
     ap.add_argument("--earlier", action="store_true",
                     help="--amplitudes: the recogniser as issue 20 found it (EARLIER settings, the relative no-utterance "
                          "gate; its 'enrolled takes only' tables are the before)")
@@ -821,6 +838,8 @@ def main() -> None:
             cfg0 = dataclasses.replace(cfg0, **EARLIER)
         if args.fusion_weights is not None:
             cfg0 = dataclasses.replace(cfg0, fusion_weights=tuple(args.fusion_weights))
+        if args.opening_only:
+            cfg0 = dataclasses.replace(cfg0, min_width_change=100.0, min_area_change=100.0)
         amplitude_report(args, cfg0)
         return
     global _SEQUENCE

@@ -67,7 +67,9 @@ __all__ = [
     "amplitude_copies",
     "clip_sequence",
     "has_utterance",
+    "lips_heard",
     "opening_change",
+    "shape_change",
     "listen_clip",
     "recognise",
     "recognise_clip",
@@ -223,6 +225,8 @@ class CommandsConfig:
     temperature: float = 0.018
     max_inconsistency: float = MAX_INCONSISTENCY
     min_opening_change: float = 0.74
+    min_width_change: float = 0.087
+    min_area_change: float = 0.118
     min_relative_motion: float = 0.0
     enrol_relative_motion: float = 0.55
     min_motion: float = 5.0
@@ -250,6 +254,8 @@ class CommandsConfig:
         check_range("CommandsConfig", "min_relative_motion", self.min_relative_motion, 0.0, 1.0)
         check_range("CommandsConfig", "enrol_relative_motion", self.enrol_relative_motion, 0.0, 1.0)
         check_range("CommandsConfig", "min_opening_change", self.min_opening_change, 0.0, 100.0)
+        check_range("CommandsConfig", "min_width_change", self.min_width_change, 0.0, 100.0)
+        check_range("CommandsConfig", "min_area_change", self.min_area_change, 0.0, 100.0)
         check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 400.0)
 
 
@@ -698,6 +704,57 @@ def opening_change(features: LipFeatures, frames: np.ndarray | None = None) -> f
     return float(np.ptp(opening) / (OPENING_REST_WEIGHT * max(float(opening.min()), 0.0) + OPENING_FLOOR))
 
 
+def _polygon_area(points: np.ndarray) -> np.ndarray:
+    """Shoelace area of each frame's polygon [shape=(n, k, 2)] -> (n,)."""
+    x, y = points[..., 0], points[..., 1]
+    return 0.5 * np.abs((x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y).sum(axis=-1))
+
+
+def shape_change(track: LipTrack, frames: np.ndarray | None = None) -> tuple[float, float]:
+    """Utterance evidence that a flat (photographed) face cannot fake: lip shape in the image's own ratios.
+
+    Two ratios of the image (pixel) landmarks that an affine warp of the whole face leaves
+    unchanged, so a photo tilted, turned, nodded, rolled, zoomed or shaken in front of the
+    camera gives only the tracker's jitter, while a mouth that spreads, rounds or opens
+    slightly changes them:
+
+    - **width**: range of the mouth width (corner to corner) over the distance between the
+      outer eye corners (two nearly parallel segments of one plane), divided by its median;
+    - **area**: range of the inner-lip area over the outer-lip area (a ratio of areas).
+
+    Unlike :func:`opening_change` they see a word said with the lips closed ("good bye":
+    the lips spread and round, the opening hardly changes).
+
+    Parameters
+    ----------
+    track : LipTrack
+        With ``contour_xyz`` (the eye corners); without it ``(0, 0)``.
+    frames : np.ndarray [shape=(n_selected,), dtype=int], optional
+        The utterance's frames (default every detected frame).
+
+    Returns
+    -------
+    (width change, area change) : tuple of float
+        0 for fewer than 2 frames with landmarks.
+    """
+    from lipauth.tracking.base import CONTOUR_POINT_NAMES
+
+    if track.contour_xyz is None or len(track.contour_xyz) != track.n_frames:
+        return 0.0, 0.0
+    idx = np.flatnonzero(track.detected) if frames is None else np.asarray(frames, dtype=np.int64)
+    lips = np.asarray(track.landmarks_px, dtype=np.float64)[idx, :, :2]
+    eyes = np.asarray(track.contour_xyz, dtype=np.float64)[idx][:, [CONTOUR_POINT_NAMES.index("right_eye_outer"),
+                                                                     CONTOUR_POINT_NAMES.index("left_eye_outer")], :2]
+    eye_span = np.linalg.norm(eyes[:, 0] - eyes[:, 1], axis=1)
+    outer = _polygon_area(lips[:, 0:20])
+    ok = np.isfinite(lips).all(axis=(1, 2)) & np.isfinite(eye_span) & (eye_span > 0) & (outer > 0)
+    if ok.sum() < 2:
+        return 0.0, 0.0
+    width = np.linalg.norm(lips[ok, 0] - lips[ok, 10], axis=1) / eye_span[ok]
+    area = _polygon_area(lips[ok, 20:40]) / outer[ok]
+    return float(np.ptp(width) / max(float(np.median(width)), 1e-9)), float(np.ptp(area))
+
+
 def has_utterance(
     features: LipFeatures,
     crops: np.ndarray,
@@ -706,6 +763,7 @@ def has_utterance(
     reference_motion: float | None = None,
     config: CommandsConfig | None = None,
     motion: float | None = None,
+    track: LipTrack | None = None,
 ) -> bool:
     """Whether the lips move enough to be an utterance.
 
@@ -731,9 +789,21 @@ def has_utterance(
     """
     cfg = config or CommandsConfig()
     idx = utterance_frames(features) if frames is None else np.asarray(frames, dtype=np.int64)
-    if opening_change(features, idx) < cfg.min_opening_change:
+    if not lips_heard(features, idx, track, cfg):
         return False
     return _moves_enough(take_motion(crops, idx) if motion is None else motion, reference_motion, cfg)
+
+
+def lips_heard(features: LipFeatures, frames: np.ndarray, track: LipTrack | None, config: CommandsConfig) -> bool:
+    """The lips' own evidence of an utterance: :func:`opening_change` at least ``min_opening_change``,
+    or (with a track) either ratio of :func:`shape_change` at least ``min_width_change`` /
+    ``min_area_change``."""
+    if opening_change(features, frames) >= config.min_opening_change:
+        return True
+    if track is None:
+        return False
+    width, area = shape_change(track, frames)
+    return width >= config.min_width_change or area >= config.min_area_change
 
 
 def _moves_enough(motion: float, reference_motion: float | None, cfg: CommandsConfig) -> bool:
@@ -799,7 +869,7 @@ def clip_sequence(
     motion = take_motion(crops, frames)
     reference = vocabulary.reference_motion if vocabulary is not None else None
     seq = None
-    if has_utterance(features, crops, frames=frames, reference_motion=reference, config=config, motion=motion):
+    if has_utterance(features, crops, frames=frames, reference_motion=reference, config=config, motion=motion, track=track):
         seq = _sequence_of(video, track, features, crops, frames, cfg)
     out: tuple[Any, ...] = (seq, track, features, motion) if return_motion else (seq, track, features)
     if copies:
@@ -1080,7 +1150,7 @@ def _segment_results(
             continue
         inner = utterance_frames(features, start_s, end_s)
         inner = inner if inner.size >= 2 else idx
-        if not has_utterance(features, crops, frames=inner, reference_motion=reference, config=cfg):
+        if not has_utterance(features, crops, frames=inner, reference_motion=reference, config=cfg, track=track):
             continue  # a twitch far below the person's enrolled movements
         if reference is None and np.ptp(features.column("opening")[inner]) < cfg.min_amplitude:
             continue  # no reference motion (vocabulary enrolled without motions): e.g. tracker settling
