@@ -89,8 +89,11 @@ def write_y4m(path: Path, frames: np.ndarray, *, fps: int) -> Path:
     return path
 
 
-def make_fake_media(directory: Path) -> tuple[Path, Path]:
-    """The looping fake camera (Y4M) and microphone (WAV) files; see the module docstring."""
+def make_fake_media(directory: Path, *, shift_px: tuple[int, int] = (0, 0)) -> tuple[Path, Path]:
+    """The looping fake camera (Y4M) and microphone (WAV) files; see the module docstring.
+
+    ``shift_px``: move the picture by ``(dx, dy)`` pixels (edges repeated), e.g. the face into a corner.
+    """
     from lipauth.io import write_audio
     from lipauth.synth import make_talking_clip
 
@@ -101,7 +104,13 @@ def make_fake_media(directory: Path) -> tuple[Path, Path]:
         noise_std=2.0, audio="syllables", sample_rate=48000, seed=3,
     )
     assert clip.n_frames == n
-    video = write_y4m(directory / "camera.y4m", clip.frames, fps=FPS)
+    frames = clip.frames
+    if shift_px != (0, 0):
+        import cv2
+
+        m = np.float32([[1, 0, shift_px[0]], [0, 1, shift_px[1]]])
+        frames = np.stack([cv2.warpAffine(f, m, SIZE, borderMode=cv2.BORDER_REPLICATE) for f in frames])
+    video = write_y4m(directory / "camera.y4m", frames, fps=FPS)
     audio = write_audio(directory / "microphone.wav", clip.audio)
     return video, audio
 
@@ -265,6 +274,62 @@ def test_liveness_mode_shows_prompts_and_the_answer(server: str, fake_media: tup
             browser.close()
 
 
+def test_face_outside_the_oval_is_told_which_way_to_move(server: str, tmp_path: Path) -> None:
+    """The fake camera's face sits in the image's top-left corner, half of it outside the page's oval:
+    the answer's ``framing`` (from the oval the page sends) makes the page say which way to move,
+    and the oval turns amber. In the mirrored preview the face shows top-right: the person moves
+    to their left (the screen's left) and down."""
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    video, audio = make_fake_media(tmp_path, shift_px=(-90, -45))
+    with sync_playwright() as p:
+        browser = _launch(p, [
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}", f"--use-file-for-fake-audio-capture={audio}",
+            "--autoplay-policy=no-user-gesture-required",
+        ])
+        try:
+            page = browser.new_page(viewport={"width": 420, "height": 900})
+            page.goto(server + "/")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            page.click("#camera-btn")
+            expect(page.locator("#start-btn")).to_be_enabled(timeout=15_000)
+            # the oval the page sends: its SVG ellipse, in fractions of the 320x240 (4:3) recorded frame
+            assert page.evaluate("() => lipauthPage.ovalForFrame()") == {"cx": 0.5, "cy": 0.57, "rx": 0.24, "ry": 0.34}
+            page.check('input[name="mode"][value="verify"]')
+            page.fill("#user", "corner")
+            page.select_option("#kind", "")
+            page.click("#start-btn")
+            expect(page.locator("#verdict")).to_have_text(re.compile(r"^(Accepted|Rejected)$"), timeout=120_000)
+            hint = page.locator("#framing")
+            expect(hint).to_be_visible()
+            expect(hint).to_have_text("Your face was outside the oval for most of the recording: "
+                                      "move to your left and move down.")
+            expect(page.locator("#stage")).to_have_class(re.compile(r"\boff-oval\b"))
+            page.screenshot(path=str(_artifact("browser_face_outside_oval.png")), full_page=True)
+            # the words for an enrolment with takes outside the oval, and for a face that is merely small
+            words = page.evaluate("""() => [
+                lipauthPage.enrolFramingText([{ok: true, move: []}, {ok: false, move: ["right", "up"]}, {ok: false, move: []}]),
+                lipauthPage.enrolFramingText([{ok: true, move: ["closer"]}, {ok: true, move: []}, {ok: true, move: []}]),
+                lipauthPage.framingText({ok: true, move: ["closer"]}),
+                lipauthPage.framingText({ok: true, move: []}),
+            ]""")
+            assert words == [
+                "Your face was outside the oval in takes 2, 3 (move to your right and move up): keep your whole face "
+                "inside the oval when you unlock.",
+                "",
+                "Tip: come closer so that your face fills the oval.",
+                "",
+            ]
+            # a new attempt clears the hint
+            page.evaluate("() => { document.querySelector('#verdict').textContent = ''; }")
+            page.click("#start-btn")
+            expect(hint).to_be_hidden()
+        finally:
+            browser.close()
+
+
 def test_too_dark_warning(tmp_path: Path) -> None:
     """A dark camera image raises the "too dark" warning (mean preview brightness); no service needed."""
     _need_browser()
@@ -312,6 +377,8 @@ def test_too_dark_warning(tmp_path: Path) -> None:
                 lipauthPage.httpErrorText(503, {detail: 'server is busy; retry later', code: 'OVERLOADED'}, ' Try again in 2 s.'),
                 lipauthPage.reasonWords('LOCKOUT:LOCKED'),
                 lipauthPage.reasonWords('BLOW:NO_BLOW_HEARD'),
+                lipauthPage.reasonWords('SPEECH:VOICE_OFF_SCHEDULE'),
+                lipauthPage.httpErrorText(422, {detail: 'no sound was heard in the clip (is the microphone muted?)', code: 'SILENT_AUDIO'}, ''),
             ]""")
             assert words == [
                 "No face was found in the recording: place your face inside the oval, in good light. (no face found in the clip)",
@@ -319,6 +386,8 @@ def test_too_dark_warning(tmp_path: Path) -> None:
                 "The server is busy (overloaded). Try again in 2 s.",
                 "Too many failed attempts: this account is locked for a while.",
                 "blow: No blow was heard: blow into the microphone when asked.",
+                "speech: The voice did not follow the prompts in time: speak only while it says SPEAK NOW.",
+                "No sound was heard: is the microphone muted or turned down? Unmute it and try again.",
             ]
         finally:
             browser.close()

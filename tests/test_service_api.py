@@ -558,3 +558,73 @@ def test_key_is_checked_before_the_body_is_read(client) -> None:
     assert client.get("/v1/nothing-here", headers={"X-API-Key": ""}).json() == {
         "detail": "missing or invalid API key", "code": "UNAUTHORIZED"}
     assert client.get("/nothing-here").json() == {"detail": "no such route", "code": "NOT_FOUND"}
+
+
+# --------------------------------------------------------------------------------------
+# framing against the page's oval, and a silent microphone
+
+#: the page's oval on a 4:3 frame (index.html's SVG ellipse: cx 50, cy 57, rx 24, ry 34 of 100)
+PAGE_OVAL = {"cx": 0.5, "cy": 0.57, "rx": 0.24, "ry": 0.34}
+
+
+def _shifted(clip, dx: int, dy: int):
+    """``clip``'s frames with the picture moved by ``(dx, dy)`` pixels (edges repeated): the face off the centre."""
+    import cv2
+    import numpy as np
+
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    h, w = clip.frames.shape[1:3]
+    return np.stack([cv2.warpAffine(f, m, (w, h), borderMode=cv2.BORDER_REPLICATE) for f in clip.frames])
+
+
+def test_framing_says_when_the_face_is_outside_the_oval(client, clips, enrolled, tmp_path) -> None:
+    from lipauth.io import write_video
+
+    take = render_take("A", speed=1.25, seed=6)
+    corner = write_video(tmp_path / "corner.mp4", _shifted(take, -95, -55), fps=take.fps)
+    oval = json.dumps(PAGE_OVAL)
+    r = client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["ok"])}, data={"oval": oval})
+    assert r.status_code == 200, r.text
+    framing = r.json()["framing"]
+    assert framing["ok"] and framing["in_oval"] > 0.9 and framing["move"] == [], framing
+    # the face in the image's top-left corner: the person is to their right and too high
+    r = client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(corner)}, data={"oval": oval})
+    assert r.status_code == 200, r.text
+    framing = r.json()["framing"]
+    assert not framing["ok"] and framing["in_oval"] < 0.2 and framing["face_inside"] < 0.5
+    assert framing["move"] == ["left", "down"]
+    assert set(framing) == {"in_oval", "face_inside", "ok", "move"}
+    # enrolment: one framing per take, in upload order (the third take with the face in the corner)
+    a2 = render_take("A", speed=1.05, seed=2)
+    a2_corner = write_video(tmp_path / "a2_corner.mp4", _shifted(a2, -95, -55), fps=a2.fps)
+    files = [("clips", _file(clips["a0"])), ("clips", _file(clips["a1"])), ("clips", _file(a2_corner))]
+    r = client.post("/v1/users/frank/enrolments", files=files, data={"oval": oval})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["takes"] == 3 and len(body["framing"]) == 3, body
+    assert body["framing"][2]["move"] == ["left", "down"] and not body["framing"][2]["ok"]
+    assert all(not f["move"] for f in body["framing"][:2]), body
+    assert client.delete("/v1/users/frank").status_code == 204
+    # liveness too
+    ch = client.post("/v1/challenges", json={"kind": "speech"}).json()["challenge"]
+    r = client.post("/v1/liveness", files={"clip": _file(clips["speech"])}, data={"challenge": json.dumps(ch), "oval": oval})
+    assert r.status_code == 200, r.text
+    assert r.json()["framing"]["ok"]
+
+
+@pytest.mark.parametrize("oval", ["{", "[0.5, 0.5, 0.2, 0.3]", '{"cx": 0.5, "cy": 0.5, "rx": 0.2}',
+                                  '{"cx": 2, "cy": 0.5, "rx": 0.2, "ry": 0.3}'])
+def test_a_malformed_oval_is_refused_before_anything_runs(client, clips, enrolled, store, oval) -> None:
+    before = _snapshot(store)
+    _err(client.post(f"/v1/users/{enrolled}/verifications", files={"clip": _file(clips["ok"])}, data={"oval": oval}),
+         422, "INVALID_REQUEST", "request is missing a field or has a malformed one", ["oval"])
+    assert _snapshot(store) == before
+
+
+def test_a_silent_microphone_is_not_a_missing_one(client, tmp_path) -> None:
+    from lipauth.synth import make_talking_clip
+
+    silent = make_talking_clip(tmp_path / "silent.webm", duration_s=2.0, fps=25, size=(320, 240), face_width_px=150,
+                               audio="silence", seed=3).path
+    _err(client.post("/v1/sync", files={"clip": _file(Path(silent), "video/webm")}), 422, "SILENT_AUDIO",
+         "no sound was heard in the clip (is the microphone muted?)")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from typing import Any
@@ -96,6 +96,8 @@ class AuthResult:
     retry_after_s: float = 0.0
     #: the clip's LipFeatures (for plots; never in :meth:`to_dict`)
     features: Any = field(default=None, repr=False, compare=False)
+    #: the clip's LipTrack (e.g. for :func:`lipauth.tracking.framing.assess_framing`; never in :meth:`to_dict`)
+    track: Any = field(default=None, repr=False, compare=False)
 
     @property
     def accepted(self) -> bool:
@@ -126,6 +128,7 @@ class _Prepared:
     features: Any
     video: Video
     audio: Audio | None
+    track: Any = None
 
 
 class Authenticator:
@@ -166,7 +169,7 @@ class Authenticator:
         crops = labial_crops(video, track) if cfg.sequence.needs_crops else None
         speech = speech_span(audio, feats.timestamps_s) if audio is not None else None
         take = take_from_features(track, feats, crops, config=cfg, source=name, video=video, speech_s=speech)
-        return _Prepared(take=take, features=feats, video=video, audio=audio if with_audio else None)
+        return _Prepared(take=take, features=feats, video=video, audio=audio if with_audio else None, track=track)
 
     @staticmethod
     def _decoy(take: PasswordTake, cfg: PasswordConfig, n_takes: int, label: str) -> PasswordTemplate:
@@ -213,10 +216,14 @@ class Authenticator:
 
     # ------------------------------------------------------------------ public
 
-    def enrol(self, user: str, takes: Sequence[Clip], *, label: str = "default") -> PasswordTemplate:
+    def enrol(
+        self, user: str, takes: Sequence[Clip], *, label: str = "default", on_take: Callable[[int, Any], None] | None = None
+    ) -> PasswordTemplate:
         """Enrol a lip password for ``user`` from 3 or more takes (one transaction).
 
         Creates the user, or adds another password ``label`` to an existing user.
+        ``on_take(index, track)``, when given, is called with each take's
+        :class:`~lipauth.types.LipTrack` once it is tracked (e.g. to report its framing).
 
         Raises
         ------
@@ -227,7 +234,12 @@ class Authenticator:
         """
         if isinstance(takes, (str, bytes, Video)):
             raise InputError("takes is one clip; pass a list of at least 3 clips of the same lip movement")
-        prepared = [self._prepare(t).take for t in takes]
+        prepared = []
+        for i, t in enumerate(takes):
+            prep = self._prepare(t)
+            if on_take is not None:
+                on_take(i, prep.track)
+            prepared.append(prep.take)
         template = enrol_password(prepared, label=label, config=self.config.password)
         self.store.enrol(user, label=label, kind=TEMPLATE_KIND, template=template.to_bytes())
         log.info("enrolled %r (%s) from %d takes", user, label, len(prepared))
@@ -267,7 +279,7 @@ class Authenticator:
         if not state.allowed:
             decision = Decision(accepted=False, reasons=("LOCKOUT:LOCKED",), scores={})
             log.info("verify %r: locked for %.0f s", user, state.retry_after_s)
-            return AuthResult(user=user, decision=decision, retry_after_s=state.retry_after_s)
+            return AuthResult(user=user, decision=decision, retry_after_s=state.retry_after_s, track=prep.track)
         results: list[CheckResult] = []
         decision = Decision(accepted=False, reasons=("ERROR",), scores={})
         try:
@@ -285,7 +297,7 @@ class Authenticator:
             score = results[0].score if results and math.isfinite(results[0].score) else None
             end = self.store.finish_attempt(user, accepted=decision.accepted, score=score, reasons=decision.reasons)
         return AuthResult(user=user, decision=decision, checks=tuple(results), retry_after_s=end.retry_after_s,
-                          features=prep.features)
+                          features=prep.features, track=prep.track)
 
     def _match(self, prep: _Prepared, stored: dict[str, tuple[str, bytes]] | None, label: str | None) -> PasswordResult:
         templates = {}
@@ -354,6 +366,8 @@ class LivenessReport:
     sensors: CheckResult
     timeline_png: bytes | None = field(default=None, repr=False)
     features: Any = field(default=None, repr=False, compare=False)
+    #: the clip's LipTrack (never in :meth:`to_dict`)
+    track: Any = field(default=None, repr=False, compare=False)
 
     @property
     def checks(self) -> tuple[CheckResult, ...]:
@@ -433,7 +447,7 @@ def check_liveness(
     samples = None
     if sensors is not None:
         samples = sensors if isinstance(sensors, SensorSamples) else parse_sensor_json(sensors)
-    _video, _track, features, audio, _name = _decode_clip(clip)
+    _video, track, features, audio, _name = _decode_clip(clip)
     if nonce_store is not None:
         ch = verify_challenge(ch, key=key, subject=subject, nonce_store=nonce_store)
     if ch.kind == "blow":
@@ -459,7 +473,7 @@ def check_liveness(
         plot_timeline(result, buf)
         png = buf.getvalue()
     return LivenessReport(accepted=accepted, reasons=tuple(reasons), challenge=ch, result=result, sensors=sens,
-                          timeline_png=png, features=features)
+                          timeline_png=png, features=features, track=track)
 
 
 def _decode_clip(

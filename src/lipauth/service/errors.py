@@ -43,7 +43,7 @@ ERRORS: dict[type[E.LipAuthError], tuple[int, str, str]] = {
     E.NoVideoStreamError: (422, "NO_VIDEO_STREAM", "clip has no video stream"),
     E.StillImageError: (422, "STILL_IMAGE", "clip is a still image, not a video"),
     E.NoAudioStreamError: (422, "NO_AUDIO", "clip has no audio stream"),
-    E.SilentAudioError: (422, "NO_AUDIO", "clip has no audio stream"),
+    E.SilentAudioError: (422, "SILENT_AUDIO", "no sound was heard in the clip (is the microphone muted?)"),
     E.TooShortError: (422, "CLIP_TOO_SHORT", "clip is too short"),
     E.NoFaceError: (422, "NO_FACE", "no face found in the clip"),
     E.InsufficientDataError: (422, "TOO_FEW_FACE_FRAMES", "too few frames with a usable face"),

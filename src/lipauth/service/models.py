@@ -16,6 +16,7 @@ __all__ = [
     "VerificationOut",
     "LivenessOut",
     "SyncOut",
+    "FramingOut",
 ]
 
 _CHECK_EXAMPLE = {"type": "PasswordResult", "check": "password", "score": 0.82, "threshold": 0.5, "accepted": True,
@@ -72,11 +73,31 @@ class ChallengeOut(BaseModel):
     expires_at: float = Field(description="Unix seconds.")
 
 
+class FramingOut(BaseModel):
+    """Was the face inside the guide oval the client sent (``oval`` form field)? (lipauth.tracking.framing)"""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"in_oval": 0.12, "face_inside": 0.46, "ok": False,
+                                                               "move": ["left", "down"]}]})
+    in_oval: float = Field(description="Share of the frames with at least 70 % of the face inside the oval (no face: outside).")
+    face_inside: float = Field(description="Median share of the face inside the oval, over the frames with a face.")
+    ok: bool = Field(description="in_oval >= 0.5: the face was in the oval for most of the take.")
+    move: list[Literal["left", "right", "up", "down", "closer", "back"]] = Field(
+        description="What brings the face into the oval, in the person's own directions (their left is the image's right).")
+
+
+_FRAMING_DOC = "With the 'oval' form field: how the face sat in it."
+
+
 class EnrolmentOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"user": "alice", "label": "default", "takes": 3}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user": "alice", "label": "default", "takes": 3}, {
+        "user": "alice", "label": "default", "takes": 3, "framing": [
+            {"in_oval": 1.0, "face_inside": 0.97, "ok": True, "move": []},
+            {"in_oval": 0.12, "face_inside": 0.46, "ok": False, "move": ["left", "down"]},
+            {"in_oval": 0.95, "face_inside": 0.9, "ok": True, "move": []}]}]})
     user: str
     label: str
     takes: int
+    framing: list[FramingOut] | None = Field(default=None, description="One per take, in upload order. " + _FRAMING_DOC)
 
 
 class VerificationOut(BaseModel):
@@ -91,6 +112,7 @@ class VerificationOut(BaseModel):
     checks: list[dict[str, Any]]
     retry_after_s: float = Field(description="Seconds until a lock-out ends (0 when not locked).")
     timeline_png: str | None = Field(default=None, description="Base64 PNG of the timeline when plot=true.")
+    framing: FramingOut | None = Field(default=None, description=_FRAMING_DOC)
 
 
 class LivenessOut(BaseModel):
@@ -104,6 +126,7 @@ class LivenessOut(BaseModel):
     reasons: list[str]
     checks: list[dict[str, Any]]
     timeline_png: str | None = None
+    framing: FramingOut | None = Field(default=None, description=_FRAMING_DOC)
 
 
 class SyncOut(BaseModel):

@@ -187,16 +187,34 @@ def _authenticator(policy: tuple[str, ...], optional: tuple[str, ...] = ()) -> A
                          challenge_key=_cfg().challenge_key)
 
 
-def enrol(user: str, paths: list[str], label: str, hook: str = "") -> dict[str, Any]:
-    """Enrol ``user``'s lip password ``label`` from the clips at ``paths``."""
+def _framing(track: Any, oval: dict[str, float] | None) -> dict[str, Any] | None:
+    """The answer's ``framing`` (:func:`lipauth.tracking.framing.assess_framing`) when the client sent an oval."""
+    if oval is None or track is None:
+        return None
+    from lipauth.tracking.framing import Oval, assess_framing
+
+    return assess_framing(track, Oval(**oval)).to_dict()
+
+
+def enrol(user: str, paths: list[str], label: str, hook: str = "", oval: dict[str, float] | None = None) -> dict[str, Any]:
+    """Enrol ``user``'s lip password ``label`` from the clips at ``paths`` (with ``oval``: each take's framing)."""
     _hook(hook)
     for p in paths:
         _check_length(p)
-    template = _authenticator(("password",)).enrol(user, list(paths), label=label)
-    return {"user": user, "label": label, "takes": int(template.n_takes)}
+    framing: list[Any] = [None] * len(paths)
+
+    def on_take(i: int, track: Any) -> None:
+        framing[i] = _framing(track, oval)
+
+    template = _authenticator(("password",)).enrol(user, list(paths), label=label, on_take=on_take)
+    out: dict[str, Any] = {"user": user, "label": label, "takes": int(template.n_takes)}
+    if oval is not None:
+        out["framing"] = framing
+    return out
 
 
-def verify(user: str, path: str, challenge: dict | None, sensors: str | None, plot: bool, hook: str = "") -> dict[str, Any]:
+def verify(user: str, path: str, challenge: dict | None, sensors: str | None, plot: bool, hook: str = "",
+           oval: dict[str, float] | None = None) -> dict[str, Any]:
     """Verify ``path`` as ``user``'s password (+ the challenge's check, + sensors)."""
     from lipauth.auth import public_check_dict
     from lipauth.challenge import Challenge
@@ -221,6 +239,8 @@ def verify(user: str, path: str, challenge: dict | None, sensors: str | None, pl
     out = _clean(out)
     if not out["accepted"]:
         out = redact_failed_verify(out)
+    if oval is not None:
+        out["framing"] = _framing(res.track, oval)
     if plot:
         from lipauth.viz import plot_timeline
 
@@ -258,7 +278,8 @@ def redact_failed_verify(out: dict[str, Any]) -> dict[str, Any]:
     return red
 
 
-def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: str = "") -> dict[str, Any]:
+def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: str = "",
+             oval: dict[str, float] | None = None) -> dict[str, Any]:
     """Check the answer ``path`` to ``challenge`` (nonce consumed in the store)."""
     from lipauth.auth import check_liveness, public_check_dict
     from lipauth.store import SqlNonceStore
@@ -269,6 +290,8 @@ def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: 
                          key=_cfg().challenge_key, subject="")  # a challenge bound to a user: only on their verification
     out: dict[str, Any] = _clean({"accepted": rep.accepted, "reasons": list(rep.reasons),
                                   "checks": [public_check_dict(c) for c in rep.checks]})
+    if oval is not None:
+        out["framing"] = _framing(rep.track, oval)
     if plot and rep.timeline_png is not None:
         out["timeline_png"] = base64.b64encode(rep.timeline_png).decode("ascii")
     return out

@@ -47,6 +47,24 @@ def parse_sensors(text: str | None) -> str | None:
     return text
 
 
+def parse_oval(text: str | None) -> dict[str, float] | None:
+    """Validate the ``oval`` form field (JSON ``{"cx", "cy", "rx", "ry"}``, fractions of the frame):
+    422 ``INVALID_REQUEST`` naming ``oval`` when malformed; returns the four numbers or None."""
+    if text is None or text == "":
+        return None
+    from fastapi.exceptions import RequestValidationError
+
+    from lipauth.errors import ConfigError, LipAuthError
+    from lipauth.io.jsontext import loads_bounded
+    from lipauth.tracking.framing import Oval
+
+    try:
+        oval = Oval.from_dict(loads_bounded(text, what="oval form field", error=ConfigError))
+    except LipAuthError:
+        raise RequestValidationError([{"loc": ("body", "oval"), "msg": "not a valid oval", "type": "value_error"}]) from None
+    return {"cx": float(oval.cx), "cy": float(oval.cy), "rx": float(oval.rx), "ry": float(oval.ry)}
+
+
 def parse_challenge(st: AppState, text: str | None, *, user: str | None) -> dict[str, Any] | None:
     """Check the ``challenge`` form field without consuming its nonce.
 

@@ -14,6 +14,7 @@ from lipauth.service.routes._common import (
     ANALYSIS_ERRORS,
     form_true,
     parse_challenge,
+    parse_oval,
     parse_sensors,
     run_analysis,
     single_parts,
@@ -34,16 +35,18 @@ async def liveness(
     challenge: Annotated[str, Form(description="JSON text of the challenge object from POST /v1/challenges.")],
     sensors: Annotated[str | None, Form(description="JSON list of DeviceMotion samples.")] = None,
     plot: Annotated[str | None, Form(description="'true' adds timeline_png.")] = None,
+    oval: Annotated[str | None, Form(description="JSON {cx, cy, rx, ry}: the guide oval in fractions of the frame; adds 'framing'.")] = None,
     _key: str = Depends(require_key),
 ) -> JSONResponse:
     """Blow or timed-speech answer to a signed challenge (+ device motion); the nonce is used once."""
     st = state_of(request)
-    await single_parts(request, "clip", "challenge", "sensors", "plot")
+    await single_parts(request, "clip", "challenge", "sensors", "plot", "oval")
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
+        guide = parse_oval(oval)
         sensor_text = parse_sensors(sensors)
         ch = parse_challenge(st, challenge, user="")  # a challenge bound to a user is answered on their verification
-        out = await run_analysis(st, work.liveness, path, ch, sensor_text, form_true(plot), test_hook(request))
+        out = await run_analysis(st, work.liveness, path, ch, sensor_text, form_true(plot), test_hook(request), guide)
     return JSONResponse(out)
 
 

@@ -17,6 +17,7 @@ from lipauth.service.routes._common import (
     ENROL_TAKES,
     form_true,
     parse_challenge,
+    parse_oval,
     parse_sensors,
     run_analysis,
     single_parts,
@@ -36,19 +37,21 @@ async def enrol(
     request: Request,
     clips: Annotated[list[UploadFile], File(description="3 or more takes of the same lip movement (webm, mp4, ...).")],
     label: Annotated[str, Form(max_length=200, description="Password label (a user may have several): 1 to 64 of A-Z a-z 0-9 . _ @ -.")] = "default",
+    oval: Annotated[str | None, Form(description="JSON {cx, cy, rx, ry}: the guide oval in fractions of the frame; adds 'framing'.")] = None,
     _key: str = Depends(require_key),
 ) -> JSONResponse:
-    """Enrol ``user`` (or add a password ``label``) from 3 or more takes."""
+    """Enrol ``user`` (or add a password ``label``) from 3 or more takes; with ``oval``, each take's framing."""
     st = state_of(request)
     check_user_name(user)
-    await single_parts(request, "label")
+    await single_parts(request, "label", "oval")
     label = check_label(label or "default")
     st.user_rate.hit("user:" + user)
     if len(clips) < ENROL_TAKES:
         raise TooFewTakesError(f"{len(clips)} clips; enrolment needs at least {ENROL_TAKES}")
     with temp_dir() as tmp:
         paths = [save_upload(c, tmp, max_bytes=st.settings.max_upload_bytes, index=i) for i, c in enumerate(clips)]
-        out = await run_analysis(st, work.enrol, user, paths, label, test_hook(request))
+        guide = parse_oval(oval)
+        out = await run_analysis(st, work.enrol, user, paths, label, test_hook(request), guide)
     return JSONResponse(out, status_code=201)
 
 
@@ -61,6 +64,7 @@ async def verify(
     challenge: Annotated[str | None, Form(description="JSON text of the challenge object from POST /v1/challenges.")] = None,
     sensors: Annotated[str | None, Form(description="JSON list of DeviceMotion samples {t_ms, ax, ay, az, alpha, beta, gamma}.")] = None,
     plot: Annotated[str | None, Form(description="'true' adds timeline_png (base64 PNG).")] = None,
+    oval: Annotated[str | None, Form(description="JSON {cx, cy, rx, ry}: the guide oval in fractions of the frame; adds 'framing'.")] = None,
     _key: str = Depends(require_key),
 ) -> JSONResponse:
     """Verify ``clip`` as ``user``'s lip password (and the challenge's check when one is sent).
@@ -70,13 +74,14 @@ async def verify(
     """
     st = state_of(request)
     check_user_name(user)
-    await single_parts(request, "clip", "challenge", "sensors", "plot")
+    await single_parts(request, "clip", "challenge", "sensors", "plot", "oval")
     st.user_rate.hit("user:" + user)
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
+        guide = parse_oval(oval)
         sensor_text = parse_sensors(sensors)
         ch = parse_challenge(st, challenge, user=user)
-        out = await run_analysis(st, work.verify, user, path, ch, sensor_text, form_true(plot), test_hook(request))
+        out = await run_analysis(st, work.verify, user, path, ch, sensor_text, form_true(plot), test_hook(request), guide)
     headers = {"Retry-After": str(max(1, math.ceil(out["retry_after_s"])))} if out.get("retry_after_s") else None
     return JSONResponse(out, headers=headers)
 

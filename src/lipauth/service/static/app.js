@@ -117,9 +117,10 @@
     if (status === 429) return "Too many attempts: rate limited." + retry;
     if (status === 503) return "The server is busy (overloaded)." + retry;
     if (code === "NO_FACE" || code === "TOO_FEW_FACE_FRAMES" || /no face/i.test(detail)) return "No face was found in the recording: place your face inside the oval, in good light. (" + detail + ")";
+    if (code === "SILENT_AUDIO") return "No sound was heard: is the microphone muted or turned down? Unmute it and try again.";
     if (code === "NO_AUDIO") {
       const mic = state.stream && state.stream.getAudioTracks && state.stream.getAudioTracks().length > 0;
-      return mic ? "No sound was heard: is the microphone muted or turned down? (" + detail + ")"
+      return mic ? "The recording has no sound although the microphone is on: allow the microphone for this page and try again."
         : "The recording has no sound: allow the microphone and start the camera again. (" + detail + ")";
     }
     if (status === 413) return "The recording is too large or too long. (" + detail + ")";
@@ -368,6 +369,70 @@
     return stem + (/mp4/.test(blob.type) ? ".mp4" : ".webm");
   }
 
+  // ---- framing: was the face inside the oval? ------------------------------------------
+  /**
+   * The oval drawn over the preview, in fractions of the recorded frame (what the server's
+   * `oval` field wants): the SVG spans the 4:3 stage (viewBox 0-100), the video covers the
+   * stage (object-fit: cover, cropped evenly) and is mirrored. null before the camera runs.
+   */
+  function ovalForFrame() {
+    const video = $("preview");
+    const el = document.querySelector(".guide ellipse");
+    const stage = $("stage");
+    const W = video.videoWidth, H = video.videoHeight, w = stage.clientWidth, h = stage.clientHeight;
+    if (!el || !W || !H || !w || !h) return null;
+    const frac = (a) => parseFloat(el.getAttribute(a)) / 100;
+    const s = Math.max(w / W, h / H);
+    const ox = (w - W * s) / 2, oy = (h - H * s) / 2;
+    const clip = (v, lo) => Math.round(1e4 * Math.min(1, Math.max(lo, v))) / 1e4;
+    return {
+      cx: clip(1 - (frac("cx") * w - ox) / s / W, 0), // the preview is mirrored, the recording is not
+      cy: clip((frac("cy") * h - oy) / s / H, 0),
+      rx: clip((frac("rx") * w) / s / W, 0.02),
+      ry: clip((frac("ry") * h) / s / H, 0.02),
+    };
+  }
+
+  function appendOval(form) {
+    const oval = ovalForFrame();
+    if (oval) form.append("oval", JSON.stringify(oval));
+  }
+
+  const MOVE_WORDS = { left: "move to your left", right: "move to your right", up: "move up", down: "move down",
+    closer: "come closer", back: "move back a little" };
+
+  function moveWords(move) {
+    const words = (move || []).map((m) => MOVE_WORDS[m] || m);
+    if (words.length <= 1) return words.join("");
+    return words.slice(0, -1).join(", ") + " and " + words[words.length - 1];
+  }
+
+  /** the words for one recording's framing, or "" when the face sat well in the oval */
+  function framingText(f) {
+    if (!f) return "";
+    const how = moveWords(f.move);
+    if (!f.ok) return "Your face was outside the oval for most of the recording: " + (how || "keep your whole face inside the oval") + ".";
+    if (how) return "Tip: " + how + " so that your face fills the oval.";
+    return "";
+  }
+
+  function enrolFramingText(list) {
+    if (!Array.isArray(list)) return "";
+    const off = list.map((f, i) => [f, i + 1]).filter(([f]) => f && !f.ok);
+    if (!off.length) return "";
+    const takes = off.map(([, n]) => n);
+    const how = moveWords(off[0][0].move);
+    return "Your face was outside the oval in take" + (takes.length > 1 ? "s " : " ") + takes.join(", ") +
+      (how ? " (" + how + ")" : "") + ": keep your whole face inside the oval when you unlock.";
+  }
+
+  function showFraming(text) {
+    const el = $("framing");
+    el.textContent = text;
+    el.hidden = !text;
+    $("stage").classList.toggle("off-oval", /outside the oval/.test(text));
+  }
+
   // ---- result -------------------------------------------------------------------------
   function showResult(body, mode) {
     $("result").hidden = false;
@@ -377,10 +442,12 @@
     if (mode === "enrol") {
       verdict.textContent = "Enrolled: " + body.user + " (" + body.takes + " takes, label " + body.label + ")";
       verdict.className = "verdict accepted";
+      showFraming(enrolFramingText(body.framing));
       $("scores").hidden = true;
       $("timeline-fig").hidden = true;
       return;
     }
+    showFraming(framingText(body.framing));
     const ok = !!body.accepted;
     verdict.textContent = ok ? "Accepted" : "Rejected";
     verdict.className = "verdict " + (ok ? "accepted" : "rejected");
@@ -494,6 +561,7 @@
     setStatus("Uploading " + n + " takes...");
     const form = new FormData();
     blobs.forEach((b, i) => form.append("clips", b, fileName(b, "take" + (i + 1))));
+    appendOval(form);
     const body = await upload("/v1/users/" + encodeURIComponent(user) + "/enrolments", form);
     setStatus("Enrolled. Choose Verify (unlock) and press Start to try your lip password.");
     showResult(body, "enrol");
@@ -529,6 +597,7 @@
     if (challenge) form.append("challenge", JSON.stringify(challenge.challenge));
     if (sensors) form.append("sensors", sensors);
     form.append("plot", "true");
+    appendOval(form);
     const path = m === "verify" ? "/v1/users/" + encodeURIComponent(user) + "/verifications" : "/v1/liveness";
     const body = await upload(path, form);
     setStatus(body.accepted ? "Done: accepted." : "Done: rejected.");
@@ -540,6 +609,7 @@
     if (state.busy) return;
     showError("");
     $("result").hidden = true;
+    showFraming("");
     if (!state.stream) { showError("Start the camera first."); return; }
     if (!state.config) {
       try { state.config = await getJSON("/v1/config"); updateMode(); } catch (err) { showError(err.message); return; }
@@ -581,7 +651,8 @@
     }
   }
 
-  window.lipauthPage = { reasonWords: reasonWords, httpErrorText: httpErrorText };
+  window.lipauthPage = { reasonWords: reasonWords, httpErrorText: httpErrorText, framingText: framingText,
+    enrolFramingText: enrolFramingText, ovalForFrame: ovalForFrame };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
