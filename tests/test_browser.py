@@ -274,6 +274,22 @@ def test_liveness_mode_shows_prompts_and_the_answer(server: str, fake_media: tup
             browser.close()
 
 
+#: wraps MediaRecorder to note when each recorder's own start and stop events fire (performance.now() ms)
+RECORDER_TIMES_JS = """(() => {
+  const Orig = window.MediaRecorder;
+  window.__recorderTimes = [];
+  window.MediaRecorder = class extends Orig {
+    constructor(...args) {
+      super(...args);
+      const t = {};
+      window.__recorderTimes.push(t);
+      this.addEventListener("start", () => { t.start = performance.now(); });
+      this.addEventListener("stop", () => { t.stop = performance.now(); });
+    }
+  };
+})();"""
+
+
 def test_face_outside_the_oval_is_told_which_way_to_move(server: str, tmp_path: Path) -> None:
     """The fake camera's face sits in the image's top-left corner, half of it outside the page's oval:
     the answer's ``framing`` (from the oval the page sends) makes the page say which way to move,
@@ -291,6 +307,7 @@ def test_face_outside_the_oval_is_told_which_way_to_move(server: str, tmp_path: 
         ])
         try:
             page = browser.new_page(viewport={"width": 420, "height": 900})
+            page.add_init_script(RECORDER_TIMES_JS)
             page.goto(server + "/")
             expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
             page.click("#camera-btn")
@@ -307,6 +324,9 @@ def test_face_outside_the_oval_is_told_which_way_to_move(server: str, tmp_path: 
             expect(hint).to_have_text("Your face was outside the oval for most of the recording: "
                                       "move to your left and move down.")
             expect(page.locator("#stage")).to_have_class(re.compile(r"\boff-oval\b"))
+            # the take lasts take_s (3 s) from the recorder's own start event, not from when it was asked to start
+            times = page.evaluate("() => window.__recorderTimes")
+            assert len(times) == 1 and 3.0 <= (times[0]["stop"] - times[0]["start"]) / 1000 <= 3.4, times
             page.screenshot(path=str(_artifact("browser_face_outside_oval.png")), full_page=True)
             # the words for an enrolment with takes outside the oval, and for a face that is merely small
             words = page.evaluate("""() => [

@@ -115,8 +115,10 @@ def test_page_enrols_and_verifies_over_https_on_a_phone(https_server: tuple[str,
             assert page.evaluate("() => window.isSecureContext && location.protocol") == "https:"
             assert page.evaluate("() => [innerWidth, innerHeight, navigator.maxTouchPoints > 0]") == [390, 844, True]
             assert page.locator("#key-panel").is_hidden(), "the https page should carry its credential"
-            # nothing is wider than the phone's screen
+            # nothing is wider than the phone's screen, and the camera buttons are on the first screen
             assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+            for button in ("#camera-btn", "#start-btn"):
+                expect(page.locator(button)).to_be_in_viewport(ratio=1)
 
             page.tap("#camera-btn")  # capture
             expect(page.locator("#start-btn")).to_be_enabled(timeout=15_000)
@@ -136,6 +138,7 @@ def test_page_enrols_and_verifies_over_https_on_a_phone(https_server: tuple[str,
             # after 5 refused rounds the verify below meets an unknown user and must still show a verdict
             if page.locator("#error").is_hidden():
                 expect(page.locator("#verdict")).to_contain_text("Enrolled: phone-alice")
+                expect(page.locator("#verdict")).to_be_in_viewport()  # scrolled to, below the camera
 
             page.check('input[name="mode"][value="verify"]')
             page.select_option("#kind", "")
@@ -149,6 +152,7 @@ def test_page_enrols_and_verifies_over_https_on_a_phone(https_server: tuple[str,
             # mouth looks like its own scrambled copies and may be refused (see test_browser.py)
             verdict = page.locator("#verdict").inner_text()
             assert verdict in ("Accepted", "Rejected"), page.locator("body").inner_text()
+            expect(page.locator("#verdict")).to_be_in_viewport()  # the verdict and reasons are brought into view
             shot = _artifact("browser_https_phone_accepted.png")
             page.screenshot(path=str(shot), full_page=True)
             print(f"screenshot: {shot}")
