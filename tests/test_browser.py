@@ -226,6 +226,8 @@ def test_enrol_then_verify_in_chromium(server: str, fake_media: tuple[Path, Path
             img = page.locator("#timeline")
             expect(img).to_be_visible()
             assert img.evaluate("e => e.complete && e.naturalWidth") > 100
+            # the caption names only what the plot draws: no prompts, blow or audio rows for a password alone
+            expect(page.locator("#timeline-fig figcaption")).to_have_text("Timeline: lip opening.")
             expect(page.locator("#scores tbody tr").first).to_contain_text("password")
             shot = _artifact("browser_verify_accepted.png")
             page.screenshot(path=str(shot), full_page=True)
@@ -269,6 +271,8 @@ def test_liveness_mode_shows_prompts_and_the_answer(server: str, fake_media: tup
             assert page.locator("#reasons li").count() >= 1
             assert page.locator("#reasons li").first.inner_text().strip()
             expect(page.locator("#timeline")).to_be_visible()
+            # headless Chromium has no motion sensors: the sensors row says so instead of "passed: no"
+            expect(page.locator("#scores tbody tr", has_text="sensors")).to_have_text(re.compile(r"^sensors\s*no data sent$"))
             page.screenshot(path=str(_artifact("browser_liveness_rejected.png")), full_page=True)
         finally:
             browser.close()
