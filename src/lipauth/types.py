@@ -461,6 +461,15 @@ class LipFeatures(_DictMixin):
         except ValueError:
             raise KeyError(f"unknown shape feature {name!r}; known: {list(self.shape_names)}") from None
 
+    def opening_range(self) -> float:
+        """How far the lips opened and closed: the 5th-95th percentile range of the
+        ``opening`` column over the frames with a face (face units; 0 without one).
+
+        Absolute, so a still face stays still however its tracker jitters (the motion
+        segments are relative to the clip's own level)."""
+        opening = self.column("opening")[self.valid]
+        return float(np.percentile(opening, 95) - np.percentile(opening, 5)) if opening.size else 0.0
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         obj = super().from_dict(data)

@@ -38,6 +38,7 @@ from lipauth.checks.blow import (
     heard_share,
     schedule_timing,
 )
+from lipauth.checks.sync import STILL_LIP_RANGE
 from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.types import Audio, LipFeatures
 
@@ -261,9 +262,10 @@ def check_speech_challenge(
         reasons.append("LIPS_NOT_MOVING")
     if out_voice > _MAX_OUTSIDE or stray:
         reasons.append("SPEECH_OUTSIDE_PROMPT")
-    if out_lips > _MAX_OUTSIDE and max(lip_cov) >= _MIN_COVERAGE:
-        # lips that moved in no window at all get LIPS_NOT_MOVING alone (tracker jitter on a
-        # still face must not also read as moving outside the prompts)
+    if out_lips > _MAX_OUTSIDE and max(lip_cov) >= _MIN_COVERAGE and features.opening_range() >= STILL_LIP_RANGE:
+        # lips that moved in no window, or never opened and closed at all (the sync check's
+        # still-face rule), get LIPS_NOT_MOVING alone: tracker jitter on a still face must
+        # not also read as moving outside the prompts
         reasons.append("LIPS_MOVE_OUTSIDE_PROMPT")
     details: dict = {"voice_coverage": voice_cov, "lip_coverage": lip_cov, "voice_outside": out_voice,
                      "lips_outside": out_lips, "voice_timing": {**timing.to_dict(), **answer.to_dict()}, "lip_timing": lip_timing.to_dict(),
