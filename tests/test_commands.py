@@ -254,7 +254,7 @@ def test_fusion_sums_per_channel_distances_over_their_medians() -> None:
     for w, t in takes.items():
         vocab.add_word(w, t, config=CommandsConfig(max_inconsistency=100.0))
     q = takes["b"][1][::-1].copy()
-    r = recognise(vocab, q, config=CommandsConfig(fusion_weights=(1.0, 2.0, 0.3), reject_cohort=100.0))
+    r = recognise(vocab, q, config=CommandsConfig(fusion_weights=(1.0, 2.0, 0.3), alt_fusion_weights=None, reject_cohort=100.0))
     blocks = channel_slices(sc, width=width)
     every = [t for w in ("a", "b") for t in takes[w]]
     total = np.zeros(len(every))
@@ -358,10 +358,72 @@ def test_enrolment_motions_must_match_the_takes() -> None:
 
 @pytest.mark.parametrize(
     "field_name, value",
-    [("min_relative_motion", 1.5), ("min_motion", -1.0), ("enrol_relative_motion", 2.0), ("min_opening_change", -0.1)],
+    [("min_relative_motion", 1.5), ("min_motion", -1.0), ("enrol_relative_motion", 2.0), ("min_opening_change", -0.1),
+     ("min_width_change", -0.1), ("min_area_change", 101.0)],
 )
 def test_motion_gate_settings_out_of_range(field_name: str, value: float) -> None:
     from lipauth.errors import ConfigError
 
     with pytest.raises(ConfigError, match=field_name):
         CommandsConfig(**{field_name: value})
+
+
+def test_shape_change_ignores_a_flat_face_warped_and_sees_the_lips_change() -> None:
+    from types import SimpleNamespace
+
+    from lipauth.checks.commands import CommandsConfig, shape_change
+    from lipauth.tracking.base import CONTOUR_POINT_NAMES
+
+    a = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    outer = np.stack([100 + 30 * np.cos(a), 200 + 12 * np.sin(a)], 1)
+    inner = np.stack([100 + 20 * np.cos(a), 200 + 4 * np.sin(a)], 1)
+    contour = np.zeros((len(CONTOUR_POINT_NAMES), 3))
+    contour[CONTOUR_POINT_NAMES.index("right_eye_outer"), :2] = (60, 120)
+    contour[CONTOUR_POINT_NAMES.index("left_eye_outer"), :2] = (140, 120)
+
+    def track(lips: list[np.ndarray], contours: list[np.ndarray]) -> SimpleNamespace:
+        return SimpleNamespace(landmarks_px=np.stack(lips), contour_xyz=np.stack(contours), n_frames=len(lips),
+                               detected=np.ones(len(lips), dtype=bool))
+
+    rng = np.random.default_rng(0)
+    lips, contours = [], []
+    for _ in range(8):  # a photo squeezed, sheared, rotated and moved: one affine map for the whole face
+        m = np.eye(2) + rng.normal(0, 0.1, (2, 2))
+        t = rng.normal(0, 5, 2)
+        lips.append(np.concatenate([outer, inner]) @ m.T + t)
+        c = contour.copy()
+        c[:, :2] = contour[:, :2] @ m.T + t
+        contours.append(c)
+    width, area = shape_change(track(lips, contours))  # type: ignore[arg-type]
+    assert width < 1e-6 and area < 1e-6
+    # the mouth spreads by 10 % with the eyes still (a closed-lip word), then opens
+    spread = np.concatenate([outer * [1.1, 1] + [-10, 0], inner * [1.1, 1] + [-10, 0]])
+    opened = np.concatenate([outer, np.stack([100 + 20 * np.cos(a), 200 + 7 * np.sin(a)], 1)])
+    width, area = shape_change(track([np.concatenate([outer, inner]), spread, opened], [contour] * 3))  # type: ignore[arg-type]
+    assert width == pytest.approx(0.1, rel=0.01)
+    assert area == pytest.approx((7 - 4) * 20 / (30 * 12), rel=0.05)
+    assert width > CommandsConfig().min_width_change and area > CommandsConfig().min_area_change
+    # no contour (a backend without it): no evidence from the shape
+    assert shape_change(SimpleNamespace(contour_xyz=None, n_frames=3)) == (0.0, 0.0)  # type: ignore[arg-type]
+
+
+def test_leave_one_out_accuracy_picks_the_weights_that_tell_the_takes_apart(vocab: Vocabulary) -> None:
+    from lipauth.checks.commands import loo_accuracy, recognise, uses_alt_fusion
+    from lipauth.errors import ConfigError
+
+    rng = np.random.default_rng(3)
+    labels = ["yes"] * 3 + ["no"] * 3
+    word = np.array([0, 0, 0, 1, 1, 1])
+    chans = []
+    for i in range(6):
+        others = np.delete(np.arange(6), i)
+        d = rng.uniform(0.5, 1.5, (6, 5))  # channels that do not tell the words apart
+        d[0] = np.where(word[others] == word[i], 0.2, 1.0)  # the first channel does
+        chans.append(d)
+    assert loo_accuracy(chans, labels, (1, 0, 0, 0, 0, 0)) == 1.0
+    assert loo_accuracy(chans, labels, (0.01, 0, 0, 0, 5, 5)) < 1.0
+    # one weight set (or none: one DTW over the whole sequence) never switches
+    assert not uses_alt_fusion(vocab, _RAW)
+    assert recognise(vocab, _takes(1.5, 1, seed=99)[0], config=_RAW).details["fusion"] == "default"
+    with pytest.raises(ConfigError):
+        CommandsConfig(alt_fusion_weights=(1.0, 2.0))

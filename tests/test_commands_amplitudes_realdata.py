@@ -36,8 +36,9 @@ REPS = range(1, 11)
 NORMAL_TO_MICRO_FLOOR = 0.85
 MICRO_TO_MICRO_FLOOR = 0.85
 NORMAL_FLOOR = 0.95
-#: share of micro (0.3) takes heard by the lips' evidence (benchmark: 96.7 % of 60)
-MICRO_HEARD_FLOOR = 0.93
+#: share of micro (0.3) takes heard by the lips' evidence (benchmark: 98.3 % of 60; the opening
+#: alone 96.7 %)
+MICRO_HEARD_FLOOR = 0.96
 
 
 def _track(video, encoder) -> dict:
@@ -93,14 +94,14 @@ def _accuracy(enrolled: dict, copies: dict | None, recognised: dict, n_splits: i
                 if r in chosen[p]:
                     continue
                 d = recognised[p, r]
-                heard = has_utterance(d["features"], d["crops"], frames=d["frames"], config=cfg)
+                heard = has_utterance(d["features"], d["crops"], frames=d["frames"], config=cfg, track=d["track"])
                 res = recognise(v, d["sequence"] if heard else None, config=cfg)
                 right.append(bool(res.ranking) and res.ranking[0][0] == f"phrase{p:02d}")
     return float(np.mean(right))
 
 
 def test_micro_takes_are_heard(takes: dict) -> None:
-    heard = [opening_change(d["features"], d["frames"]) >= CommandsConfig().min_opening_change for d in takes[0.3].values()]
+    heard = [has_utterance(d["features"], d["crops"], frames=d["frames"], track=d["track"]) for d in takes[0.3].values()]
     assert np.mean(heard) >= MICRO_HEARD_FLOOR
     assert all(opening_change(d["features"], d["frames"]) >= CommandsConfig().min_opening_change for d in takes[1.0].values())
 
@@ -149,10 +150,10 @@ def still_faces() -> list[dict]:
             track = track_lips(video)
             feats = extract_lip_features(track, video)
             out.append({"name": f"{name}-{kind}", "features": feats, "crops": labial_crops(video, track),
-                        "frames": take_frames(feats)})
+                        "frames": take_frames(feats), "track": track})
     return out
 
 
 def test_still_faces_are_no_utterance(still_faces: list[dict]) -> None:
-    heard = [d["name"] for d in still_faces if has_utterance(d["features"], d["crops"], frames=d["frames"])]
+    heard = [d["name"] for d in still_faces if has_utterance(d["features"], d["crops"], frames=d["frames"], track=d["track"])]
     assert heard == []

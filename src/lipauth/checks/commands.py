@@ -68,6 +68,8 @@ __all__ = [
     "clip_sequence",
     "has_utterance",
     "lips_heard",
+    "loo_accuracy",
+    "uses_alt_fusion",
     "opening_change",
     "shape_change",
     "listen_clip",
@@ -218,6 +220,9 @@ class CommandsConfig:
     """
 
     fusion_weights: tuple[float, ...] | None = (3.0, 4.0, 1.0, 2.0, 20.0, 5.0)
+    alt_fusion_weights: tuple[float, ...] | None = (12.0, 8.0, 2.0, 1.0, 0.0, 5.0)
+    alt_reject_cohort: float = 0.64
+    alt_min_gain: int = 2
     metric_weight: float = 0.0
     reject_cohort: float = 0.72
     reject_spread: float = 1.1
@@ -233,17 +238,22 @@ class CommandsConfig:
     min_amplitude: float = 0.005
 
     def __post_init__(self) -> None:
-        if self.fusion_weights is not None:
-            fw = tuple(self.fusion_weights)
+        for name in ("fusion_weights", "alt_fusion_weights"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            fw = tuple(value)
             if len(fw) not in (3, len(FUSION_CHANNELS)) or any(
                 not isinstance(v, (int, float)) or not 0.0 <= v <= 100.0 for v in fw
             ) or sum(fw) <= 0:
                 raise ConfigError(
-                    f"CommandsConfig.fusion_weights={self.fusion_weights!r}; pass 6 weights {FUSION_CHANNELS} "
+                    f"CommandsConfig.{name}={value!r}; pass 6 weights {FUSION_CHANNELS} "
                     "(or the first 3) from 0 to 100 with a positive sum, or None"
                 )
             fw = fw + (0.0,) * (len(FUSION_CHANNELS) - len(fw))
-            object.__setattr__(self, "fusion_weights", tuple(float(v) for v in fw))
+            object.__setattr__(self, name, tuple(float(v) for v in fw))
+        check_range("CommandsConfig", "alt_reject_cohort", self.alt_reject_cohort, 0.01, 100.0)
+        check_range("CommandsConfig", "alt_min_gain", self.alt_min_gain, 1, 1000)
         check_range("CommandsConfig", "metric_weight", self.metric_weight, 0.0, 1.0)
         check_range("CommandsConfig", "reject_cohort", self.reject_cohort, 0.01, 100.0)
         check_range("CommandsConfig", "reject_spread", self.reject_spread, 0.1, 100.0)
@@ -366,6 +376,7 @@ class Vocabulary:
     copies_: dict[float, dict[str, list[np.ndarray]]] = field(default_factory=dict)
     projected_: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     _metric_stale: bool = field(default=False, repr=False)
+    _fusion_choice: dict[tuple, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_name(self.name, "vocabulary name")
@@ -496,6 +507,7 @@ class Vocabulary:
         else:
             self.motion_.pop(word, None)
         self._metric_stale = True
+        self._fusion_choice = {}
 
     def remove_word(self, word: str) -> None:
         if word not in self.takes:
@@ -505,6 +517,7 @@ class Vocabulary:
         for copies_at in self.copies_.values():
             copies_at.pop(word, None)
         self._metric_stale = True
+        self._fusion_choice = {}
 
     def to_bytes(self) -> bytes:
         """NPZ bytes: one array per take, the learned metric (once fitted) and a JSON header."""
@@ -1016,6 +1029,52 @@ def _with_learned_metric(
     return [(1.0 - cfg.metric_weight) * r / raw_scale + cfg.metric_weight * m / learned_scale for r, m in zip(per_take, learned)]
 
 
+def loo_accuracy(channels: Sequence[np.ndarray], labels: Sequence[str], weights: Sequence[float]) -> float:
+    """Leave-one-out 1-NN accuracy of enrolled takes under fusion ``weights``.
+
+    ``channels[i]``: the (n_channels, n_takes - 1) :func:`~lipauth.features.matcher.channel_distances`
+    of take ``i`` to every other take (in order, itself left out); each channel divided by its
+    median over those takes and summed with ``weights`` (as :func:`recognise` fuses).
+    """
+    lab = np.asarray(labels)
+    w = np.asarray(weights, dtype=np.float64)
+    right = 0
+    for i, d in enumerate(channels):
+        others = np.delete(lab, i)
+        ch = np.asarray(d, dtype=np.float64)
+        used = (w > 0) & np.isfinite(ch).all(axis=1)
+        fused = (ch[used] / np.maximum(np.median(ch[used], axis=1, keepdims=True), 1e-9) * w[used, None]).sum(axis=0)
+        own = fused[others == lab[i]]
+        rest = fused[others != lab[i]]
+        right += bool(own.size and rest.size and own.min() < rest.min())
+    return right / max(len(channels), 1)
+
+
+def uses_alt_fusion(vocabulary: Vocabulary, config: CommandsConfig | None = None) -> bool:
+    """Whether the vocabulary is matched with ``CommandsConfig.alt_fusion_weights`` rather than ``fusion_weights``.
+
+    The person's own enrolled takes decide: each take is recognised among the others
+    (leave-one-out, :func:`loo_accuracy`) under both weight sets, and the alternative is used
+    when it gets at least ``CommandsConfig.alt_min_gain`` more of them right. Needs 2 or more words and both weight sets;
+    computed once per vocabulary and settings (DTWs between the enrolled takes), again after
+    a word is added or removed.
+    """
+    cfg = config or CommandsConfig()
+    if cfg.alt_fusion_weights is None or cfg.fusion_weights is None or len(vocabulary.words) < 2:
+        return False
+    key = (cfg.fusion_weights, cfg.alt_fusion_weights, cfg.alt_min_gain)
+    if key not in vocabulary._fusion_choice:
+        sc = vocabulary.sequence_config
+        takes = [np.asarray(t) for w in vocabulary.words for t in vocabulary.takes[w]]
+        labels = [w for w in vocabulary.words for _ in vocabulary.takes[w]]
+        both = tuple(max(a, b) for a, b in zip(cfg.fusion_weights, cfg.alt_fusion_weights))
+        mc = MatcherConfig(weights=both, band=sc.band, open_end=sc.open_end)
+        chans = [channel_distances(t, takes[:i] + takes[i + 1:], sequence_config=sc, config=mc) for i, t in enumerate(takes)]
+        gain = (loo_accuracy(chans, labels, cfg.alt_fusion_weights) - loo_accuracy(chans, labels, cfg.fusion_weights)) * len(takes)
+        vocabulary._fusion_choice[key] = bool(gain >= cfg.alt_min_gain - 1e-6)
+    return vocabulary._fusion_choice[key]
+
+
 def _relative_distance(
     vocabulary: Vocabulary, per_take: list[np.ndarray], dist: np.ndarray, best: int, cfg: CommandsConfig
 ) -> tuple[float, float]:
@@ -1073,6 +1132,9 @@ def recognise(
         return _no_utterance(start_s, end_s, cfg)
     if motion is not None and not _moves_enough(motion, vocabulary.reference_motion, cfg):
         return _no_utterance(start_s, end_s, cfg)
+    alt = uses_alt_fusion(vocabulary, cfg)
+    if alt:
+        cfg = dataclasses.replace(cfg, fusion_weights=cfg.alt_fusion_weights, reject_cohort=cfg.alt_reject_cohort)
     words = vocabulary.words
     picked = None
     for factor, takes in _template_sets(vocabulary):  # the enrolled takes, then their amplitude copies
@@ -1114,6 +1176,7 @@ def recognise(
             "best_match": words[best],
             "cohort_distance": cohort_all,
             "amplitude": factor,
+            "fusion": "alt" if alt else "default",
             **({} if motion is None else {"motion": float(motion)}),
         },
     )
