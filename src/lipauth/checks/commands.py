@@ -140,6 +140,29 @@ class CommandsConfig:
         with 3 takes, 4 of 5 with 5); (1, 1.5, 0.3) the same, (1, 2, 0.15) less. Three
         DTWs per enrolled take instead of one. With ``metric_weight=0.3`` on top it was mixed
         (3 takes 96.2 % vs 96.3 % on the single DTW, 5 takes 98.1 % vs 97.8 %, seed 1).
+    alt_fusion_weights : tuple of 6 floats, or None
+        A second weight set for the late fusion, used for a vocabulary whose own enrolled
+        takes are told apart better with it (:func:`uses_alt_fusion`: leave-one-out over the
+        enrolled takes, at least ``alt_min_gain`` more takes right). Default (12, 8, 2, 1,
+        0, 5): HOG and pixels up, the first deep map off, found by a coordinate search on the
+        tuning folds of MIRACL F01 (split seeds 1-5) and GRID s1 words (even clips), the
+        objective the mean top-1 over enrolled x recognised 1.0 / 0.3 on each; alone it
+        costs MIRACL 1-2 points and gains GRID words 5-12 (on GRID s1 the deep
+        maps measured worse before, docs/notes/commands.md). The leave-one-out choice picks
+        it for 62-75 % of GRID vocabularies and 2-4 % of MIRACL ones. ``None``: one weight
+        set for every vocabulary.
+    alt_reject_cohort : float
+        ``reject_cohort`` for vocabularies matched with ``alt_fusion_weights`` (their
+        relative distances have another spread). 0.64 tuned on the GRID tuning fold (even
+        clips, digits as words outside the vocabulary): no threshold answers "none" to
+        >= 90 % of them at 1.0 and 0.3 there, so the balanced point (the largest minimum of
+        in-vocabulary right and digits answered "none": 67 % / 65 %).
+    alt_min_gain : int
+        How many more enrolled takes the alternative weights must get right (leave-one-out)
+        to be used. 2, chosen on the tuning folds (top-1 of the 1.0 / 0.3 pairs and how often
+        the choice flips): with 1 it picks the alternative for 3-27 % of MIRACL vocabularies,
+        where it is the worse set (by chance, on 18 takes); with 2 for 0-10 % (the same top-1);
+        with 3 for none, but also for only half of the GRID micro vocabularies.
     reject_cohort : float
         Open-set rejection (``NOT_IN_VOCABULARY``): ``None`` when the best word's DTW
         distance exceeds this fraction of the *cohort distance*, the median distance from
@@ -190,6 +213,16 @@ class CommandsConfig:
         rule, docs/commands.md). Genuine takes above it: MIRACL F01 phrases 100 % at full
         movement, 97 % at ``attenuate_lip_motion(factor=0.3)``; GRID s1 vocabulary words cut
         from sentences 98 % / 92 % (``benchmarks/accuracy_commands.py --amplitudes``).
+        With a track the take is also heard by :func:`shape_change` (``min_width_change``,
+        ``min_area_change``).
+    min_width_change, min_area_change : float
+        "No utterance" unless the opening or either ratio of :func:`shape_change` (mouth
+        width over the eye span, inner over outer lip area: a flat face warped as a whole
+        leaves them alone) varies by at least this much. 0.087 and 0.118 = 1.05x the highest
+        values of the tuning half of the same still clips (the other half: 0 % and 1.4 %
+        above, none that the opening did not already pass). With them the lips' evidence
+        hears MIRACL F01 takes at 0.5 / 0.3 / 0.15 100 / 98.3 / 91.7 % (the opening alone
+        98.3 / 96.7 / 81.7 %); still clips heard stay 0 % / 4.2 % (tuning / other faces).
     min_relative_motion : float
         Opt-in "no utterance" relative to the person (0 = off, the default): a take whose
         motion (:func:`take_motion`, the RMS deviation of its labial crop over time) is below
