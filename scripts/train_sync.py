@@ -1,7 +1,9 @@
 """Train the shipped audio-visual sync towers and choose their thresholds on held-out people.
 
 Writes ``src/lipauth/checks/models/sync_towers.npz`` (linear towers fitted by canonical
-correlation analysis in numpy) and prints the leave-people-out table of ``docs/sync.md``.
+correlation analysis in numpy: 16 canonical pairs weighted by their canonical correlations,
+the lag curve pooled as a normalised cross-correlation) and prints the leave-people-out
+table of ``docs/sync.md``.
 
 Data: every real talking clip in ``../shared/data`` (``scripts/sync_data.py``: GRID s1,
 the two talking heads, the 26 people of ``av_speakers``; clips with all-zero audio and the
@@ -25,7 +27,9 @@ torch==2.13.0`` in a separate environment: the test suite checks that lipauth ru
 it); measured no better on held-out people (docs/notes/sync.md). Usage::
 
     .venv/bin/python scripts/train_sync.py [--folds 4] [--no-write] [--rows oof.csv]
-    .venv/bin/python scripts/train_sync.py --no-write --reg 0.1 --score product   # the previous recipe
+    .venv/bin/python scripts/train_sync.py --no-write --components 4 --weighting none --pooling cosine   # session 6
+    .venv/bin/python scripts/train_sync.py --no-write --reg 0.1 --score product \
+        --components 4 --weighting none --pooling cosine                                # session 5
 """
 
 from __future__ import annotations
@@ -58,8 +62,11 @@ SHIFTS_MS = (100, -100, 200, -200, 300, -300, 500, -500, 1000, -1000)
 LAGS_MS = np.arange(-1000, 1001, 10.0)
 TOLERANCE_MS = 150.0
 HIDDEN, EMBED = 128, 64
-#: what-if switches of the leave-people-out run (--reg, --score); the shipped values are the defaults
-OPTIONS: dict = {"reg": 1.0, "score": "margin", "min_share": LAG_MIN_SHARE}
+#: what-if switches of the leave-people-out run (--reg, --score, --components, --weighting,
+#: --pooling, --min-share); the shipped values are the defaults
+SHIPPED: dict = {"reg": 1.0, "score": "margin", "min_share": LAG_MIN_SHARE, "components": 16, "weighting": "canonical",
+                 "pooling": "correlation"}
+OPTIONS: dict = dict(SHIPPED)
 
 log = logging.getLogger("train_sync")
 
@@ -308,7 +315,9 @@ def fit_linear(ps: list[Piece]) -> SyncModel:
     """The shipped kind of towers: linear, by canonical correlation analysis (numpy)."""
     from lipauth.checks.sync_model import fit_sync_model
 
-    model = fit_sync_model([(p.features, p.audio) for p in ps], regularisation=OPTIONS["reg"])
+    model = fit_sync_model([(p.features, p.audio) for p in ps], regularisation=OPTIONS["reg"],
+                           n_components=OPTIONS["components"], weighting=OPTIONS["weighting"],
+                           pooling=OPTIONS["pooling"])
     return dataclasses.replace(model, tolerance_ms=TOLERANCE_MS)
 
 
@@ -452,10 +461,16 @@ def main() -> None:
                         help="what-if: 'product' = the previous score (agreement x robust z)")
     parser.add_argument("--min-share", type=float, default=LAG_MIN_SHARE,
                         help="what-if: lags on fewer than this share of the frames are left out")
+    parser.add_argument("--components", type=int, default=SHIPPED["components"], help="what-if: canonical pairs kept")
+    parser.add_argument("--weighting", choices=("canonical", "none"), default=SHIPPED["weighting"],
+                        help="what-if: 'none' = every canonical pair weighs the same")
+    parser.add_argument("--pooling", choices=("correlation", "cosine"), default=SHIPPED["pooling"],
+                        help="what-if: 'cosine' = the mean of per-frame cosines (the previous lag curve)")
     args = parser.parse_args()
-    OPTIONS.update(reg=args.reg, score=args.score, min_share=args.min_share)
-    if (args.reg, args.score, args.min_share) != (1.0, "margin", LAG_MIN_SHARE) and not args.no_write:
-        parser.error("--reg/--score are what-ifs: pass --no-write")
+    OPTIONS.update(reg=args.reg, score=args.score, min_share=args.min_share, components=args.components,
+                   weighting=args.weighting, pooling=args.pooling)
+    if OPTIONS != SHIPPED and not args.no_write:
+        parser.error("--reg/--score/--min-share/--components/--weighting/--pooling are what-ifs: pass --no-write")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ps = pieces(load_corpus(DATA))
     log.info("%d pieces of %d people", len(ps), len({p.person for p in ps}))
@@ -483,12 +498,13 @@ def main() -> None:
     held = eval_test_clips()
     final = [p for p in ps if p.name.split("#")[0] not in held]
     log.info("shipped towers: %d pieces (%d GRID s1 clips of lipauth eval's test split left out)", len(final), len(held))
+    towers = f"MLP towers, {args.steps} steps" if args.mlp else f"linear CCA towers ({OPTIONS['components']} pairs)"
     model = dataclasses.replace(
         train_towers(final, steps=args.steps, seed=100) if args.mlp else fit_linear(final),
         threshold=thr,
         trained_on=(f"{len(people)} people of ../shared/data (GRID s1, talking heads, av_speakers), {len(ps)} pieces of "
                     f"<= {PIECE_S:g} s (without the {len(held)} GRID s1 clips of benchmarks/shared_data.csv's test "
-                    f"split), {f'MLP towers, {args.steps} steps' if args.mlp else 'linear CCA towers'}; threshold {thr:.3f} chosen on "
+                    f"split), {towers}; threshold {thr:.3f} chosen on "
                     f"{args.folds}-fold leave-people-out scores (genuine rejected <= {100 * args.max_reject:g} %)"),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -39,19 +39,19 @@ def _rate(rows: list[dict], pred, accepted: bool) -> float:
 
 
 def test_held_out_people_are_accepted(rows: list[dict]) -> None:
-    assert _rate(rows, lambda k: k == "genuine", True) >= 0.95  # measured 97.2 %
+    assert _rate(rows, lambda k: k == "genuine", True) >= 0.96  # measured 98.3 % (session 6: 97.2 %)
     per = {}
     for r in rows:
         if r["kind"] == "genuine":
             per.setdefault(r["person"], []).append(r["accepted"])
-    assert sum(np.mean(v) >= 0.97 for v in per.values()) >= 23, per  # measured 24 of 27
+    assert sum(np.mean(v) >= 0.97 for v in per.values()) >= 25, per  # measured 26 of 27 (session 6: 24)
 
 
 def test_attacks_on_held_out_people_are_mostly_rejected(rows: list[dict]) -> None:
     big_shift = lambda k: k.startswith("shift") and abs(int(k[5:])) >= 300  # noqa: E731
-    assert _rate(rows, big_shift, False) >= 0.88  # measured 91.8 %
-    assert _rate(rows, lambda k: k == "other_person", False) >= 0.70  # measured 76.6 %
-    assert _rate(rows, lambda k: k == "same_person_other_sentence", False) >= 0.25  # measured 32.5 %
+    assert _rate(rows, big_shift, False) >= 0.93  # measured 95.8 % (session 6: 91.8 %)
+    assert _rate(rows, lambda k: k == "other_person", False) >= 0.80  # measured 84.3 % (session 6: 76.6 %)
+    assert _rate(rows, lambda k: k == "same_person_other_sentence", False) >= 0.35  # measured 42.5 % (32.5 %)
     assert _rate(rows, lambda k: k == "still_face", False) == 1.0  # check_sync's gate
 
 
@@ -63,15 +63,17 @@ def test_offset_is_steady_within_a_person(rows: list[dict]) -> None:
     for r in gen.values():
         per.setdefault(r["person"], []).append(r["offset_ms"])
     near = [abs(r["offset_ms"] - np.median(per[r["person"]])) <= 40 for r in gen.values()]
-    assert np.mean(near) >= 0.75, np.mean(near)  # measured 82.3 %
+    assert np.mean(near) >= 0.82, np.mean(near)  # measured 87.3 % (session 6: 82.3 %)
     rel = [abs(r["offset_ms"] - gen[r["piece"]]["offset_ms"] - int(r["kind"][5:])) <= 40 for r in rows
            if r["kind"].startswith("shift") and abs(int(r["kind"][5:])) <= 500]
-    assert np.mean(rel) >= 0.90, np.mean(rel)  # measured 95.8 %
+    assert np.mean(rel) >= 0.95, np.mean(rel)  # measured 98.1 % (session 6: 95.8 %)
+    zero = [abs(r["offset_ms"]) <= 40 for r in gen.values()]
+    assert np.mean(zero) >= 0.48, np.mean(zero)  # measured 53.0 % within 40 ms of 0 (session 6: 37.6 %; bar 95 %)
 
 
 def test_short_windows(rows: list[dict]) -> None:
     """1.5-s windows of held-out people, at the thresholds chosen on 4-s pieces."""
     g = _rate(rows, lambda k: k == "short_genuine", True)
-    assert g >= 0.6, g  # measured 76.2 % (short clips get no looser threshold)
-    assert _rate(rows, lambda k: k.startswith("short_shift"), False) >= 0.9  # measured 96.7 %
-    assert _rate(rows, lambda k: k == "short_other_person", False) >= 0.7  # measured 81.2 %
+    assert g >= 0.7, g  # measured 77.3 % (short clips get no looser threshold)
+    assert _rate(rows, lambda k: k.startswith("short_shift"), False) >= 0.95  # measured 98.1 %
+    assert _rate(rows, lambda k: k == "short_other_person", False) >= 0.8  # measured 86.2 %

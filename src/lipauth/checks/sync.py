@@ -5,10 +5,12 @@ Method (a learned lip/voice embedding, scored over candidate lags; the model liv
 
 1. Lips: the 40 face-normalised lip landmarks around each frame, normalised per clip, go
    through the lip tower; the voice (40 log-mel bands around the same instant, normalised
-   per clip) through the audio tower. Both end in unit vectors.
+   per clip) through the audio tower: 16 canonical pairs each, weighted by their canonical
+   correlations.
 2. For each lag ``d`` (audio content late by ``d``; +-``max_offset_ms`` in 10-ms steps) the
-   agreement is the mean cosine of the two embeddings over the frames the audio covers:
-   the lag curve.
+   agreement is the normalised cross-correlation of the two embedding sequences over the
+   frames the audio covers (``sum l.a / sqrt(sum |l|^2 sum |a|^2)``: frames weigh by the
+   size of their embeddings, so silent stretches count little): the lag curve.
 3. The estimated offset is the curve's best lag. The agreement ``r_0`` is the best value
    within ``+-tolerance_ms`` of zero lag; the confidence is how far it stands above the
    clip's other lags (``(r_0 - median_d r) / (1.4826 * MAD_d r)``, a robust z-score:
@@ -95,7 +97,8 @@ class SyncResult(CheckResult):
         (higher = zero lag stands out more; about 3 or more is a clear peak).
     lags_ms : np.ndarray [shape=(n_lags,), float64]
     correlations : np.ndarray [shape=(n_lags,), float32]
-        Agreement (mean cosine of the lip and voice embeddings) at each lag.
+        Agreement of the lip and voice embeddings at each lag (normalised cross-correlation,
+        or the mean cosine for a model with ``pooling="cosine"``).
     window_times_s : np.ndarray [shape=(n_windows,), float64]
         Centre of each agreement window (video axis).
     window_agreement : np.ndarray [shape=(n_windows,), float32]
@@ -172,7 +175,7 @@ def _check_args(
         raise ConfigError(f"window_s={window_s!r}; pass a window length in seconds in [0.5, 30]")
     thr = model.threshold if threshold is None else threshold
     if not isinstance(thr, (int, float)) or not -2.0 <= thr <= 2.0:
-        raise ConfigError(f"threshold={threshold!r}; pass a score threshold in [-2, 2] (a difference of two cosines)")
+        raise ConfigError(f"threshold={threshold!r}; pass a score threshold in [-2, 2] (a difference of two agreements)")
     return float(thr)
 
 
@@ -266,7 +269,7 @@ def _repetition(features: LipFeatures, frame_s: float) -> float:
 def _window_agreement(
     t: np.ndarray, cos: np.ndarray, mask: np.ndarray, window_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Agreement within each window (hop = half of it), from one lag's per-frame cosines."""
+    """Agreement within each window (hop = half of it), from one lag's per-frame agreements."""
     centres = _windows(t, window_s, window_s / 2)
     inside = np.abs(t[None, :] - centres[:, None]) <= window_s / 2
     agree = mean_over_frames(np.broadcast_to(cos, inside.shape), inside & mask, 10)

@@ -4,13 +4,18 @@ The lip tower reads the 40 face-normalised lip landmarks (``LipFeatures.landmark
 times around a frame (``-80..+80 ms``), normalised per clip (mean shape removed, divided by
 the clip's overall spread, so face shape and size cancel). The audio tower reads 40 log-mel
 bands at nine times around the same instant (``-160..+160 ms``), normalised per clip
-(:func:`audio_grid`). Each tower is a small multilayer perceptron (ReLU between layers);
-its output is scaled to unit length. A lip window and a voice window that belong together
-have a high cosine; the **lag curve** of a clip is the mean cosine over its frames with the
-voice read ``lag`` later, for every lag in +-1 s.
+(:func:`audio_grid`). Each tower is a small multilayer perceptron (ReLU between layers).
+A lip window and a voice window that belong together point the same way; the **lag curve**
+of a clip is their agreement over its frames with the voice read ``lag`` later, for every
+lag in +-1 s: with ``pooling="correlation"`` (the shipped model) the normalised
+cross-correlation of the two embedding sequences, ``sum_t l_t . a_t / sqrt(sum_t |l_t|^2
+sum_t |a_t|^2)`` (frames weigh by the size of their embeddings: a silent stretch, whose
+embeddings are small, counts little); with ``pooling="cosine"`` (models before session 7)
+the mean over frames of the cosine of the unit-length embeddings.
 
 The shipped towers (``models/sync_towers.npz``) are linear: :func:`fit_sync_model` fits
-them by canonical correlation analysis of lip and voice windows (numpy), and
+them by canonical correlation analysis of lip and voice windows (numpy; 16 canonical
+pairs, each weighted by the square root of its canonical correlation), and
 ``scripts/train_sync.py`` fits them on 27 people. The model format also holds multilayer
 towers (ReLU between layers); small MLPs trained contrastively (PyTorch, training only:
 ``scripts/train_sync.py --mlp``) measured no better on held-out people.
@@ -43,6 +48,8 @@ HOP_S = 0.01
 _MODEL_RATE = 16000
 _DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "sync_towers.npz"
 _N_LANDMARKS = 40
+#: how a lag's agreement pools the frames (:class:`SyncModel` ``pooling``)
+POOLINGS = ("correlation", "cosine")
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +75,10 @@ class SyncModel:
     far_ms : float
         Lags further than this from zero are the clip's "elsewhere": the score is how far
         the agreement near zero lag stands above the best of them.
+    pooling : {"correlation", "cosine"}
+        How a lag's agreement pools the frames: the normalised cross-correlation of the two
+        embedding sequences, or the mean of the per-frame cosines (the towers' outputs
+        scaled to unit length).
     trained_on : str
         The data the weights and the thresholds come from.
     """
@@ -81,7 +92,12 @@ class SyncModel:
     threshold: float = 0.3
     tolerance_ms: float = 150.0
     far_ms: float = 300.0
+    pooling: str = "cosine"
     trained_on: str = ""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling={self.pooling!r}; pass one of {', '.join(POOLINGS)}")
 
     def save(self, path: str | Path) -> Path:
         """Write the model as a compressed ``.npz`` (float32 weights)."""
@@ -101,6 +117,7 @@ class SyncModel:
             threshold=np.float64(self.threshold),
             tolerance_ms=np.float64(self.tolerance_ms),
             far_ms=np.float64(self.far_ms),
+            pooling=np.array(self.pooling),
             trained_on=np.array(self.trained_on),
         )
         return path
@@ -126,6 +143,7 @@ class SyncModel:
                 threshold=float(z["threshold"]),
                 tolerance_ms=float(z["tolerance_ms"]),
                 far_ms=float(z["far_ms"]) if "far_ms" in z.files else 300.0,
+                pooling=str(z["pooling"]) if "pooling" in z.files else "cosine",
                 trained_on=str(z["trained_on"]),
             )
 
@@ -148,7 +166,10 @@ def load_sync_model(path: str | Path | None = None) -> SyncModel:
 def lip_windows(features: LipFeatures, model: SyncModel, usable: np.ndarray) -> np.ndarray:
     """Per-clip normalised lip-landmark windows, one per frame [shape=(n, n_lip_taps * 80)].
 
-    ``usable`` marks the frames whose landmarks set the clip's mean shape and spread.
+    ``usable`` marks the frames whose landmarks set the clip's mean shape and spread. Frames
+    without a face (``features.valid`` false) are not read, not even as the context of their
+    neighbours: their landmarks are interpolated in time from the frames with a face (a
+    tracker's junk over a lost face would otherwise leak into the frames around the gap).
     """
     lm = np.asarray(features.landmarks, dtype=np.float64)
     if lm.shape[0] != features.n_frames or lm.shape[1:] != (_N_LANDMARKS, 2):
@@ -157,7 +178,11 @@ def lip_windows(features: LipFeatures, model: SyncModel, usable: np.ndarray) -> 
             "lipauth.features.extract_lip_features from a track"
         )
     t = features.timestamps_s
-    x = lm.reshape(lm.shape[0], -1)
+    x = lm.reshape(lm.shape[0], -1).copy()
+    face = np.asarray(features.valid, dtype=bool)
+    if face.any() and not face.all():
+        for j in range(x.shape[1]):
+            x[~face, j] = np.interp(t[~face], t[face], x[face, j])
     x = x - x[usable].mean(axis=0)
     x = x / max(float(x[usable].std()), 1e-9)
     cols = []
@@ -202,13 +227,13 @@ def _audio_windows(mel: np.ndarray, model: SyncModel) -> np.ndarray:
     return mel[g].reshape(mel.shape[0], -1)
 
 
-def _tower(x: np.ndarray, layers: tuple[tuple[np.ndarray, np.ndarray], ...]) -> np.ndarray:
+def _tower(x: np.ndarray, layers: tuple[tuple[np.ndarray, np.ndarray], ...], unit: bool = True) -> np.ndarray:
     h = x.astype(np.float32)
     for i, (w, b) in enumerate(layers):
         h = h @ w + b
         if i < len(layers) - 1:
             np.maximum(h, 0.0, out=h)
-    return h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-9)
+    return h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-9) if unit else h
 
 
 # --------------------------------------------------------------------------------------
@@ -225,7 +250,8 @@ def lag_curve(
     min_frames: int = 10,
     min_share: float = 0.0,
 ) -> np.ndarray:
-    """Mean cosine of lip and voice embeddings over the clip's frames, at each lag.
+    """Agreement of lip and voice embeddings over the clip's frames, at each lag (the
+    model's ``pooling``: normalised cross-correlation or mean cosine).
 
     Parameters
     ----------
@@ -264,7 +290,14 @@ def mean_over_frames(cos: np.ndarray, mask: np.ndarray, min_frames: int = 10, mi
 def lag_cosines(
     features: LipFeatures, audio: Audio, lags_ms: np.ndarray, model: SyncModel, frames: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine per (lag, frame) [shape=(L, n)] and where it is defined [shape=(L, n), bool]."""
+    """Agreement per (lag, frame) [shape=(L, n)] and where it is defined [shape=(L, n), bool].
+
+    Its mean over a lag's defined frames (:func:`mean_over_frames`) is the lag's agreement:
+    with ``pooling="cosine"`` each frame's cosine of the unit-length embeddings; with
+    ``"correlation"`` each frame's product ``l_t . a_t`` divided by the lag's RMS embedding
+    sizes ``sqrt(mean_t |l_t|^2 mean_t |a_t|^2)`` (over the same frames), so that the mean
+    is the normalised cross-correlation of the two sequences.
+    """
     valid = features.valid.copy()
     if frames is not None:
         valid &= frames
@@ -272,16 +305,23 @@ def lag_cosines(
         raise InputError("too few valid lip frames for the sync check; pass a clip with the face visible")
     t = features.timestamps_s
     lags_s = lags_ms / 1000.0
-    el = _tower(lip_windows(features, model, valid), model.lip_layers)
+    unit = model.pooling == "cosine"
+    el = _tower(lip_windows(features, model, valid), model.lip_layers, unit)
     margin = float(np.max(np.abs(model.audio_taps_s))) + 0.05
     g0, mel, inside = audio_grid(audio, float(t[0] + lags_s.min() - margin), float(t[-1] + lags_s.max() + margin), model)
     ea = _audio_windows(mel, model)
     idx = np.clip(np.round((t[None, :] + lags_s[:, None] - g0) / HOP_S).astype(np.int64), 0, mel.shape[0] - 1)
     used = np.unique(idx)
     emb = np.zeros((mel.shape[0], el.shape[1]), np.float32)
-    emb[used] = _tower(ea[used], model.audio_layers)
-    cos = np.einsum("lnd,nd->ln", emb[idx], el)
-    return cos.astype(np.float64), valid[None, :] & inside[idx]
+    emb[used] = _tower(ea[used], model.audio_layers, unit)
+    cos = np.einsum("lnd,nd->ln", emb[idx], el).astype(np.float64)
+    mask = valid[None, :] & inside[idx]
+    if not unit:
+        n = np.maximum(mask.sum(axis=1), 1)
+        power_l = np.where(mask, np.sum(el.astype(np.float64) ** 2, axis=1)[None, :], 0.0).sum(axis=1) / n
+        power_a = np.where(mask, np.sum(emb.astype(np.float64) ** 2, axis=1)[idx], 0.0).sum(axis=1) / n
+        cos /= np.sqrt(np.maximum(power_l * power_a, 1e-18))[:, None]
+    return cos, mask
 
 
 # --------------------------------------------------------------------------------------
@@ -291,8 +331,10 @@ def lag_cosines(
 def fit_sync_model(
     clips: list[tuple[LipFeatures, Audio]],
     *,
-    n_components: int = 4,
+    n_components: int = 16,
     regularisation: float = 1.0,
+    weighting: str = "canonical",
+    pooling: str = "correlation",
     threshold: float = 1.0,
     tolerance_ms: float = 150.0,
     far_ms: float = 300.0,
@@ -309,6 +351,13 @@ def fit_sync_model(
     regularisation : float
         Ridge added to each covariance, as a share of its mean eigenvalue (1.0: measured
         on held-out people against 0.01-10, docs/notes/sync.md).
+    weighting : {"canonical", "none"}
+        ``"canonical"``: both towers' outputs for pair ``k`` scaled by the square root of
+        its canonical correlation (over the largest), so that weak pairs count less.
+    pooling : {"correlation", "cosine"}
+        How the lag curve pools the frames (:class:`SyncModel`). The shipped recipe (16
+        pairs, canonical weighting, correlation) against the previous one (4 pairs, no
+        weighting, cosine): docs/notes/sync.md.
 
     Returns
     -------
@@ -318,7 +367,9 @@ def fit_sync_model(
         raise InputError("fit_sync_model got no clips; pass a list of (LipFeatures, Audio) pairs of genuine speech")
     if not regularisation > 0 or n_components < 1:
         raise ConfigError(f"regularisation={regularisation!r}, n_components={n_components!r}; pass positive values")
-    proto = SyncModel(lip_layers=(), audio_layers=())
+    if weighting not in ("canonical", "none"):
+        raise ConfigError(f"weighting={weighting!r}; pass 'canonical' or 'none'")
+    proto = SyncModel(lip_layers=(), audio_layers=(), pooling=pooling)
     xs, ys = [], []
     for feats, audio in clips:
         t = feats.timestamps_s
@@ -333,18 +384,23 @@ def fit_sync_model(
         raise InputError("fit_sync_model: no clip has 10 frames with both a face and audio")
     x, y = np.concatenate(xs), np.concatenate(ys)
     mx, my = x.mean(axis=0), y.mean(axis=0)
-    wa, wl = _cca(x - mx, y - my, n_components, regularisation)
+    wa, wl, rho = _cca(x - mx, y - my, n_components, regularisation)
+    if weighting == "canonical":
+        scale = np.sqrt(rho / max(float(rho.max()), 1e-12))
+        wa, wl = wa * scale, wl * scale
     return SyncModel(
         lip_layers=((wl.astype(np.float32), (-my @ wl).astype(np.float32)),),
         audio_layers=((wa.astype(np.float32), (-mx @ wa).astype(np.float32)),),
         threshold=float(threshold),
         tolerance_ms=float(tolerance_ms),
         far_ms=float(far_ms),
+        pooling=pooling,
         trained_on=trained_on,
     )
 
 
-def _cca(xc: np.ndarray, yc: np.ndarray, k: int, reg: float) -> tuple[np.ndarray, np.ndarray]:
+def _cca(xc: np.ndarray, yc: np.ndarray, k: int, reg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Audio and lip projections of the ``k`` leading canonical pairs, and their canonical correlations."""
     n = xc.shape[0]
     cxx, cyy, cxy = xc.T @ xc / n, yc.T @ yc / n, xc.T @ yc / n
     cxx += reg * np.trace(cxx) / cxx.shape[0] * np.eye(cxx.shape[0])
@@ -355,5 +411,5 @@ def _cca(xc: np.ndarray, yc: np.ndarray, k: int, reg: float) -> tuple[np.ndarray
         return (v / np.sqrt(np.maximum(w, 1e-12))) @ v.T
 
     ix, iy = inv_sqrt(cxx), inv_sqrt(cyy)
-    u, _s, vt = np.linalg.svd(ix @ cxy @ iy)
-    return ix @ u[:, :k], iy @ vt.T[:, :k]
+    u, s, vt = np.linalg.svd(ix @ cxy @ iy)
+    return ix @ u[:, :k], iy @ vt.T[:, :k], s[:k]
