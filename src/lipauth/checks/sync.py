@@ -64,7 +64,7 @@ MIN_SPEECH_S = 0.3
 #: a rejected clip with less speech than this (seconds, on frames with a face) also gets
 #: ``LITTLE_SPEECH``: the verdict had little evidence, and a longer answer is worth asking
 #: for. Held-out people's own audio in 1.5-s windows (about 1.2 s of speech) is accepted
-#: about three times in four at the shipped threshold, in 4-s pieces 97 % (docs/sync.md); the
+#: 77 % of the time at the shipped threshold, in 4-s pieces 98 % (docs/sync.md); the
 #: threshold does not loosen for short clips, which an attacker could otherwise choose
 LITTLE_SPEECH_S = 2.0
 #: lips that come back to the same landmarks after 0.2-2 s, frame after frame, are a loop:
