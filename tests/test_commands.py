@@ -427,3 +427,24 @@ def test_leave_one_out_accuracy_picks_the_weights_that_tell_the_takes_apart(voca
     assert recognise(vocab, _takes(1.5, 1, seed=99)[0], config=_RAW).details["fusion"] == "default"
     with pytest.raises(ConfigError):
         CommandsConfig(alt_fusion_weights=(1.0, 2.0))
+
+
+def test_the_choice_of_weights_is_stored_with_the_vocabulary() -> None:
+    from lipauth.checks.commands import MemoryVocabularyStore, uses_alt_fusion
+
+    v = Vocabulary("keep")
+    for word, freq in (("water", 0.5), ("pain", 1.5)):
+        v.add_word(word, _takes(freq, 3, seed=int(freq * 10)))
+    cfg = CommandsConfig()
+    # these toy sequences have no channel layout: never switched (and nothing to redo)
+    assert not uses_alt_fusion(v, cfg)
+    key = (cfg.fusion_weights, cfg.alt_fusion_weights, cfg.alt_min_gain)
+    v._fusion_choice[key] = True  # as a vocabulary whose takes chose the alternative
+    back = Vocabulary.from_bytes(v.to_bytes())
+    assert back._fusion_choice == {key: True}
+    assert uses_alt_fusion(back, cfg)  # read, not computed again
+    store = MemoryVocabularyStore()
+    store.save(v)
+    assert store.load("keep")._fusion_choice == {key: True}
+    back.add_word("nurse", _takes(2.5, 3, seed=25))  # a new word: chosen again
+    assert back._fusion_choice == {}
