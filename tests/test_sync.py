@@ -165,6 +165,32 @@ def test_shipped_model_is_small_and_documented() -> None:
     assert m.lip_layers[-1][0].shape[1] == m.audio_layers[-1][0].shape[1]
     assert "leave-people-out" in m.trained_on and "27 people" in m.trained_on
     assert -0.3 < m.threshold < 0.3 and 50 <= m.tolerance_ms <= 200 and m.far_ms == 300.0
+    assert m.pooling == "correlation" and m.lip_layers[-1][0].shape[1] == 16
+
+
+def test_pooling_is_a_normalised_cross_correlation_and_old_files_load_as_cosine(model: SyncModel, tmp_path) -> None:
+    """The lag curve of a ``pooling="correlation"`` model is sum l.a / sqrt(sum |l|^2 sum |a|^2)
+    over the frames; a model file written before the field existed loads as ``"cosine"``."""
+    from lipauth.checks.sync_model import _audio_windows, _tower, audio_grid, lag_curve, lip_windows
+
+    assert model.pooling == "correlation"
+    feats, audio = _clip(106)
+    r = lag_curve(feats, audio, lags_ms=np.array([0.0]), model=model)
+    t = feats.timestamps_s
+    g0, mel, inside = audio_grid(audio, float(t[0]) - 0.3, float(t[-1]) + 0.3, model)
+    idx = np.round((t - g0) / 0.01).astype(int)
+    use = feats.valid & inside[idx]
+    el = _tower(lip_windows(feats, model, feats.valid), model.lip_layers, unit=False)[use].astype(np.float64)
+    ea = _tower(_audio_windows(mel, model)[idx], model.audio_layers, unit=False)[use].astype(np.float64)
+    want = np.sum(el * ea) / np.sqrt(np.sum(el**2) * np.sum(ea**2))
+    assert r[0] == pytest.approx(want, abs=1e-5)
+    path = model.save(tmp_path / "m.npz")
+    with np.load(path) as z:
+        old = {k: z[k] for k in z.files if k != "pooling"}
+    np.savez(tmp_path / "old.npz", **old)
+    assert SyncModel.load(tmp_path / "old.npz").pooling == "cosine"
+    with pytest.raises(ConfigError, match="pooling='mean'"):
+        dataclasses.replace(model, pooling="mean")
 
 
 def test_features_without_landmarks_are_refused(model: SyncModel) -> None:
