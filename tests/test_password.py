@@ -194,3 +194,41 @@ def test_a_phrase_of_three_frames_is_not_thinned_below_three() -> None:
     for idx in (np.array([10, 11, 12]), np.array([10, 11, 12, 13])):
         assert _thinned(idx, t).size >= 3
     assert _thinned(np.arange(60), t).size == 24  # long takes still thinned
+
+
+def test_motion_channels_are_the_passwords_only(signal: np.ndarray) -> None:
+    """The password fuses delta channels (frame-to-frame differences); the default matcher (the lip
+    commands') has none, so its distances keep their 6 rows."""
+    from lipauth.features import matcher
+
+    x, y = _signal(5), _signal(6)
+    slices = sketch_slices(full_width())
+    plain = matcher.channel_distances(x, [y, x], slices=slices)
+    assert plain.shape == (6, 2) and matcher.MatcherConfig().fusion_weights == matcher.MATCH_WEIGHTS
+    cfg = PasswordConfig().matcher
+    assert cfg.delta_weights == password.PASSWORD_DELTA_WEIGHTS and len(matcher.channel_names(cfg)) == 12
+    both = matcher.channel_distances(x, [y, x], slices=slices, config=cfg)
+    assert both.shape == (12, 2) and np.allclose(both[:6], matcher.channel_distances(x, [y, x], slices=slices, config=PasswordConfig(
+        matcher=matcher.MatcherConfig(weights=password.PASSWORD_WEIGHTS)).matcher), equal_nan=True)
+    used = [6 + k for k, w in enumerate(cfg.delta_weights) if w > 0]
+    assert np.isfinite(both[used]).all() and np.isnan(np.delete(both[6:], [k - 6 for k in used], axis=0)).all()
+    assert np.allclose(both[used, 1], 0.0, atol=1e-9) and (both[used, 0] > 0).all()  # itself: 0
+    # the vectorised deltas equal the per-take ones
+    cols = slices["deep_lips"]
+    for a, b in zip(matcher._delta_blocks([x, y[:1], y], cols), [x, y[:1], y], strict=True):
+        assert np.allclose(a, matcher.delta_block(b[:, cols]))
+    assert np.allclose(matcher.delta_block(x[:, cols]).mean(0), 0.0) and np.sqrt((matcher.delta_block(x[:, cols]) ** 2).sum(1).mean()) == pytest.approx(1.0)
+    # the cohort gives the delta channels no yardstick (NaN: the scrambled copies' alone)
+    cohort = password.load_cohort()
+    assert np.isnan(cohort.yardstick(x, cfg, sketched=True)[6:]).all()
+    with pytest.raises(InputError, match="delta_weights"):
+        matcher.MatcherConfig(delta_weights=(1.0, 2.0))
+
+
+def test_templates_without_motion_channels_keep_matching_as_enrolled(signal: np.ndarray) -> None:
+    """A template whose config predates the motion channels (no ``delta_weights``) matches without them."""
+    old = PasswordConfig(matcher=password.MatcherConfig(weights=password.PASSWORD_WEIGHTS), threshold=0.27)
+    meta = old.to_dict()
+    del meta["delta_weights"]
+    assert PasswordConfig.from_dict(meta) == old
+    assert PasswordConfig.from_dict(PasswordConfig().to_dict()) == PasswordConfig()

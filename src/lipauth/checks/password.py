@@ -76,11 +76,17 @@ _FORMAT_VERSION = 4
 #: thresholds on MIRACL-VC1 F01 phrases 01-06 (each the equal-error threshold of the other five
 #: phrases, the cohort without the person; 0.260-0.270 on takes as recorded, 0.262-0.275 with
 #: rest around them; ``benchmarks/accuracy_password.py``), rounded up (fewer false accepts).
-DEFAULT_THRESHOLD = 0.27
+DEFAULT_THRESHOLD = 0.21
 #: fusion weights of the password (``features.matcher.MATCH_CHANNELS`` order): the commands'
 #: weights without the jaw contour, which lost 1.5-2 EER points on takes with rest (MIRACL
 #: F01 phrases 01-03, leave-phrase-out cohort)
 PASSWORD_WEIGHTS = (1.0, 2.0, 0.3, 0.0, 10.0, 10.0)
+#: weights of the motion channels (``features.matcher.MatcherConfig.delta_weights``: a channel's
+#: frame-to-frame differences, normalised per take, aligned and fused like a channel): the
+#: pixels and the two deep lip maps, each at its channel's weight (the HOG and landmark deltas
+#: added nothing and cost time). Leave-phrase-out on MIRACL F01 phrases 01-06: docs/password.md;
+#: the lip commands have none
+PASSWORD_DELTA_WEIGHTS = (0.0, 2.0, 0.0, 0.0, 10.0, 10.0)
 @dataclass(frozen=True)
 class PasswordConfig:
     """Settings of enrolment and matching.
@@ -90,8 +96,8 @@ class PasswordConfig:
     sequence : SequenceConfig
         Frame representation (shared with the lip commands: :data:`MATCH_SEQUENCE`).
     matcher : MatcherConfig
-        Channel weights (:data:`PASSWORD_WEIGHTS`), DTW band and open ends (0.2: 0.3 lost 2-3
-        EER points on MIRACL F01 phrases 01-03).
+        Channel weights (:data:`PASSWORD_WEIGHTS`), the motion channels (:data:`PASSWORD_DELTA_WEIGHTS`),
+        DTW band and open ends (0.2: 0.3 lost 2-3 EER points on MIRACL F01 phrases 01-03).
     threshold : float
         Accept when the matching degree is at least this (:data:`DEFAULT_THRESHOLD`).
     combine : str
@@ -111,7 +117,7 @@ class PasswordConfig:
     """
 
     sequence: SequenceConfig = MATCH_SEQUENCE
-    matcher: MatcherConfig = field(default_factory=lambda: MatcherConfig(weights=PASSWORD_WEIGHTS))
+    matcher: MatcherConfig = field(default_factory=lambda: MatcherConfig(weights=PASSWORD_WEIGHTS, delta_weights=PASSWORD_DELTA_WEIGHTS))
     threshold: float = DEFAULT_THRESHOLD
     combine: str = "min"
     min_takes: int = 3
@@ -132,6 +138,7 @@ class PasswordConfig:
             "weights": list(self.matcher.weights),
             "band": self.matcher.band,
             "open_end": self.matcher.open_end,
+            "delta_weights": list(self.matcher.delta_weights),
             "threshold": self.threshold,
             "combine": self.combine,
             "min_takes": self.min_takes,
@@ -143,7 +150,8 @@ class PasswordConfig:
     def from_dict(cls, meta: dict) -> PasswordConfig:
         return cls(
             sequence=SequenceConfig.from_dict(meta["sequence"]),
-            matcher=MatcherConfig(weights=tuple(meta["weights"]), band=float(meta["band"]), open_end=float(meta["open_end"])),
+            matcher=MatcherConfig(weights=tuple(meta["weights"]), band=float(meta["band"]), open_end=float(meta["open_end"]),
+                                  delta_weights=tuple(meta.get("delta_weights", ()))),
             threshold=float(meta["threshold"]),
             combine=str(meta["combine"]),
             min_takes=int(meta["min_takes"]),
