@@ -234,6 +234,8 @@ class Authenticator:
         """
         if isinstance(takes, (str, bytes, Video)):
             raise InputError("takes is one clip; pass a list of at least 3 clips of the same lip movement")
+        takes = list(takes)
+        self._check_enrolment(user, takes, label)
         prepared = []
         for i, t in enumerate(takes):
             prep = self._prepare(t)
@@ -244,6 +246,24 @@ class Authenticator:
         self.store.enrol(user, label=label, kind=TEMPLATE_KIND, template=template.to_bytes())
         log.info("enrolled %r (%s) from %d takes", user, label, len(prepared))
         return template
+
+    def _check_enrolment(self, user: str, takes: Sequence[Clip], label: str | None) -> None:
+        """The refusals that need no tracking, before the takes are tracked (seconds each).
+
+        ``label`` None skips the already-enrolled check (:meth:`change` replaces the label).
+        """
+        from lipauth.errors import EnrolmentError, UserExistsError
+        from lipauth.io._open import check_source
+
+        need = self.config.password.min_takes
+        if len(takes) < need:
+            raise EnrolmentError(f"got {len(takes)} enrolment take(s); record at least {need} takes of the same lip movement")
+        for t in takes:  # a missing, empty or directory path: named before any take is tracked
+            if isinstance(t, (str, PathLike)):
+                check_source(t)
+        existing = self.store.templates(user) if label is not None else None
+        if existing is not None and label in existing:
+            raise UserExistsError(f"user {user!r} already has a password labelled {label!r}; use change to replace it")
 
     def verify(
         self, user: str, clip: Clip, challenge: Challenge | dict | None = None, *, label: str | None = None, sensors: Any = None
@@ -326,6 +346,8 @@ class Authenticator:
         Returns the verification's :class:`AuthResult`; the template is replaced only
         when it was accepted (one transaction).
         """
+        takes = list(takes)
+        self._check_enrolment(user, takes, None)  # before CURRENT is verified (an attempt that counts)
         result = self.verify(user, current, label=label)
         if not result.accepted:
             return result

@@ -210,9 +210,12 @@ def _progress_bar(total: int, enabled: bool):
         TimeRemainingColumn,
     )
 
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a bar into a file or pipe only left a blank line there
+        return nullcontext(None)
     return Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        TimeRemainingColumn(), console=console, transient=True,
     )
 
 

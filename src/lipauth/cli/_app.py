@@ -40,19 +40,23 @@ def _echo_json(data: Any) -> None:
 
 @contextmanager
 def _progress(description: str, total: int, *, enabled: bool = True):
-    """A rich progress bar on stderr; yields a ``(done, total)`` callback."""
+    """A rich progress bar on stderr (a terminal only: elsewhere it left a blank line); yields a ``(done, total)`` callback."""
     if not enabled or total < LONG_CLIP_FRAMES:
         yield None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     ) as bar:
         task = bar.add_task(description, total=total)
@@ -97,11 +101,13 @@ def track_summary(track: LipTrack, *, name: str) -> list[str]:
     return lines
 
 
-def _track_file(path: str, *, quiet: bool) -> tuple[Any, LipTrack]:
+def _track_file(path: str, *, quiet: bool, video: Any = None) -> tuple[Any, LipTrack]:
+    """Track ``path`` (or ``video``, already opened from it with ``load_video(path, lazy=True)``)."""
     from lipauth.io import load_video
     from lipauth.tracking import track_lips
 
-    video = load_video(path, lazy=True)
+    if video is None:
+        video = load_video(path, lazy=True)
     with _progress(f"tracking {Path(path).name}", video.n_frames, enabled=not quiet) as progress:
         track = track_lips(video, progress=progress)
     return video, track
@@ -115,7 +121,7 @@ def _track_file(path: str, *, quiet: bool) -> tuple[Any, LipTrack]:
              epilog="Everything is kept in $LIPAUTH_DATA_DIR (default ~/.local/share/lipauth). Start with "
                     "'lipauth demo' (offline tracker demo) or 'lipauth serve' (API and browser page on "
                     "http://127.0.0.1:8000/). Options also come from LIPAUTH_<COMMAND>_<OPTION> variables. "
-                    "Exit codes: 0 ok, 1 rejected (verify, change, liveness), 2 any error (bad input, internal error).")
+                    "Exit codes: 0 ok, 1 rejected (verify, change, liveness, sync), 2 any error (bad input, internal error).")
 @click.version_option(__version__, prog_name="lipauth")
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) on stderr.")
 def cli(verbose: int) -> None:
@@ -135,8 +141,15 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("lipauth: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # a wrong argument or option: one line too, with where to look
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group without its subcommand: its help
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"lipauth: error: {exc.format_message()}{where}", err=True)
+        sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"lipauth: error: {exc.format_message()}", err=True)
         sys.exit(EXIT_ERROR)
     except LipAuthError as exc:
         click.echo(f"lipauth: error: {exc}", err=True)

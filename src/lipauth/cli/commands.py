@@ -72,6 +72,10 @@ def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, 
 
     if len(takes) < MIN_TAKES:
         raise InsufficientDataError(f"word {word!r} has {len(takes)} take(s); enrol at least {MIN_TAKES} takes of each word")
+    from lipauth.io._open import check_source
+
+    for path in takes:  # a missing or empty take is named before seconds of tracking the others
+        check_source(path)
     store = _store(store_dir)
     try:
         vocabulary = store.load(vocab)
@@ -80,8 +84,9 @@ def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, 
     seqs, motions = [], []
     made: dict[float, list[Any]] = {f: [] for f in (AMPLITUDE_COPIES if copies else ())}
     for path in takes:
-        seq, _, _, motion, copied = clip_sequence(path, sequence_config=vocabulary.sequence_config, return_motion=True,
-                                                  copies=tuple(made))
+        out = clip_sequence(path, sequence_config=vocabulary.sequence_config, return_motion=True, copies=tuple(made))
+        seq, motion = out[0], out[3]
+        copied = out[4] if made else {}  # clip_sequence adds the copies only when asked for some (not --no-copies)
         if seq is None:
             raise InsufficientDataError(f"{path}: the lips do not move in this take; record the word again")
         seqs.append(seq)

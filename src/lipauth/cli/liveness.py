@@ -46,7 +46,8 @@ def liveness(video: str, challenge_path: str, sensors_path: str | None, plot: st
     Exit code 0 when accepted, 1 when rejected (like ``lipauth verify``), 2 on bad input.
     """
     from lipauth.auth import check_liveness, public_check_dict
-    from lipauth.errors import ChallengeTamperedError, SensorDataError
+    from lipauth.challenge import verify_challenge
+    from lipauth.errors import ChallengeReusedError, ChallengeTamperedError, SensorDataError
     from lipauth.io.jsontext import loads_bounded
     from lipauth.store import SqlNonceStore, Store
 
@@ -57,6 +58,12 @@ def liveness(video: str, challenge_path: str, sensors_path: str | None, plot: st
     # the nonce is checked and used up in the same store as the service's (LIPAUTH_DATA_DIR or
     # LIPAUTH_STORE_URL): a challenge answered once, here or over HTTP, is refused the next time
     with Store(store_url) as store:
+        # an answered challenge is refused before seconds of tracking (read only: the nonce is used up
+        # by check_liveness once the clip decodes, so a broken file does not waste the challenge)
+        ch = verify_challenge(data)
+        if store.nonce_used(ch.nonce):
+            raise ChallengeReusedError(
+                f"challenge {ch.nonce[:8]}... was already answered once; request a new challenge for every attempt")
         report = check_liveness(video, challenge=data, sensors=sensors, plot=bool(plot), nonce_store=SqlNonceStore(store))
     if plot and report.timeline_png is not None:
         Path(plot).write_bytes(report.timeline_png)
@@ -69,6 +76,9 @@ def liveness(video: str, challenge_path: str, sensors_path: str | None, plot: st
         score = f"score {result.score:.2f}" if math.isfinite(result.score) else "not scored"
         click.echo(f"  {ch.kind} challenge: {score} (threshold {result.threshold:.2f}) "
                    f"reasons: {', '.join(result.reasons) or 'none'}")
+        if "CLIP_TOO_SHORT" in result.reasons and {"clip_s", "schedule_s"} <= result.details.keys():
+            click.echo(f"  the clip lasts {result.details['clip_s']:.1f} s; the challenge's prompts need "
+                       f"{result.details['schedule_s']:.1f} s: record until the last prompt ends")
         cov = {k: v for k, v in result.details.items() if k.endswith("coverage") or k.endswith("outside")}
         if cov:
             click.echo("  " + ", ".join(f"{k} {np.round(v, 2).tolist()}" for k, v in cov.items()))

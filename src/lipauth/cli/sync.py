@@ -23,15 +23,16 @@ def sync_command(video: str, audio_path: str | None, plot: str | None, max_offse
     from lipauth.checks.sync import check_sync
     from lipauth.errors import NoAudioStreamError
     from lipauth.features import extract_lip_features
-    from lipauth.io import load_audio
+    from lipauth.io import load_audio, load_video
 
+    clip = load_video(video, lazy=True)  # a photo or a damaged file is named as such, not as "no audio stream"
     try:
         audio = load_audio(audio_path if audio_path else video)
     except NoAudioStreamError as exc:
         if audio_path:
             raise
         raise NoAudioStreamError(f"{video}: no audio stream; pass the recorded sound with --audio AUDIO") from exc
-    _clip, track = _track_file(video, quiet=as_json)
+    _clip, track = _track_file(video, quiet=as_json, video=clip)
     features = extract_lip_features(track)
     result = check_sync(features, audio, max_offset_ms=max_offset_ms)
     if plot:
