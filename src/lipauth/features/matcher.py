@@ -241,18 +241,31 @@ def dtw_many(
 
 def _delta_blocks(sequences: Sequence[np.ndarray], cols: slice) -> list[np.ndarray]:
     """:func:`delta_block` of the ``cols`` of every sequence (in one pass over all of them)."""
-    lengths = np.array([len(x) for x in sequences])
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    x = np.concatenate([np.asarray(s[:, cols], dtype=np.float64) for s in sequences])
-    d = np.diff(x, axis=0, prepend=x[:1])
-    d[starts] = 0.0
-    owner = np.repeat(np.arange(len(lengths)), lengths)
-    mean_of = np.zeros((len(lengths), len(d)))
-    mean_of[owner, np.arange(len(d))] = 1.0 / lengths[owner]
-    d -= (mean_of @ d)[owner]  # each sequence's mean frame (a matrix product: reduceat is slow on rows)
-    rms = np.sqrt(mean_of @ np.einsum("ij,ij->i", d, d))
-    d *= np.where(rms > 1e-9, 1.0 / np.maximum(rms, 1e-9), 0.0)[owner][:, None]
-    return np.split(d, starts[1:])
+    return np.split(_DeltaFrames(sequences).block(cols), np.cumsum([len(x) for x in sequences])[:-1])
+
+
+class _DeltaFrames:
+    """Sequences whose :func:`delta_block` s are taken channel by channel, all sequences in one
+    block of rows (the per-sequence means and RMS as matrix products: reduceat is slow on rows)."""
+
+    def __init__(self, sequences: Sequence[np.ndarray]) -> None:
+        self.sequences = sequences
+        lengths = np.array([len(x) for x in sequences])
+        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self.owner = np.repeat(np.arange(len(lengths)), lengths)
+        self.mean_of = np.zeros((len(lengths), len(self.owner)))
+        self.mean_of[self.owner, np.arange(len(self.owner))] = 1.0 / lengths[self.owner]
+
+    def block(self, cols: slice) -> np.ndarray:
+        b = np.concatenate([np.asarray(x[:, cols], dtype=np.float64) for x in self.sequences])
+        d = np.empty_like(b)
+        d[0] = 0.0
+        np.subtract(b[1:], b[:-1], out=d[1:])
+        d[self.starts] = 0.0
+        d -= (self.mean_of @ d)[self.owner]
+        rms = np.sqrt(self.mean_of @ np.einsum("ij,ij->i", d, d))
+        d *= np.where(rms > 1e-9, 1.0 / np.maximum(rms, 1e-9), 0.0)[self.owner][:, None]
+        return d
 
 
 def _blocks(slices: dict[str, slice], config: MatcherConfig) -> list[tuple[int, slice]]:
@@ -311,12 +324,18 @@ def channel_distances(
         return out
     blocks = _blocks(slices or channel_slices(sequence_config, width=q.shape[1]), cfg)
     costs = []
+    deltas = None
     for k, cols in blocks:
         if k < len(MATCH_CHANNELS):
             costs.append(_frame_costs_many(q[:, cols], [r[:, cols] for r in refs]))
-        else:
-            qd, *rd = _delta_blocks([q, *refs], cols)
-            costs.append(_frame_costs_many(qd, rd))
+            continue
+        if deltas is None:  # the query and the references, one block of rows
+            deltas = _DeltaFrames([q, *refs])
+        d = deltas.block(cols)
+        qd, rd = d[: len(q)], d[len(q) :]
+        cost = (qd**2).sum(1)[:, None] + (rd**2).sum(1)[None, :] - 2.0 * qd @ rd.T
+        np.maximum(cost, 0.0, out=cost)
+        costs.append(np.split(cost, np.cumsum([len(r) for r in refs])[:-1], axis=1))
     flat = [c for per_channel in costs for c in per_channel]
     lengths = [r[:, :1] for r in refs] * len(blocks)
     d = dtw_many(q[:, :1], lengths, band=cfg.band, open_end=cfg.open_end, costs=flat)
