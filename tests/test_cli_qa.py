@@ -158,3 +158,18 @@ def test_progress_bars_stay_off_a_stderr_that_is_not_a_terminal(capsys: pytest.C
     with _progress_bar(10, True) as bar:
         assert bar is None
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("args", [
+    ("track", "{clip}", "--plot", "{missing}/mouth.png"),
+    ("sync", "{clip}", "--plot", "{missing}/sync.png"),
+    ("inspect", "{clip}", "--out", "{missing}/features.json"),
+    ("commands", "recognise", "home", "{clip}", "--plot", "{missing}/r.png"),
+], ids=lambda a: a[0] if a[0] != "commands" else "commands-recognise")
+def test_an_output_in_a_missing_folder_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                  args: tuple[str, ...]) -> None:
+    clip = tmp_path / "never_read.mp4"  # exists, but is not a video: nothing may read it first
+    clip.write_bytes(b"x")
+    argv = [a.format(clip=clip, missing=tmp_path / "no" / "such") for a in args]
+    line = _one_error_line(*_run(capsys, *argv), "does not exist; create it first")
+    assert "never_read" not in line

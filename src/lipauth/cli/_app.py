@@ -34,6 +34,23 @@ log = logging.getLogger("lipauth.cli")
 # helpers
 
 
+class OutPath(click.Path):
+    """An output file whose folder must exist and be writable: checked when the options are
+    parsed, not after seconds of tracking."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, writable=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        folder = Path(os.fsdecode(rv)).absolute().parent
+        if not folder.is_dir():
+            self.fail(f"folder {os.fspath(folder)!r} does not exist; create it first", param, ctx)
+        if not os.access(folder, os.W_OK):
+            self.fail(f"folder {os.fspath(folder)!r} is not writable", param, ctx)
+        return rv
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, separators=(",", ":"), allow_nan=False))
 

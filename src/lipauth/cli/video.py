@@ -11,14 +11,14 @@ from typing import Any
 import click
 import numpy as np
 
-from lipauth.cli._app import EXIT_ERROR, _echo_json, _track_file, cli, track_summary
+from lipauth.cli._app import EXIT_ERROR, OutPath, _echo_json, _track_file, cli, track_summary
 
 
 @cli.command()
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the LipTrack as JSON here.")
-@click.option("--plot", type=click.Path(dir_okay=False, writable=True), help="Write a PNG of mouth opening, pose and quality.")
-@click.option("--overlay", type=click.Path(dir_okay=False, writable=True), help="Write a video with the tracking drawn on it.")
+@click.option("--out", type=OutPath(), help="Write the LipTrack as JSON here.")
+@click.option("--plot", type=OutPath(), help="Write a PNG of mouth opening, pose and quality.")
+@click.option("--overlay", type=OutPath(), help="Write a video with the tracking drawn on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the LipTrack as JSON instead of a summary.")
 def track(video: str, out: str | None, plot: str | None, overlay: str | None, as_json: bool) -> None:
     """Find and follow the lips in VIDEO."""
@@ -43,8 +43,8 @@ def track(video: str, out: str | None, plot: str | None, overlay: str | None, as
 
 @cli.command("inspect")
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("--plot", type=click.Path(dir_okay=False, writable=True), help="Write a PNG of shape series, micro-movement and segments.")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the LipFeatures as JSON here.")
+@click.option("--plot", type=OutPath(), help="Write a PNG of shape series, micro-movement and segments.")
+@click.option("--out", type=OutPath(), help="Write the LipFeatures as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the LipFeatures as JSON instead of a summary.")
 def inspect_command(video: str, plot: str | None, out: str | None, as_json: bool) -> None:
     """Lip-motion features of VIDEO: shape, micro-movement index, movement segments."""
@@ -73,7 +73,7 @@ def inspect_command(video: str, plot: str | None, out: str | None, as_json: bool
 
 @cli.command()
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="Magnified video (mp4, webm, ...).")
+@click.option("--out", required=True, type=OutPath(), help="Magnified video (mp4, webm, ...).")
 @click.option("--factor", default=10.0, show_default=True, type=click.FloatRange(0.0, 100.0, min_open=True),
               help="Amplification of lip motion (below 1 attenuates it).")
 @click.option("--low-hz", default=0.5, show_default=True, type=click.FloatRange(0.0, min_open=True),
@@ -113,7 +113,7 @@ def _largest_first(paths: list[str]) -> list[str]:
 
 @cli.command()
 @click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="JSON Lines file: one line per frame.")
+@click.option("--out", required=True, type=OutPath(), help="JSON Lines file: one line per frame.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary per clip instead of text.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool over the cores; ray: tasks on a Ray cluster (pip install 'lipauth[ray]').")
@@ -187,7 +187,7 @@ def _parse_window(value: str) -> tuple[float, float]:
 
 
 @cli.command()
-@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+@click.argument("out", type=OutPath())
 @click.option("--duration-s", default=3.0, show_default=True, type=click.FloatRange(0.2, 600), help="Length of the clip, seconds.")
 @click.option("--fps", default=30.0, show_default=True, type=click.FloatRange(1, 240), help="Frame rate.")
 @click.option("--size", default="640x480", show_default=True, help="WIDTHxHEIGHT of the frames.")
@@ -202,7 +202,7 @@ def _parse_window(value: str) -> tuple[float, float]:
 @click.option("--blow-window", "blow_windows", multiple=True, metavar="START-END",
               help="Blow at the screen (pursed lips, breath sound) from START to END seconds; repeatable.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the syllables, head motion and noise.")
-@click.option("--truth", type=click.Path(dir_okay=False, writable=True), help="Write the ground truth as JSON here.")
+@click.option("--truth", type=OutPath(), help="Write the ground truth as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ground truth as JSON.")
 def synth(out: str, duration_s: float, fps: float, size: str, face_width_px: int, head_motion: bool,
           lighting_change: bool, audio: str, blow_windows: tuple[str, ...], seed: int, truth: str | None,
