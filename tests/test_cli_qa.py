@@ -173,3 +173,27 @@ def test_an_output_in_a_missing_folder_is_refused_before_any_work(tmp_path: Path
     argv = [a.format(clip=clip, missing=tmp_path / "no" / "such") for a in args]
     line = _one_error_line(*_run(capsys, *argv), "does not exist; create it first")
     assert "never_read" not in line
+
+
+def test_sync_offset_in_words() -> None:
+    """"-10 ms (audio behind lips)" read as the voice 10 ms late; the sign is now said in words."""
+    from lipauth.cli.sync import _offset_words
+
+    assert _offset_words(-10.0) == "offset -10 ms (the voice 10 ms before the lips)"
+    assert _offset_words(90.0) == "offset +90 ms (the voice 90 ms after the lips)"
+    assert _offset_words(0.2) == "offset +0 ms (voice and lips together)"
+
+
+def test_sync_of_a_still_face_says_not_scored_not_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("mediapipe", reason="the clip is tracked with MediaPipe")
+    from lipauth.synth import make_talking_clip
+
+    clip, voice = tmp_path / "still.mp4", tmp_path / "voice.mp4"
+    make_talking_clip(clip, duration_s=2.0, fps=25.0, size=(320, 240), face_width_px=120.0, opening=np.zeros(50),
+                      width=np.zeros(50), audio=None, seed=5)
+    make_talking_clip(voice, duration_s=2.0, fps=25.0, size=(160, 120), face_width_px=80.0, seed=6)
+    code, out, err = _run(capsys, "sync", str(clip), "--audio", str(voice))
+    assert code == 1, err
+    assert "REJECTED" in out and "not scored" in out and "nan" not in out.lower(), out
+    code, out, _ = _run(capsys, "sync", str(clip), "--audio", str(voice), "--json")
+    assert code == 1 and json.loads(out)["accepted"] is False

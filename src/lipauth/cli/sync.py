@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
 from lipauth.cli._app import OutPath, _echo_json, _track_file, cli
+
+
+def _offset_words(offset_ms: float) -> str:
+    """``offset_ms`` (positive: the voice comes late) in words: a bare "-10 ms" read as "10 ms late"."""
+    ms = round(offset_ms)
+    if ms == 0:
+        return "offset +0 ms (voice and lips together)"
+    return f"offset {ms:+d} ms (the voice {abs(ms)} ms {'after' if ms > 0 else 'before'} the lips)"
 
 
 @cli.command("sync")
@@ -44,8 +53,10 @@ def sync_command(video: str, audio_path: str | None, plot: str | None, max_offse
     else:
         verdict = "IN SYNC (accepted)" if result.accepted else "REJECTED: " + ", ".join(result.reasons)
         click.echo(f"{Path(video).name}: {verdict}")
-        click.echo(f"  score {result.score:.3f} (threshold {result.threshold:.3f})")
-        click.echo(f"  offset {result.offset_ms:+.0f} ms (audio behind lips), confidence {result.confidence:.1f}")
+        click.echo(f"  score {result.score:.3f} (threshold {result.threshold:.3f})" if math.isfinite(result.score)
+                   else f"  not scored (threshold {result.threshold:.3f})")
+        click.echo(f"  {_offset_words(result.offset_ms)}, confidence {result.confidence:.1f}" if math.isfinite(result.offset_ms)
+                   else "  offset not measured")
         if plot:
             click.echo(f"  plot written to {plot}")
     if not result.accepted:  # like verify and liveness: 0 accepted, 1 rejected, 2 error
