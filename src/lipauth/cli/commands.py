@@ -66,7 +66,7 @@ def commands() -> None:
               help="Also enrol each take with its lip motion halved (amplitude_copies): slight speech is then "
                    "recognised against slight takes (about 2x the enrolment time).")
 def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, as_json: bool, copies: bool) -> None:
-    """Add WORD to vocabulary VOCAB from 3-10 TAKES (video files)."""
+    """Add WORD to vocabulary VOCAB from 3 or more TAKES (video files of the word; 3-10 advised)."""
     from lipauth.checks.commands import AMPLITUDE_COPIES, MIN_TAKES, UnknownVocabularyError, Vocabulary, clip_sequence
     from lipauth.errors import InsufficientDataError
 
