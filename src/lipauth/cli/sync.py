@@ -28,7 +28,10 @@ def _offset_words(offset_ms: float) -> str:
               help="Search audio offsets up to this many milliseconds either way.")
 @click.option("--json", "as_json", is_flag=True, help="Print the SyncResult as JSON instead of a summary.")
 def sync_command(video: str, audio_path: str | None, plot: str | None, max_offset_ms: float, as_json: bool) -> None:
-    """Do the lips in VIDEO move with its voice? Prints offset, confidence and verdict."""
+    """Do the lips in VIDEO move with its voice? Prints offset, confidence and verdict.
+
+    Exit code 0 in sync, 1 rejected, 2 on bad input (no sound: pass --audio).
+    """
     from lipauth.checks.sync import check_sync
     from lipauth.errors import NoAudioStreamError
     from lipauth.features import extract_lip_features
