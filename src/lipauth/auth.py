@@ -261,7 +261,8 @@ class Authenticator:
         for t in takes:  # a missing, empty or directory path: named before any take is tracked
             if isinstance(t, (str, PathLike)):
                 check_source(t)
-        existing = self.store.templates(user) if label is not None else None
+        # the labels only (Store.users): no template is decrypted for this
+        existing = {r.name: r.labels for r in self.store.users()}.get(user) if label is not None else None
         if existing is not None and label in existing:
             raise UserExistsError(f"user {user!r} already has a password labelled {label!r}; use change to replace it")
 
