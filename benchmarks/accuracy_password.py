@@ -9,7 +9,9 @@ shipped one without any F01 take (``Cohort.without_groups``: GRID s1 clips 40-49
 ``--cohort phrase`` only without phrase ``f`` and the attempt's phrase), and the fold's
 threshold is the equal-error threshold of the other five phrases' templates (phrase ``f`` left
 out of their attempts). The channels' weights were set before this protocol (on phrases 01-03
-and on the lip commands) and are not tuned here.
+and on the lip commands) and are not tuned here; the motion channels' (``PASSWORD_DELTA_WEIGHTS``)
+are their channel's weights, fixed before scoring (docs/notes/password.md: chosen per fold instead,
+the gain holds).
 
 Conditions: ``clean`` (takes as recorded: MIRACL takes are cut tightly around the phrase),
 ``rest`` (every take, enrolment and attempt, with its first and last frames held 0.6-1.4 s
