@@ -99,6 +99,9 @@ def test_lockout_and_admin_unlock(fast: Authenticator) -> None:
         assert fast.verify("alice", _b()).reasons == ("PASSWORD:MISMATCH",)
     locked = fast.verify("alice", _a(6, 1.25))  # even the right password while locked
     assert not locked.accepted and locked.reasons == ("LOCKOUT:LOCKED",) and locked.retry_after_s > 0
+    # a locked name is answered before its clip is decoded or tracked (nothing counted, no work)
+    early = fast.verify("alice", b"not a video at all")
+    assert early.reasons == ("LOCKOUT:LOCKED",) and early.track is None
     ghost = [fast.verify("ghost", _b()).reasons for _ in range(3)]
     assert ghost[-1] == ("LOCKOUT:LOCKED",)  # unknown names lock the same way
     fast.store.unlock("alice")

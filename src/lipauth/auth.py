@@ -295,12 +295,13 @@ class Authenticator:
             ``challenge`` is given and the clip file has no audio stream (raised before the
             attempt is counted: nothing is stored).
         """
+        early = self.store.lock_state(user)  # a locked name is answered before the clip is tracked
+        if not early.allowed:
+            return self._locked(user, early.retry_after_s)
         prep = self._prepare(clip, with_audio=self._needs_audio or challenge is not None, require_audio=challenge is not None)
         state = self.store.begin_attempt(user)
         if not state.allowed:
-            decision = Decision(accepted=False, reasons=("LOCKOUT:LOCKED",), scores={})
-            log.info("verify %r: locked for %.0f s", user, state.retry_after_s)
-            return AuthResult(user=user, decision=decision, retry_after_s=state.retry_after_s, track=prep.track)
+            return self._locked(user, state.retry_after_s, track=prep.track)
         results: list[CheckResult] = []
         decision = Decision(accepted=False, reasons=("ERROR",), scores={})
         try:
@@ -319,6 +320,12 @@ class Authenticator:
             end = self.store.finish_attempt(user, accepted=decision.accepted, score=score, reasons=decision.reasons)
         return AuthResult(user=user, decision=decision, checks=tuple(results), retry_after_s=end.retry_after_s,
                           features=prep.features, track=prep.track)
+
+    @staticmethod
+    def _locked(user: str, retry_after_s: float, track: Any = None) -> AuthResult:
+        log.info("verify %r: locked for %.0f s", user, retry_after_s)
+        decision = Decision(accepted=False, reasons=("LOCKOUT:LOCKED",), scores={})
+        return AuthResult(user=user, decision=decision, retry_after_s=retry_after_s, track=track)
 
     def _match(self, prep: _Prepared, stored: dict[str, tuple[str, bytes]] | None, label: str | None) -> PasswordResult:
         templates = {}
