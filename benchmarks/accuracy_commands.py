@@ -469,7 +469,7 @@ _CHOICES: dict = {}
 def _vocab_config(TT: np.ndarray, enrol: list[int], labels: list, config):
     """The settings ``recognise`` uses for a vocabulary of the templates ``enrol``: ``uses_alt_fusion``
     (leave-one-out over the enrolled takes) on their precomputed distances ``TT`` (templates x templates x 6)."""
-    from lipauth.checks.commands import loo_accuracy
+    from lipauth.checks.commands import prefers_alt_fusion
 
     if config.alt_fusion_weights is None or config.fusion_weights is None:
         return config
@@ -477,11 +477,8 @@ def _vocab_config(TT: np.ndarray, enrol: list[int], labels: list, config):
     key = (sub.tobytes(), tuple(labels), config.fusion_weights, config.alt_fusion_weights, config.alt_min_gain)
     if key not in _CHOICES:
         chans = [np.delete(sub[i], i, axis=0).T for i in range(len(enrol))]
-        gain = (loo_accuracy(chans, labels, config.alt_fusion_weights) - loo_accuracy(chans, labels, config.fusion_weights)) * len(enrol)
-        _CHOICES[key] = bool(gain >= config.alt_min_gain - 1e-6)
-    if _CHOICES[key]:
-        return dataclasses.replace(config, fusion_weights=config.alt_fusion_weights, reject_cohort=config.alt_reject_cohort)
-    return config
+        _CHOICES[key] = prefers_alt_fusion(chans, labels, config)
+    return config.with_alt_fusion() if _CHOICES[key] else config
 
 
 def _vocab_check(takes_e, copies_e, enrol, query, config) -> tuple:

@@ -69,6 +69,7 @@ __all__ = [
     "has_utterance",
     "lips_heard",
     "loo_accuracy",
+    "prefers_alt_fusion",
     "uses_alt_fusion",
     "opening_change",
     "shape_change",
@@ -300,6 +301,10 @@ class CommandsConfig:
         check_range("CommandsConfig", "min_width_change", self.min_width_change, 0.0, 100.0)
         check_range("CommandsConfig", "min_area_change", self.min_area_change, 0.0, 100.0)
         check_range("CommandsConfig", "min_motion", self.min_motion, 0.0, 400.0)
+
+    def with_alt_fusion(self) -> CommandsConfig:
+        """These settings matching with ``alt_fusion_weights`` and their ``alt_reject_cohort``."""
+        return dataclasses.replace(self, fusion_weights=self.alt_fusion_weights, reject_cohort=self.alt_reject_cohort)
 
 
 @dataclass(frozen=True, eq=False)
@@ -757,12 +762,6 @@ def opening_change(features: LipFeatures, frames: np.ndarray | None = None) -> f
     return float(np.ptp(opening) / (OPENING_REST_WEIGHT * max(float(opening.min()), 0.0) + OPENING_FLOOR))
 
 
-def _polygon_area(points: np.ndarray) -> np.ndarray:
-    """Shoelace area of each frame's polygon [shape=(n, k, 2)] -> (n,)."""
-    x, y = points[..., 0], points[..., 1]
-    return 0.5 * np.abs((x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y).sum(axis=-1))
-
-
 def shape_change(track: LipTrack, frames: np.ndarray | None = None) -> tuple[float, float]:
     """Utterance evidence that a flat (photographed) face cannot fake: lip shape in the image's own ratios.
 
@@ -790,6 +789,7 @@ def shape_change(track: LipTrack, frames: np.ndarray | None = None) -> tuple[flo
     (width change, area change) : tuple of float
         0 for fewer than 2 frames with landmarks.
     """
+    from lipauth.features.lip import shoelace_area
     from lipauth.tracking.base import CONTOUR_POINT_NAMES
 
     if track.contour_xyz is None or len(track.contour_xyz) != track.n_frames:
@@ -799,12 +799,12 @@ def shape_change(track: LipTrack, frames: np.ndarray | None = None) -> tuple[flo
     eyes = np.asarray(track.contour_xyz, dtype=np.float64)[idx][:, [CONTOUR_POINT_NAMES.index("right_eye_outer"),
                                                                      CONTOUR_POINT_NAMES.index("left_eye_outer")], :2]
     eye_span = np.linalg.norm(eyes[:, 0] - eyes[:, 1], axis=1)
-    outer = _polygon_area(lips[:, 0:20])
+    outer = shoelace_area(lips[:, 0:20])
     ok = np.isfinite(lips).all(axis=(1, 2)) & np.isfinite(eye_span) & (eye_span > 0) & (outer > 0)
     if ok.sum() < 2:
         return 0.0, 0.0
     width = np.linalg.norm(lips[ok, 0] - lips[ok, 10], axis=1) / eye_span[ok]
-    area = _polygon_area(lips[ok, 20:40]) / outer[ok]
+    area = shoelace_area(lips[ok, 20:40]) / outer[ok]
     return float(np.ptp(width) / max(float(np.median(width)), 1e-9)), float(np.ptp(area))
 
 
@@ -1113,9 +1113,17 @@ def uses_alt_fusion(vocabulary: Vocabulary, config: CommandsConfig | None = None
             chans = [channel_distances(t, takes[:i] + takes[i + 1:], sequence_config=sc, config=mc) for i, t in enumerate(takes)]
         except InputError:  # sequences without the channel layout (the fused matcher cannot read them either)
             return False
-        gain = (loo_accuracy(chans, labels, cfg.alt_fusion_weights) - loo_accuracy(chans, labels, cfg.fusion_weights)) * len(takes)
-        vocabulary._fusion_choice[key] = bool(gain >= cfg.alt_min_gain - 1e-6)
+        vocabulary._fusion_choice[key] = prefers_alt_fusion(chans, labels, cfg)
     return vocabulary._fusion_choice[key]
+
+
+def prefers_alt_fusion(channels: list[np.ndarray], labels: Sequence[Any], config: CommandsConfig) -> bool:
+    """The rule of :func:`uses_alt_fusion` on the enrolled takes' leave-one-out channel distances
+    (as :func:`loo_accuracy`): the alternative weights get at least ``alt_min_gain`` more takes right."""
+    if config.alt_fusion_weights is None or config.fusion_weights is None:
+        return False
+    alt, base = loo_accuracy(channels, labels, config.alt_fusion_weights), loo_accuracy(channels, labels, config.fusion_weights)
+    return bool((alt - base) * len(channels) >= config.alt_min_gain - 1e-6)
 
 
 def _relative_distance(
@@ -1177,7 +1185,7 @@ def recognise(
         return _no_utterance(start_s, end_s, cfg)
     alt = uses_alt_fusion(vocabulary, cfg)
     if alt:
-        cfg = dataclasses.replace(cfg, fusion_weights=cfg.alt_fusion_weights, reject_cohort=cfg.alt_reject_cohort)
+        cfg = cfg.with_alt_fusion()
     words = vocabulary.words
     picked = None
     for factor, takes in _template_sets(vocabulary):  # the enrolled takes, then their amplitude copies

@@ -214,8 +214,7 @@ def _gates(features: LipFeatures, audio: Audio) -> tuple[list[str], dict[str, An
     voiced = voice_activity(audio, timestamps_s=t)
     frame_s = _frame_s(t)
     speech_s = float(voiced[features.valid].sum()) * frame_s
-    opening = features.column("opening")[features.valid]
-    lip_range = float(np.percentile(opening, 95) - np.percentile(opening, 5)) if opening.size else 0.0
+    lip_range = features.opening_range()
     has_speech = speech_s >= MIN_SPEECH_S
     reasons: list[str] = []
     if lip_range < STILL_LIP_RANGE:

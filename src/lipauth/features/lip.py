@@ -58,7 +58,8 @@ _OUTER_UPPER = list(LIP_GROUPS["outer_upper"])
 _OUTER_LOWER = list(LIP_GROUPS["outer_lower"])
 
 
-def _shoelace(poly: np.ndarray) -> np.ndarray:
+def shoelace_area(poly: np.ndarray) -> np.ndarray:
+    """Area of each polygon [shape=(..., k, 2)] -> (...,) (shoelace formula)."""
     x, y = poly[..., 0], poly[..., 1]
     return 0.5 * np.abs(np.sum(x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y, axis=-1))
 
@@ -88,8 +89,8 @@ def shape_from_landmarks(landmarks_norm: np.ndarray) -> np.ndarray:
     left, right = lm[:, LIP_GROUPS["corners"][0], :], lm[:, LIP_GROUPS["corners"][1], :]
     width = np.linalg.norm(right - left, axis=-1)
     outer = lm[:, _OUTER, :]
-    inner_area = _shoelace(lm[:, _INNER, :])
-    outer_area = _shoelace(outer)
+    inner_area = shoelace_area(lm[:, _INNER, :])
+    outer_area = shoelace_area(outer)
     outer_height = np.linalg.norm(lm[:, _OUTER_LOWER[5], :] - lm[:, _OUTER_UPPER[5], :], axis=-1)
     perim = _perimeter(outer)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -151,10 +151,14 @@ def delta_block(block: np.ndarray) -> np.ndarray:
 
 def _frame_costs_many(query: np.ndarray, references: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Squared Euclidean frame costs of the query to each reference (one matrix product)."""
-    refs = np.concatenate(references)
+    return _stacked_frame_costs(query, np.concatenate(references), [len(r) for r in references])
+
+
+def _stacked_frame_costs(query: np.ndarray, refs: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
+    """:func:`_frame_costs_many` of references already stacked in rows (``lengths`` each)."""
     cost = (query**2).sum(1)[:, None] + (refs**2).sum(1)[None, :] - 2.0 * query @ refs.T
     np.maximum(cost, 0.0, out=cost)
-    return np.split(cost, np.cumsum([len(r) for r in references])[:-1], axis=1)
+    return np.split(cost, np.cumsum(lengths)[:-1], axis=1)
 
 
 def dtw_many(
@@ -332,10 +336,7 @@ def channel_distances(
         if deltas is None:  # the query and the references, one block of rows
             deltas = _DeltaFrames([q, *refs])
         d = deltas.block(cols)
-        qd, rd = d[: len(q)], d[len(q) :]
-        cost = (qd**2).sum(1)[:, None] + (rd**2).sum(1)[None, :] - 2.0 * qd @ rd.T
-        np.maximum(cost, 0.0, out=cost)
-        costs.append(np.split(cost, np.cumsum([len(r) for r in refs])[:-1], axis=1))
+        costs.append(_stacked_frame_costs(d[: len(q)], d[len(q) :], [len(r) for r in refs]))
     flat = [c for per_channel in costs for c in per_channel]
     lengths = [r[:, :1] for r in refs] * len(blocks)
     d = dtw_many(q[:, :1], lengths, band=cfg.band, open_end=cfg.open_end, costs=flat)
