@@ -186,7 +186,8 @@ def synth_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synth_report(synth_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("eval_out") / "report"
     proc = run_cli("eval", str(synth_dataset), "--out", str(out), "--generate", "shift,swap,still,replay",
-                   "--tune-fraction", "0.6", "--bootstrap", "200", "--workers", "2", "--format", "parquet")
+                   "--tune-fraction", "0.6", "--bootstrap", "200", "--workers", "2", "--format", "parquet",
+                   "--allow-missing")  # gone.mp4: evaluated without it, listed in the report
     return out, proc
 
 
@@ -194,6 +195,7 @@ def test_eval_writes_report_scores_and_thresholds(synth_report: tuple[Path, subp
     out, proc = synth_report
     assert proc.returncode == 0, proc.stderr
     assert "Liveness (sync)" in proc.stdout and "Lip password" in proc.stdout
+    assert "lipauth: warning: 1 clip(s) of data.csv not found and not evaluated (listed in " in proc.stderr
     for name in ("report.md", "report.html", "scores.csv", "scores.parquet", "thresholds.json", "det_sync.png",
                  "hist_sync.png", "det_password.png", "hist_password.png", "clips.batch.jsonl"):
         assert (out / name).stat().st_size > 0, name
@@ -224,9 +226,9 @@ def test_eval_resume_skips_work_and_refuses_other_settings(synth_dataset: Path, 
     out, first = synth_report
     assert first.returncode == 0
     proc = run_cli("eval", str(synth_dataset), "--out", str(out), "--generate", "shift,swap,still,replay",
-                   "--tune-fraction", "0.6", "--bootstrap", "50", "--workers", "1")
+                   "--tune-fraction", "0.6", "--bootstrap", "50", "--workers", "1", "--allow-missing")
     assert proc.returncode == 0, proc.stderr  # every clip resumed: split/bootstrap changes only the scoring
-    proc = run_cli("eval", str(synth_dataset), "--out", str(out), "--generate", "shift", "--workers", "1")
+    proc = run_cli("eval", str(synth_dataset), "--out", str(out), "--generate", "shift", "--workers", "1", "--allow-missing")
     assert proc.returncode == 2 and "other settings (changed: generate)" in proc.stderr
 
 
@@ -241,7 +243,7 @@ def test_eval_split_column_pins_clips_and_tune_only_groups_are_no_test_target(
     (tmp_path / "o").mkdir()  # the clips' records come from the synthetic run (same clips and settings): scoring only
     (tmp_path / "o" / "clips.batch.jsonl").write_bytes((out / "clips.batch.jsonl").read_bytes())
     proc = run_cli("eval", str(data), "--out", str(tmp_path / "o"), "--generate", "shift,swap,still,replay",
-                   "--tune-fraction", "0.6", "--bootstrap", "50", "--workers", "1", "--json")
+                   "--tune-fraction", "0.6", "--bootstrap", "50", "--workers", "1", "--json", "--allow-missing")
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["thresholds"]["split"]["pinned_tune"] == 7 and res["thresholds"]["split"]["pinned_test"] == 1

@@ -29,15 +29,19 @@ def _names(value: str) -> tuple[str, ...]:
               help="Per-clip score file format (csv is always written; parquet needs pyarrow).")
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(10, 100000), help="Bootstrap resamples for the CIs.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Skip clips finished by an interrupted run.")
+@click.option("--allow-missing", is_flag=True,
+              help="Evaluate the present clips when the CSV lists missing ones (default: refuse, naming them).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(dataset: str, out_dir: str, root: str | None, generate: str, checks: str, engine: str, address: str | None,
-             workers: int | None, tune_fraction: float, seed: int, fmt: str, bootstrap: int, resume: bool, as_json: bool) -> None:
+             workers: int | None, tune_fraction: float, seed: int, fmt: str, bootstrap: int, resume: bool, allow_missing: bool,
+             as_json: bool) -> None:
     """Run the checks on every clip of DATASET (CSV: path,label,user,phrase,challenge[,split]) and write a report.
 
     Thresholds are chosen on the tuning split; the metrics (APCER per attack type, BPCER,
     EER, FAR/FRR with bootstrap CIs) are reported on the test split. The optional split
     column pins a clip to tune or test (e.g. clips a model was trained on: tune); the
-    other clips are split at random with --seed and --tune-fraction.
+    other clips are split at random with --seed and --tune-fraction. Clips listed but not
+    found are refused (exit 2, naming them) unless --allow-missing is given.
     """
     from lipauth.eval.report import metric_tables
     from lipauth.eval.runner import EvalConfig, run_evaluation
@@ -46,7 +50,10 @@ def evaluate(dataset: str, out_dir: str, root: str | None, generate: str, checks
                      n_bootstrap=bootstrap)
     formats = ("csv",) if fmt == "csv" else ("csv", "parquet")
     result = run_evaluation(dataset, out_dir, root=root, config=cfg, engine=engine, workers=workers, address=address,
-                            resume=resume, formats=formats, progress=not as_json)
+                            resume=resume, formats=formats, progress=not as_json, allow_missing=allow_missing)
+    if result.dataset.missing:  # --allow-missing: said on stderr too, whatever the output format
+        click.echo(f"lipauth: warning: {len(result.dataset.missing)} clip(s) of {Path(dataset).name} not found and not "
+                   f"evaluated (listed in {result.files['report_md']})", err=True)
     if as_json:
         _echo_json({"metrics": result.metrics, "thresholds": result.thresholds, "n_clips": len(result.dataset.rows),
                     "missing": [r.path for r in result.dataset.missing], "n_failures": len(result.failures),

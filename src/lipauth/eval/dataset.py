@@ -10,7 +10,8 @@ kept). ``label`` is ``bona_fide`` or an attack type (:data:`ATTACK_TYPES`). ``us
 is free text kept in the report. The optional ``split`` column pins a clip to the
 ``tune`` or ``test`` split (empty: the seeded random split of :func:`split_rows`); use it
 to keep every clip a shipped model was trained on out of the test split. Missing clips are
-listed, not fatal; a malformed file is refused with an :class:`~lipauth.errors.InputError`
+listed in :attr:`Dataset.missing` (:func:`require_present` refuses them, naming each); a
+malformed file is refused with an :class:`~lipauth.errors.InputError`
 that names the row.
 """
 
@@ -25,7 +26,7 @@ import numpy as np
 from lipauth.errors import InputError, MediaNotFoundError
 
 __all__ = ["ATTACK_TYPES", "BONA_FIDE", "COLUMNS", "OPTIONAL_COLUMNS", "SPLITS", "ClipRow", "Dataset", "load_dataset",
-           "split_rows"]
+           "require_present", "split_rows"]
 
 BONA_FIDE = "bona_fide"
 #: attack types a dataset row may carry (``shift``/``swap``/``still``/``replay`` are also generated)
@@ -147,6 +148,25 @@ def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset
     present = tuple(r for r in rows if r.abs_path.is_file())
     missing = tuple(r for r in rows if not r.abs_path.is_file())
     return Dataset(source=src, root=base, rows=present, missing=missing)
+
+
+def require_present(ds: Dataset, *, shown: int = 5) -> None:
+    """Refuse a dataset whose CSV lists clips that do not exist (before any work is done).
+
+    Raises
+    ------
+    MediaNotFoundError
+        Naming the count and the first ``shown`` missing clips with their CSV lines.
+    """
+    if not ds.missing:
+        return
+    n, total = len(ds.missing), len(ds.missing) + len(ds.rows)
+    names = ", ".join(f"{r.path} (line {r.line})" for r in ds.missing[:shown])
+    more = f" and {n - shown} more" if n > shown else ""
+    raise MediaNotFoundError(
+        f"{ds.source}: {n} of {total} clips not found under {ds.root}: {names}{more}; "
+        f"fix the paths or --root, or pass --allow-missing to evaluate the {len(ds.rows)} present ones"
+    )
 
 
 def split_rows(rows: tuple[ClipRow, ...] | list[ClipRow], *, tune_fraction: float = 0.5, seed: int = 0) -> dict[str, str]:

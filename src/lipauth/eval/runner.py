@@ -35,7 +35,7 @@ import numpy as np
 
 from lipauth.errors import ConfigError, LipAuthError
 from lipauth.eval.config import CHECKS, GENERATORS, EvalConfig, EvalResult
-from lipauth.eval.dataset import ClipRow, Dataset, load_dataset, split_rows
+from lipauth.eval.dataset import ClipRow, Dataset, load_dataset, require_present, split_rows
 
 __all__ = ["CHECKS", "GENERATORS", "EvalConfig", "EvalResult", "evaluate_clip", "run_evaluation"]
 
@@ -175,6 +175,7 @@ def run_evaluation(
     resume: bool = True,
     formats: Sequence[str] = ("csv",),
     progress: bool = True,
+    allow_missing: bool = False,
 ) -> EvalResult:
     """Evaluate every configured check on a dataset and write the report to ``out_dir``.
 
@@ -192,6 +193,14 @@ def run_evaluation(
         Batch engine options (:func:`lipauth.batch.run_batch`).
     formats : sequence of {"csv", "parquet"}
         Score file formats (Parquet needs pyarrow).
+    allow_missing : bool
+        Evaluate the present clips when the CSV lists clips that do not exist (the report
+        lists them); by default such a dataset is refused before any work.
+
+    Raises
+    ------
+    MediaNotFoundError
+        The CSV lists missing clips and ``allow_missing`` is false (the message names them).
 
     Returns
     -------
@@ -213,6 +222,8 @@ def run_evaluation(
 
             raise BackendUnavailableError("Parquet output needs pyarrow; pip install 'lipauth[parquet]' or use --format csv") from None
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, root=root)
+    if not allow_missing:
+        require_present(ds)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     split = split_rows(ds.rows, tune_fraction=cfg.tune_fraction, seed=cfg.seed)
