@@ -143,7 +143,7 @@ def test_liveness_says_how_long_the_clip_must_be_and_refuses_a_reused_challenge_
     def no_decoding(*_a, **_k):
         raise AssertionError("the clip was decoded for a challenge already answered")
 
-    monkeypatch.setattr(lipauth.auth, "_decode_clip", no_decoding)
+    monkeypatch.setattr(lipauth.auth, "_decode_media", no_decoding)  # under _decode_clip too
     _one_error_line(*_run(capsys, "liveness", str(clip), "--challenge", str(tmp_path / "ch.json"), "--json"),
                     "was already answered once")
 

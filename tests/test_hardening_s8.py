@@ -41,3 +41,59 @@ def test_eval_refuses_missing_clips_naming_them_before_any_work(tmp_path: Path, 
     assert "gone4.mp4 (line 7) and 2 more; fix the paths or --root, or pass --allow-missing" in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()  # nothing written
 
+
+# --------------------------------------------------------------------------------------
+# 2. a too-short answer to a challenge is refused before tracking
+
+
+@pytest.mark.parametrize("kind", ["blow", "speech"])
+def test_liveness_refuses_a_too_short_clip_before_tracking(kind: str, tmp_path: Path, monkeypatch) -> None:
+    import lipauth.tracking
+    from lipauth.auth import _decode_clip, check_liveness
+    from lipauth.challenge import new_challenge
+    from lipauth.checks.blow import check_blow
+    from lipauth.checks.speech import check_speech_challenge
+    from lipauth.synth import make_talking_clip
+
+    clip = tmp_path / "short.mp4"
+    make_talking_clip(clip, duration_s=1.0, fps=25.0, size=(160, 120), face_width_px=80.0, seed=2)
+    ch = new_challenge(kind, rng=1)
+    # what the check says after tracking (as before) ...
+    _v, _t, features, audio, _n = _decode_clip(str(clip))
+    tracked = (check_blow if kind == "blow" else check_speech_challenge)(features, audio, ch)
+    assert tracked.reasons == ("CLIP_TOO_SHORT",)
+
+    def no_tracking(*_a, **_k):
+        raise AssertionError("a too-short clip was tracked")
+
+    monkeypatch.setattr(lipauth.tracking, "track_lips", no_tracking)
+    report = check_liveness(str(clip), challenge=ch)  # ... is now answered without tracking
+    assert not report.accepted and report.reasons == (f"{kind.upper()}:CLIP_TOO_SHORT",)
+    assert report.track is None and report.features is None
+    assert report.result.to_dict() == tracked.to_dict()  # same code, details (clip_s, schedule_s) and threshold
+
+
+def test_service_liveness_frames_a_full_answer_and_not_a_too_short_one(tmp_path: Path, monkeypatch) -> None:
+    from lipauth.challenge import new_challenge
+    from lipauth.service import work
+    from lipauth.service.settings import WorkerConfig
+    from lipauth.store import Store
+    from lipauth.store.crypto import new_key
+    from lipauth.synth import make_talking_clip
+
+    key = new_key()
+    monkeypatch.setattr(work, "_CFG", WorkerConfig(store_url=f"sqlite:///{tmp_path / 'l.db'}", template_key=new_key(),
+                                                   other_keys=(), challenge_key=key, policy=("password",), max_clip_s=60.0))
+    monkeypatch.setattr(work, "_STORE", Store(f"sqlite:///{tmp_path / 'l.db'}"))
+    oval = {"cx": 0.5, "cy": 0.5, "rx": 0.3, "ry": 0.45}
+    ch = new_challenge("speech", rng=1, key=key)
+    full = make_talking_clip(tmp_path / "full.mp4", duration_s=ch.duration_s + 0.3, fps=25, size=(320, 240),
+                             face_width_px=150, audio="syllables", seed=3).path
+    short = make_talking_clip(tmp_path / "short.mp4", duration_s=2.0, fps=25, size=(320, 240), face_width_px=150,
+                              audio="syllables", seed=3).path
+    out = work.liveness(str(full), ch.to_dict(), None, False, oval=oval)
+    assert "SPEECH:CLIP_TOO_SHORT" not in out["reasons"] and set(out["framing"]) == {"in_oval", "face_inside", "ok", "move"}
+    ch = new_challenge("speech", rng=2, key=key)
+    out = work.liveness(str(short), ch.to_dict(), None, False, oval=oval)
+    assert out["reasons"] == ["SPEECH:CLIP_TOO_SHORT"] and "framing" not in out
+    work._STORE.close()

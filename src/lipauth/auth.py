@@ -395,8 +395,9 @@ class LivenessReport:
     result: CheckResult
     sensors: CheckResult
     timeline_png: bytes | None = field(default=None, repr=False)
+    #: the clip's LipFeatures (never in :meth:`to_dict`; None when refused before tracking, e.g. CLIP_TOO_SHORT)
     features: Any = field(default=None, repr=False, compare=False)
-    #: the clip's LipTrack (never in :meth:`to_dict`)
+    #: the clip's LipTrack (never in :meth:`to_dict`; None like ``features``)
     track: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -438,7 +439,9 @@ def check_liveness(
     """Check a recorded answer to a challenge: signature, expiry, schedule (blow or speech), sensors.
 
     Decode -> track -> lip features -> the blow or timed-speech check against the
-    challenge's windows, plus the device-motion check when samples are given.
+    challenge's windows, plus the device-motion check when samples are given. A clip that
+    ends before the schedule (``CLIP_TOO_SHORT``) is answered from its decoded length,
+    before tracking (``features`` and ``track`` are then None).
 
     Parameters
     ----------
@@ -477,17 +480,20 @@ def check_liveness(
     samples = None
     if sensors is not None:
         samples = sensors if isinstance(sensors, SensorSamples) else parse_sensor_json(sensors)
-    _video, track, features, audio, _name = _decode_clip(clip)
+    from lipauth.checks.blow import BLOW_THRESHOLD, check_blow, clip_too_short
+    from lipauth.checks.speech import SPEECH_THRESHOLD, check_speech_challenge
+
+    video, audio, src = _decode_media(clip)
     if nonce_store is not None:
         ch = verify_challenge(ch, key=key, subject=subject, nonce_store=nonce_store)
-    if ch.kind == "blow":
-        from lipauth.checks.blow import check_blow
-
-        result = check_blow(features, audio, ch)
-    else:
-        from lipauth.checks.speech import check_speech_challenge
-
-        result = check_speech_challenge(features, audio, ch)
+    blow = ch.kind == "blow"
+    track = features = None
+    # the clip's length is known once decoded: a too-short answer is refused before tracking
+    result = None if audio is None else clip_too_short(ch.kind, video.timestamps_s, audio, ch,
+                                                       BLOW_THRESHOLD if blow else SPEECH_THRESHOLD)
+    if result is None:
+        track, features = _track_clip(video)
+        result = check_blow(features, audio, ch) if blow else check_speech_challenge(features, audio, ch)
     sens = check_sensors(samples)
     accepted = bool(result.accepted and (sens.accepted or not sens.available))
     reasons = [f"{result.check.upper()}:{c}" for c in result.reasons] if not result.accepted else []
@@ -516,10 +522,28 @@ def _decode_clip(
     with ``require_audio`` a file without one raises ``NoAudioStreamError`` instead).
     ``audio_optional``: the audio only helps (finding the phrase); any audio error gives None.
     """
-    from lipauth.errors import LipAuthError, NoAudioStreamError
+    video, audio, src = _decode_media(clip, with_audio=with_audio, require_audio=require_audio,
+                                      audio_optional=audio_optional)
+    track, features = _track_clip(video)
+    name = str(src) if isinstance(src, (str, PathLike)) else (video.source or "<video>")
+    return video, track, features, audio, name
+
+
+def _track_clip(video: Video) -> tuple[Any, Any]:
+    """Track -> lip features: ``(track, features)``."""
     from lipauth.features import extract_lip_features
-    from lipauth.io import load_audio, load_video
     from lipauth.tracking import track_lips
+
+    track = track_lips(video)
+    return track, extract_lip_features(track, video)
+
+
+def _decode_media(
+    clip: Clip, *, with_audio: bool = True, require_audio: bool = False, audio_optional: bool = False
+) -> tuple[Video, Audio | None, Any]:
+    """Decode a clip: ``(video, audio, src)``, ``src`` None for an already decoded Video (see :func:`_decode_clip`)."""
+    from lipauth.errors import LipAuthError, NoAudioStreamError
+    from lipauth.io import load_audio, load_video
 
     if isinstance(clip, Video):
         video, src = clip, None
@@ -539,7 +563,4 @@ def _decode_clip(
             if not audio_optional:
                 raise
             audio = None
-    track = track_lips(video)
-    features = extract_lip_features(track, video)
-    name = str(src) if isinstance(src, (str, PathLike)) else (video.source or "<video>")
-    return video, track, features, audio, name
+    return video, audio, src

@@ -33,7 +33,7 @@ from lipauth.features.breath import blow_probability, breath_frames
 from lipauth.types import Audio, CheckResult, LipFeatures
 
 __all__ = [
-    "MOUTH_BLOW", "MOUTH_NEUTRAL", "MOUTH_OPEN", "BlowResult", "ScheduleTiming", "check_blow", "mouth_states",
+    "MOUTH_BLOW", "MOUTH_NEUTRAL", "MOUTH_OPEN", "BlowResult", "ScheduleTiming", "check_blow", "clip_too_short", "mouth_states",
     "schedule_timing", "window_masks",
 ]
 
@@ -288,8 +288,8 @@ def _expired(challenge: Challenge, now_s: float | None) -> bool:
     return (time.time() if now_s is None else float(now_s)) > challenge.expires_at
 
 
-def _clip_end(features: LipFeatures) -> float:
-    t = features.timestamps_s
+def _clip_end(timestamps_s: np.ndarray) -> float:
+    t = timestamps_s
     step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
     return float(t[-1] + step) if t.size else 0.0
 
@@ -299,6 +299,20 @@ def _unavailable(check: str, reason: str, threshold: float, challenge: Challenge
         check=check, score=float("nan"), threshold=threshold, accepted=False, reasons=(reason,),
         available=True, details=details, windows=challenge.windows,
     )
+
+
+def clip_too_short(check: str, timestamps_s: np.ndarray, audio: Audio, challenge: Challenge, threshold: float) -> BlowResult | None:
+    """The ``CLIP_TOO_SHORT`` result when the clip (the shorter of its frames and its audio)
+    ends more than 0.2 s before the challenge's schedule, else None.
+
+    Needs only the frame times, not the lips: :func:`lipauth.auth.check_liveness` calls it
+    on the decoded video before tracking, so a too-short answer is refused cheaply; the
+    blow and speech checks call it on their features' times (the same times).
+    """
+    end = min(_clip_end(np.asarray(timestamps_s, dtype=np.float64)), audio.end_s)
+    if end < challenge.duration_s - 0.2:
+        return _unavailable(check, "CLIP_TOO_SHORT", threshold, challenge, clip_s=end, schedule_s=challenge.duration_s)
+    return None
 
 
 def check_blow(
@@ -351,11 +365,9 @@ def check_blow(
         raise InputError(f"challenge kind={challenge.kind!r} has no blow windows; pass a blow challenge to check_blow")
     if _expired(challenge, now_s):
         return _unavailable("blow", "CHALLENGE_EXPIRED", threshold, challenge, expires_at=challenge.expires_at)
-    end = min(_clip_end(features), audio.end_s)
-    if end < challenge.duration_s - 0.2:
-        return _unavailable(
-            "blow", "CLIP_TOO_SHORT", threshold, challenge, clip_s=end, schedule_s=challenge.duration_s
-        )
+    short = clip_too_short("blow", features.timestamps_s, audio, challenge, threshold)
+    if short is not None:
+        return short
     t = features.timestamps_s
     if features.valid.mean() < min_valid:
         return _unavailable("blow", "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))

@@ -31,10 +31,10 @@ from lipauth.checks.blow import (
     REACTION_LAG_S,
     BlowResult,
     ScheduleTiming,
-    _clip_end,
     _expired,
     _unavailable,
     answer_masks,
+    clip_too_short,
     heard_share,
     schedule_timing,
 )
@@ -230,9 +230,9 @@ def check_speech_challenge(
         raise InputError(f"challenge kind={challenge.kind!r} has no speak windows; pass a speech challenge")
     if _expired(challenge, now_s):
         return _unavailable("speech", "CHALLENGE_EXPIRED", threshold, challenge, expires_at=challenge.expires_at)
-    end = min(_clip_end(features), audio.end_s)
-    if end < challenge.duration_s - 0.2:
-        return _unavailable("speech", "CLIP_TOO_SHORT", threshold, challenge, clip_s=end, schedule_s=challenge.duration_s)
+    short = clip_too_short("speech", features.timestamps_s, audio, challenge, threshold)
+    if short is not None:
+        return short
     if features.valid.mean() < min_valid:
         return _unavailable("speech", "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))
     t = features.timestamps_s

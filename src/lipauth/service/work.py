@@ -290,7 +290,7 @@ def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: 
                          key=_cfg().challenge_key, subject="")  # a challenge bound to a user: only on their verification
     out: dict[str, Any] = _clean({"accepted": rep.accepted, "reasons": list(rep.reasons),
                                   "checks": [public_check_dict(c) for c in rep.checks]})
-    if oval is not None:
+    if oval is not None and rep.track is not None:  # None: refused before tracking (CLIP_TOO_SHORT)
         out["framing"] = _framing(rep.track, oval)
     if plot and rep.timeline_png is not None:
         out["timeline_png"] = base64.b64encode(rep.timeline_png).decode("ascii")
