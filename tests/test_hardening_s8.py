@@ -97,3 +97,31 @@ def test_service_liveness_frames_a_full_answer_and_not_a_too_short_one(tmp_path:
     out = work.liveness(str(short), ch.to_dict(), None, False, oval=oval)
     assert out["reasons"] == ["SPEECH:CLIP_TOO_SHORT"] and "framing" not in out
     work._STORE.close()
+
+
+# --------------------------------------------------------------------------------------
+# 5. enrolment checks read the one user's labels, not every user
+
+
+def test_enrolment_check_reads_only_that_users_labels(tmp_path: Path, monkeypatch) -> None:
+    from lipauth import Authenticator
+    from lipauth.errors import UserExistsError
+    from lipauth.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'l.db'}")
+    store.enrol("alice", label="default", kind="lip_password", template=b"x")
+    store.enrol("bob", label="home", kind="lip_password", template=b"y")
+
+    def no_listing(*_a, **_k):
+        raise AssertionError("every user was listed to check one user's labels")
+
+    monkeypatch.setattr(store, "users", no_listing)
+    takes = []
+    for k in range(3):
+        (tmp_path / f"t{k}.mp4").write_bytes(b"\0" * 100)  # never tracked: refused first
+        takes.append(str(tmp_path / f"t{k}.mp4"))
+    auth = Authenticator(store=store)
+    with pytest.raises(UserExistsError, match="user 'alice' already has a password labelled 'default'"):
+        auth.enrol("alice", takes, label="default")
+    assert store.labels("alice") == ("default",) and store.labels("bob") == ("home",)  # nothing changed
+    store.close()

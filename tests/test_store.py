@@ -175,6 +175,20 @@ def test_enrol_twice_and_replace(store: Store) -> None:
         store.enrol("", label="default", kind="lip_password", template=b"x")
 
 
+def test_labels_of_one_user_without_reading_the_others(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.enrol("alice", label="default", kind="lip_password", template=b"one")
+    store.enrol("alice", label="bank", kind="lip_password", template=b"two")
+    store.enrol("bob", label="home", kind="lip_password", template=b"three")
+    import lipauth.store.db as db
+
+    def no_decrypt(*_a, **_k):
+        raise AssertionError("a template was decrypted to list labels")
+
+    monkeypatch.setattr(db, "decrypt_template", no_decrypt)
+    assert store.labels("alice") == ("bank", "default") and store.labels("bob") == ("home",)
+    assert store.labels("nobody") is None
+
+
 def test_delete_erases_templates(store: Store, url: str) -> None:
     store.enrol("alice", label="default", kind="lip_password", template=b"one")
     store.begin_attempt("alice")

@@ -261,8 +261,8 @@ class Authenticator:
         for t in takes:  # a missing, empty or directory path: named before any take is tracked
             if isinstance(t, (str, PathLike)):
                 check_source(t)
-        # the labels only (Store.users): no template is decrypted for this
-        existing = {r.name: r.labels for r in self.store.users()}.get(user) if label is not None else None
+        # this user's labels only (Store.labels): no other user is read, no template decrypted
+        existing = self.store.labels(user) if label is not None else None
         if existing is not None and label in existing:
             raise UserExistsError(f"user {user!r} already has a password labelled {label!r}; use change to replace it")
 

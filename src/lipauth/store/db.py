@@ -347,6 +347,14 @@ class Store:
             label: (kind, decrypt_template(blob, keyring=self.keyring, user=name, label=label)) for label, kind, blob in rows
         }
 
+    def labels(self, name: str) -> tuple[str, ...] | None:
+        """The password labels of ``name``, sorted (no template is read or decrypted); None for an unknown user."""
+        with self._session() as s:
+            user_id = s.scalars(select(User.id).where(User.name == name)).one_or_none()
+            if user_id is None:
+                return None
+            return tuple(sorted(s.scalars(select(Template.label).where(Template.user_id == user_id))))
+
     def users(self) -> list[UserInfo]:
         with self._session() as s:
             locks = {lk.name: lk for lk in s.scalars(select(Lockout))}
