@@ -125,3 +125,36 @@ def test_enrolment_check_reads_only_that_users_labels(tmp_path: Path, monkeypatc
         auth.enrol("alice", takes, label="default")
     assert store.labels("alice") == ("default",) and store.labels("bob") == ("home",)  # nothing changed
     store.close()
+
+
+# --------------------------------------------------------------------------------------
+# 6. one progress bar, in the batch engine, used by the CLI too
+
+
+def _abs(x: int) -> int:
+    return abs(x)
+
+
+def test_cli_and_batch_share_the_one_progress_bar(tmp_path: Path, monkeypatch) -> None:
+    from contextlib import contextmanager
+
+    import lipauth.batch.engine as engine
+    import lipauth.cli._app as app
+    from lipauth.synth import make_talking_clip
+
+    assert not hasattr(app, "_progress") and not hasattr(engine, "_progress_bar")
+    calls: list[tuple[str, int, int, list[tuple[int, int]]]] = []
+
+    @contextmanager
+    def recording(description: str, total: int, *, enabled: bool = True, min_total: int = 1):
+        done: list[tuple[int, int]] = []
+        calls.append((description, total, min_total, done))
+        yield lambda d, t: done.append((d, t))
+
+    monkeypatch.setattr(engine, "progress_bar", recording)
+    engine.run_batch([("a", -1), ("b", 2)], _abs, workers=1, out=tmp_path / "b.jsonl", description="items")
+    clip = tmp_path / "c.mp4"
+    make_talking_clip(clip, duration_s=0.5, fps=25.0, size=(160, 120), face_width_px=80.0, seed=1)
+    app._track_file(str(clip), quiet=False)
+    assert [c[:3] for c in calls] == [("items", 2, 1), ("tracking c.mp4", 12, app.LONG_CLIP_FRAMES)]
+    assert calls[0][3] == [(1, 2), (2, 2)] and calls[1][3][-1] == (12, 12)

@@ -33,14 +33,14 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from lipauth.errors import ConfigError, InputError, LipAuthError
 
-__all__ = ["BatchSummary", "read_results", "run_batch", "settings_hash"]
+__all__ = ["BatchSummary", "progress_bar", "read_results", "run_batch", "settings_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -196,27 +196,36 @@ def _write_sorted(path: Path, header: Mapping[str, Any], lines: Mapping[str, str
     os.replace(tmp, path)
 
 
-def _progress_bar(total: int, enabled: bool):
-    from contextlib import nullcontext
+@contextlib.contextmanager
+def progress_bar(description: str, total: int, *, enabled: bool = True,
+                 min_total: int = 1) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr; yields an ``update(done, total)`` callback.
 
-    if not enabled or total == 0:
-        return nullcontext(None)
+    The one progress bar of lipauth (the batch engine's items, the CLI's tracked frames).
+    Yields None, and draws nothing, when not ``enabled``, for fewer than ``min_total``
+    steps, or when stderr is not a terminal (a bar into a file or pipe only left a blank
+    line there).
+    """
+    if not enabled or total < max(min_total, 1):
+        yield None
+        return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
-    if not console.is_terminal:  # a bar into a file or pipe only left a blank line there
-        return nullcontext(None)
-    return Progress(
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), console=console, transient=True,
-    )
+    ) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        yield update
 
 
 def _iter_local(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], workers: int,
@@ -379,15 +388,14 @@ def run_batch(
     if todo:
         stream = (_iter_local(fn, todo, n_workers, initializer) if engine == "local"
                   else _iter_ray(fn, todo, workers, address, initializer))
-        with open(path, "a", encoding="utf-8") as fh, _progress_bar(len(todo), progress) as bar:
-            task = bar.add_task(description, total=len(todo)) if bar is not None else None
-            for rec, line in stream:
+        with open(path, "a", encoding="utf-8") as fh, progress_bar(description, len(todo), enabled=progress) as update:
+            for n, (rec, line) in enumerate(stream, 1):
                 fh.write(line)
                 fh.flush()
                 done[rec["key"]] = rec
                 lines[rec["key"]] = line
-                if bar is not None:
-                    bar.advance(task)
+                if update is not None:
+                    update(n, len(todo))
     _write_sorted(path, header, lines)
     results = {k: done[k] for k in keys}
     n_failed = sum(1 for r in results.values() if r["status"] == "error")

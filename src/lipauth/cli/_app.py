@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,35 +54,6 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, separators=(",", ":"), allow_nan=False))
 
 
-@contextmanager
-def _progress(description: str, total: int, *, enabled: bool = True):
-    """A rich progress bar on stderr (a terminal only: elsewhere it left a blank line); yields a ``(done, total)`` callback."""
-    if not enabled or total < LONG_CLIP_FRAMES:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield None
-        return
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-
-        def update(done: int, _total: int) -> None:
-            bar.update(task, completed=done)
-
-        yield update
-
-
 def _pct(mask: np.ndarray) -> str:
     return f"{100.0 * float(mask.mean()) if mask.size else 0.0:.1f}%"
 
@@ -120,12 +90,13 @@ def track_summary(track: LipTrack, *, name: str) -> list[str]:
 
 def _track_file(path: str, *, quiet: bool, video: Any = None) -> tuple[Any, LipTrack]:
     """Track ``path`` (or ``video``, already opened from it with ``load_video(path, lazy=True)``)."""
+    from lipauth.batch.engine import progress_bar
     from lipauth.io import load_video
     from lipauth.tracking import track_lips
 
     if video is None:
         video = load_video(path, lazy=True)
-    with _progress(f"tracking {Path(path).name}", video.n_frames, enabled=not quiet) as progress:
+    with progress_bar(f"tracking {Path(path).name}", video.n_frames, enabled=not quiet, min_total=LONG_CLIP_FRAMES) as progress:
         track = track_lips(video, progress=progress)
     return video, track
 
