@@ -158,3 +158,20 @@ def test_cli_and_batch_share_the_one_progress_bar(tmp_path: Path, monkeypatch) -
     app._track_file(str(clip), quiet=False)
     assert [c[:3] for c in calls] == [("items", 2, 1), ("tracking c.mp4", 12, app.LONG_CLIP_FRAMES)]
     assert calls[0][3] == [(1, 2), (2, 2)] and calls[1][3][-1] == (12, 12)
+
+
+# --------------------------------------------------------------------------------------
+# 7. starlette's TestClient without its httpx deprecation warning (the test extras install httpx2)
+
+
+def test_test_client_imports_without_a_deprecation_warning() -> None:
+    import subprocess
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    assert any(e.startswith("httpx2") for e in extras)
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", "import starlette.testclient"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-500:]
