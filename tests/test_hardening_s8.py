@@ -100,6 +100,43 @@ def test_service_liveness_frames_a_full_answer_and_not_a_too_short_one(tmp_path:
 
 
 # --------------------------------------------------------------------------------------
+# 3. the speech challenge's result has its own type, with the blow result's keys
+
+
+def test_speech_result_is_its_own_type_with_the_blow_results_keys(tmp_path: Path) -> None:
+    from lipauth.auth import check_liveness
+    from lipauth.challenge import new_challenge
+    from lipauth.checks.blow import BlowResult, check_blow
+    from lipauth.checks.speech import SpeechResult, check_speech_challenge
+    from lipauth.features import extract_lip_features
+    from lipauth.synth import make_talking_clip
+    from lipauth.tracking import track_lips
+    from lipauth.io import load_audio, load_video
+    from lipauth.types import ChallengeResult
+
+    assert not issubclass(SpeechResult, BlowResult) and not issubclass(BlowResult, SpeechResult)
+    assert issubclass(SpeechResult, ChallengeResult) and issubclass(BlowResult, ChallengeResult)
+    ch = {k: new_challenge(k, rng=1) for k in ("blow", "speech")}
+    clip = make_talking_clip(tmp_path / "a.mp4", duration_s=ch["speech"].duration_s + 0.3, fps=25.0, size=(160, 120),
+                             face_width_px=80.0, audio="syllables", seed=2).path
+    video = load_video(clip)
+    feats, audio = extract_lip_features(track_lips(video), video), load_audio(clip)
+    speech = check_speech_challenge(feats, audio, ch["speech"])
+    blow = check_blow(feats, audio, ch["blow"]) if ch["blow"].duration_s <= ch["speech"].duration_s else None
+    assert type(speech) is SpeechResult and speech.check == "speech" and "CLIP_TOO_SHORT" not in speech.reasons
+    keys = set(BlowResult().to_dict())
+    assert set(speech.to_dict()) == keys and speech.to_dict()["type"] == "SpeechResult"
+    if blow is not None:
+        assert type(blow) is BlowResult and set(blow.to_dict()) == keys
+    back = SpeechResult.from_dict(speech.to_dict())
+    assert back.check == "speech" and back.reasons == speech.reasons and (back.mouth_state == speech.mouth_state).all()
+    # the early answers (too short, before tracking) are typed too
+    short = make_talking_clip(tmp_path / "s.mp4", duration_s=1.0, fps=25.0, size=(160, 120), face_width_px=80.0, seed=2).path
+    rep = check_liveness(str(short), challenge=new_challenge("speech", rng=3))
+    assert type(rep.result) is SpeechResult and rep.result.reasons == ("CLIP_TOO_SHORT",)
+    assert set(rep.result.to_dict()) == keys
+
+# --------------------------------------------------------------------------------------
 # 5. enrolment checks read the one user's labels, not every user
 
 

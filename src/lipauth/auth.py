@@ -382,7 +382,8 @@ class LivenessReport:
     challenge : Challenge
         The verified challenge.
     result : CheckResult
-        The blow or timed-speech check (a :class:`lipauth.checks.blow.BlowResult`).
+        The blow or timed-speech check (:class:`lipauth.checks.blow.BlowResult` or
+        :class:`lipauth.checks.speech.SpeechResult`, both :class:`~lipauth.types.ChallengeResult`).
     sensors : CheckResult
         The sensors check (``available=False`` without samples).
     timeline_png : bytes or None
@@ -480,8 +481,8 @@ def check_liveness(
     samples = None
     if sensors is not None:
         samples = sensors if isinstance(sensors, SensorSamples) else parse_sensor_json(sensors)
-    from lipauth.checks.blow import BLOW_THRESHOLD, check_blow, clip_too_short
-    from lipauth.checks.speech import SPEECH_THRESHOLD, check_speech_challenge
+    from lipauth.checks.blow import BLOW_THRESHOLD, BlowResult, check_blow, clip_too_short
+    from lipauth.checks.speech import SPEECH_THRESHOLD, SpeechResult, check_speech_challenge
 
     video, audio, src = _decode_media(clip)
     if nonce_store is not None:
@@ -489,8 +490,10 @@ def check_liveness(
     blow = ch.kind == "blow"
     track = features = None
     # the clip's length is known once decoded: a too-short answer is refused before tracking
-    result = None if audio is None else clip_too_short(ch.kind, video.timestamps_s, audio, ch,
-                                                       BLOW_THRESHOLD if blow else SPEECH_THRESHOLD)
+    result: BlowResult | SpeechResult | None = None
+    if audio is not None:
+        result = (clip_too_short(BlowResult, video.timestamps_s, audio, ch, BLOW_THRESHOLD) if blow
+                  else clip_too_short(SpeechResult, video.timestamps_s, audio, ch, SPEECH_THRESHOLD))
     if result is None:
         track, features = _track_clip(video)
         result = check_blow(features, audio, ch) if blow else check_speech_challenge(features, audio, ch)

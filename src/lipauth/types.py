@@ -29,6 +29,7 @@ __all__ = [
     "N_CONTOUR_POINTS",
     "LipFeatures",
     "CheckResult",
+    "ChallengeResult",
     "AudioFeatures",
 ]
 
@@ -576,3 +577,27 @@ class CheckResult(_DictMixin):
     reasons: tuple[str, ...] = ()
     available: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class ChallengeResult(CheckResult):
+    """A challenge check's result with its per-frame signals: the base of the blow check's
+    ``BlowResult`` and the timed-speech check's ``SpeechResult`` (``lipauth.checks.blow`` /
+    ``lipauth.checks.speech``), and what :func:`lipauth.viz.plot_timeline` draws.
+
+    Attributes
+    ----------
+    timestamps_s : np.ndarray [shape=(n_frames,), float64]
+    audio_activity : np.ndarray [shape=(n_frames,), float64]
+        What the check hears per frame (blow: blow probability; speech: voice activity 0/1).
+    mouth_state : np.ndarray [shape=(n_frames,), int8]
+        What the lips do per frame (``MOUTH_NEUTRAL`` 0, ``MOUTH_BLOW`` 1, ``MOUTH_OPEN`` 2;
+        speech: 2 = lips moving).
+    windows : tuple of (start_s, end_s, prompt)
+        The challenge's prompt windows.
+    """
+
+    timestamps_s: np.ndarray = field(default_factory=lambda: np.zeros(0), metadata={"dtype": "float64"})
+    audio_activity: np.ndarray = field(default_factory=lambda: np.zeros(0), metadata={"dtype": "float64"})
+    mouth_state: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), metadata={"dtype": "int8"})
+    windows: tuple[tuple[float, float, str], ...] = ()

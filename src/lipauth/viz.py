@@ -244,8 +244,8 @@ def plot_timeline(
 
     Parameters
     ----------
-    result : BlowResult or None
-        From :func:`lipauth.checks.blow.check_blow` or the timed-speech check
+    result : ChallengeResult or None
+        A ``BlowResult`` from :func:`lipauth.checks.blow.check_blow` or a ``SpeechResult`` from the timed-speech check
         (``timestamps_s``, ``audio_activity``, ``mouth_state``, ``windows``); None when no
         challenge was answered (then ``sync`` or ``features`` must be given).
     path_or_buffer : str, Path or binary file object

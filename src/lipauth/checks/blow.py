@@ -22,15 +22,15 @@ excludes 0.15 s before and 0.45 s after every window.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
 from lipauth.challenge import Challenge
 from lipauth.errors import InputError, NoAudioStreamError
 from lipauth.features.breath import blow_probability, breath_frames
-from lipauth.types import Audio, CheckResult, LipFeatures
+from lipauth.types import Audio, ChallengeResult, LipFeatures
 
 __all__ = [
     "MOUTH_BLOW", "MOUTH_NEUTRAL", "MOUTH_OPEN", "BlowResult", "ScheduleTiming", "check_blow", "clip_too_short", "mouth_states",
@@ -157,24 +157,14 @@ _MAX_OUTSIDE = 0.1
 
 
 @dataclass(frozen=True, eq=False)
-class BlowResult(CheckResult):
-    """:class:`CheckResult` of :func:`check_blow` (or the timed-speech check) with the per-frame signals.
-
-    Attributes
-    ----------
-    timestamps_s : np.ndarray [shape=(n_frames,), float64]
-    audio_activity : np.ndarray [shape=(n_frames,), float64]
-        Blow probability (speech check: voice activity 0/1) per frame.
-    mouth_state : np.ndarray [shape=(n_frames,), int8]
-        ``MOUTH_NEUTRAL`` 0, ``MOUTH_BLOW`` 1, ``MOUTH_OPEN`` 2 (speech check: 2 = lips moving).
-    windows : tuple of (start_s, end_s, prompt)
-        The challenge's prompt windows.
+class BlowResult(ChallengeResult):
+    """:class:`~lipauth.types.ChallengeResult` of :func:`check_blow`: ``audio_activity`` is
+    the blow probability, ``mouth_state`` ``MOUTH_NEUTRAL`` 0, ``MOUTH_BLOW`` 1 or
+    ``MOUTH_OPEN`` 2 per frame (the timed-speech check has its own
+    :class:`lipauth.checks.speech.SpeechResult`).
     """
 
-    timestamps_s: np.ndarray = field(default_factory=lambda: np.zeros(0), metadata={"dtype": "float64"})
-    audio_activity: np.ndarray = field(default_factory=lambda: np.zeros(0), metadata={"dtype": "float64"})
-    mouth_state: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8), metadata={"dtype": "int8"})
-    windows: tuple[tuple[float, float, str], ...] = ()
+    check: str = "blow"
 
 
 def _calibration_mask(t: np.ndarray, valid: np.ndarray, first_prompt_s: float | None, min_frames: int = 8) -> np.ndarray:
@@ -294,15 +284,20 @@ def _clip_end(timestamps_s: np.ndarray) -> float:
     return float(t[-1] + step) if t.size else 0.0
 
 
-def _unavailable(check: str, reason: str, threshold: float, challenge: Challenge, **details: Any) -> BlowResult:
-    return BlowResult(
-        check=check, score=float("nan"), threshold=threshold, accepted=False, reasons=(reason,),
+_R = TypeVar("_R", bound=ChallengeResult)
+
+
+def _unavailable(result_type: type[_R], reason: str, threshold: float, challenge: Challenge, **details: Any) -> _R:
+    return result_type(
+        score=float("nan"), threshold=threshold, accepted=False, reasons=(reason,),
         available=True, details=details, windows=challenge.windows,
     )
 
 
-def clip_too_short(check: str, timestamps_s: np.ndarray, audio: Audio, challenge: Challenge, threshold: float) -> BlowResult | None:
-    """The ``CLIP_TOO_SHORT`` result when the clip (the shorter of its frames and its audio)
+def clip_too_short(result_type: type[_R], timestamps_s: np.ndarray, audio: Audio, challenge: Challenge,
+                   threshold: float) -> _R | None:
+    """The ``CLIP_TOO_SHORT`` result (a ``result_type``: :class:`BlowResult` or
+    :class:`~lipauth.checks.speech.SpeechResult`) when the clip (the shorter of its frames and its audio)
     ends more than 0.2 s before the challenge's schedule, else None.
 
     Needs only the frame times, not the lips: :func:`lipauth.auth.check_liveness` calls it
@@ -311,7 +306,7 @@ def clip_too_short(check: str, timestamps_s: np.ndarray, audio: Audio, challenge
     """
     end = min(_clip_end(np.asarray(timestamps_s, dtype=np.float64)), audio.end_s)
     if end < challenge.duration_s - 0.2:
-        return _unavailable(check, "CLIP_TOO_SHORT", threshold, challenge, clip_s=end, schedule_s=challenge.duration_s)
+        return _unavailable(result_type, "CLIP_TOO_SHORT", threshold, challenge, clip_s=end, schedule_s=challenge.duration_s)
     return None
 
 
@@ -364,13 +359,13 @@ def check_blow(
     if challenge.kind != "blow" or not windows:
         raise InputError(f"challenge kind={challenge.kind!r} has no blow windows; pass a blow challenge to check_blow")
     if _expired(challenge, now_s):
-        return _unavailable("blow", "CHALLENGE_EXPIRED", threshold, challenge, expires_at=challenge.expires_at)
-    short = clip_too_short("blow", features.timestamps_s, audio, challenge, threshold)
+        return _unavailable(BlowResult, "CHALLENGE_EXPIRED", threshold, challenge, expires_at=challenge.expires_at)
+    short = clip_too_short(BlowResult, features.timestamps_s, audio, challenge, threshold)
     if short is not None:
         return short
     t = features.timestamps_s
     if features.valid.mean() < min_valid:
-        return _unavailable("blow", "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))
+        return _unavailable(BlowResult, "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))
     bf = breath_frames(audio)
     _, prob = blow_probability(audio, timestamps_s=t, frames=bf)
     heard = prob >= 0.5

@@ -29,7 +29,6 @@ from lipauth.checks.blow import (
     MOUTH_NEUTRAL,
     MOUTH_OPEN,
     REACTION_LAG_S,
-    BlowResult,
     ScheduleTiming,
     _expired,
     _unavailable,
@@ -40,9 +39,9 @@ from lipauth.checks.blow import (
 )
 from lipauth.checks.sync import STILL_LIP_RANGE
 from lipauth.errors import InputError, NoAudioStreamError
-from lipauth.types import Audio, LipFeatures
+from lipauth.types import Audio, ChallengeResult, LipFeatures
 
-__all__ = ["AnswerTiming", "answer_timing", "check_speech_challenge", "voice_runs_timing", "SPEECH_THRESHOLD", "SYNC_REASONS",
+__all__ = ["AnswerTiming", "SpeechResult", "answer_timing", "check_speech_challenge", "voice_runs_timing", "SPEECH_THRESHOLD", "SYNC_REASONS",
            "sync_refused"]
 
 #: default threshold; tuned on synthetic sessions (synth face speaking voiced syllables on
@@ -59,7 +58,18 @@ SYNC_REASONS = {"AV_DESYNC": "AV_DESYNC", "LOW_CONFIDENCE": "AV_MISMATCH", "STIL
                 "NO_LIP_MOTION": "LIPS_NOT_MOVING", "NO_SPEECH": "NO_SPEECH_HEARD", "LOOPED_LIPS": "LOOPED_LIPS"}
 
 
-def sync_refused(result: BlowResult) -> bool:
+@dataclass(frozen=True, eq=False)
+class SpeechResult(ChallengeResult):
+    """:class:`~lipauth.types.ChallengeResult` of :func:`check_speech_challenge`:
+    ``audio_activity`` is voice activity (0/1), ``mouth_state`` 2 where the lips move, 0
+    elsewhere; ``details`` carries the coverage, timing and (with ``use_sync``) the folded-in
+    sync check. Same ``to_dict()`` keys as :class:`~lipauth.checks.blow.BlowResult`.
+    """
+
+    check: str = "speech"
+
+
+def sync_refused(result: SpeechResult) -> bool:
     """Whether the sync check folded into a speech result (``use_sync=True``) rejected the clip."""
     sync = result.details.get("sync")
     return bool(sync and sync["available"] and not sync["accepted"])
@@ -192,7 +202,7 @@ def check_speech_challenge(
     lag_s: float = 0.35,
     min_valid: float = 0.8,
     use_sync: bool = True,
-) -> BlowResult:
+) -> SpeechResult:
     """Did the person speak, visibly and audibly, in the prompted windows and only there, on time?
 
     Score: ``min(min over windows of min(1, min(voice coverage, lip-motion coverage) / 0.5),
@@ -213,7 +223,7 @@ def check_speech_challenge(
 
     Returns
     -------
-    BlowResult
+    SpeechResult
         ``audio_activity`` is voice activity (0/1), ``mouth_state`` 2 where the lips move.
         Reasons: ``CHALLENGE_EXPIRED``, ``CLIP_TOO_SHORT``, ``NO_FACE``, ``NO_SPEECH_HEARD``,
         ``VOICE_OFF_SCHEDULE`` (the voice runs do not start with the windows at one reaction
@@ -229,12 +239,12 @@ def check_speech_challenge(
     if challenge.kind != "speech" or not windows:
         raise InputError(f"challenge kind={challenge.kind!r} has no speak windows; pass a speech challenge")
     if _expired(challenge, now_s):
-        return _unavailable("speech", "CHALLENGE_EXPIRED", threshold, challenge, expires_at=challenge.expires_at)
-    short = clip_too_short("speech", features.timestamps_s, audio, challenge, threshold)
+        return _unavailable(SpeechResult, "CHALLENGE_EXPIRED", threshold, challenge, expires_at=challenge.expires_at)
+    short = clip_too_short(SpeechResult, features.timestamps_s, audio, challenge, threshold)
     if short is not None:
         return short
     if features.valid.mean() < min_valid:
-        return _unavailable("speech", "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))
+        return _unavailable(SpeechResult, "NO_FACE", threshold, challenge, valid_share=float(features.valid.mean()))
     t = features.timestamps_s
     voice = np.asarray(voice_activity(audio, timestamps_s=t, aggressiveness=SPEECH_VAD_AGGRESSIVENESS), dtype=bool)
     lips = _lip_moving(features)
@@ -280,8 +290,8 @@ def check_speech_challenge(
             mapped = [SYNC_REASONS[r] for r in sync.reasons if r in SYNC_REASONS] or ["AV_MISMATCH"]
             reasons += [r for r in dict.fromkeys(mapped) if r not in reasons]
     states = np.where(lips, MOUTH_OPEN, MOUTH_NEUTRAL).astype(np.int8)
-    return BlowResult(
-        check="speech", score=float(score), threshold=float(threshold),
+    return SpeechResult(
+        score=float(score), threshold=float(threshold),
         accepted=bool(score >= threshold and not reasons), reasons=tuple(reasons), available=True,
         details=details, timestamps_s=t, audio_activity=voice.astype(np.float64), mouth_state=states,
         windows=challenge.windows,
