@@ -137,6 +137,27 @@ def test_speech_result_is_its_own_type_with_the_blow_results_keys(tmp_path: Path
     assert set(rep.result.to_dict()) == keys
 
 # --------------------------------------------------------------------------------------
+# 4. a command result names its confidence and its relative-distance threshold
+
+
+def test_command_result_names_the_units_of_score_and_threshold() -> None:
+    import json
+
+    from lipauth.checks.commands import CommandResult, CommandsConfig, _no_utterance
+
+    r = CommandResult(score=0.91, threshold=0.6, accepted=True, word="water", details={"relative_distance": 0.42})
+    assert (r.confidence, r.relative_distance, r.max_relative_distance) == (0.91, 0.42, 0.6)
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert d["score"] == d["confidence"] == 0.91 and d["threshold"] == d["max_relative_distance"] == 0.6
+    assert d["relative_distance"] == 0.42 and d["relative_distance"] <= d["max_relative_distance"]
+    assert CommandResult.from_dict(d).to_dict() == d  # the named copies are read back from the fields
+    none = _no_utterance(0.0, 1.0, CommandsConfig()).to_dict()
+    assert none["relative_distance"] is None and none["max_relative_distance"] == none["threshold"]
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "commands.md").read_text()
+    api = doc[doc.index("## API and CLI"):doc.index("## Accuracy")]
+    assert "`max_relative_distance` (= `threshold`)" in api and "`confidence` (= `score`)" in api
+
+# --------------------------------------------------------------------------------------
 # 5. enrolment checks read the one user's labels, not every user
 
 

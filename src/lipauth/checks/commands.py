@@ -322,10 +322,14 @@ class CommandResult(CheckResult):
     start_s, end_s : float
         The utterance's interval in the clip (seconds).
 
-    ``score`` is the best word's confidence (calibrated: ``CommandsConfig.temperature``),
-    ``threshold`` the rejection threshold on ``details["relative_distance"]`` (best distance
-    over the cohort distance, or over the word's spread in a one-word vocabulary),
-    ``reasons``: ``NO_UTTERANCE``, ``NOT_IN_VOCABULARY``, ``AMBIGUOUS``.
+    ``score`` and ``threshold`` are in different units and are never compared with each
+    other: ``score`` is the best word's softmax confidence, 0 to 1 (calibrated:
+    ``CommandsConfig.temperature``; also :attr:`confidence`); ``threshold`` is the open-set
+    bound on the *relative distance* (best distance over the cohort distance, or over the
+    word's spread in a one-word vocabulary; also :attr:`max_relative_distance`): a word is
+    answered only when :attr:`relative_distance` ``<= threshold`` and it is not
+    ``AMBIGUOUS``. :meth:`to_dict` carries all three under those names besides ``score`` and
+    ``threshold``. ``reasons``: ``NO_UTTERANCE``, ``NOT_IN_VOCABULARY``, ``AMBIGUOUS``.
     """
 
     check: str = "commands"
@@ -333,6 +337,31 @@ class CommandResult(CheckResult):
     ranking: tuple[tuple[str, float, float], ...] = ()
     start_s: float = float("nan")
     end_s: float = float("nan")
+
+    @property
+    def confidence(self) -> float:
+        """The best word's softmax confidence, 0 to 1 (the same number as ``score``)."""
+        return self.score
+
+    @property
+    def relative_distance(self) -> float:
+        """The best match's relative distance (``details["relative_distance"]``), the number
+        :attr:`max_relative_distance` bounds; NaN when no utterance was matched."""
+        return float(self.details.get("relative_distance", float("nan")))
+
+    @property
+    def max_relative_distance(self) -> float:
+        """The open-set threshold on :attr:`relative_distance` (the same number as ``threshold``)."""
+        return self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, plus ``confidence`` (= ``score``), ``relative_distance`` and
+        ``max_relative_distance`` (= ``threshold``): the two numbers that are compared, in one unit."""
+        out = super().to_dict()
+        extra = {"confidence": self.confidence, "relative_distance": self.relative_distance,
+                 "max_relative_distance": self.max_relative_distance}
+        out.update({k: v if np.isfinite(v) else None for k, v in extra.items()})
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CommandResult:  # type: ignore[override]
