@@ -73,3 +73,46 @@ def test_another_oval() -> None:
 def test_bad_ovals_are_refused(data) -> None:
     with pytest.raises(ConfigError, match="oval"):
         Oval.from_dict(data)
+
+
+# ---- one picture of the live preview (preview_framing, io.load_image) ----------------------
+
+
+def _astronaut_png() -> bytes:
+    import cv2
+    from skimage import data
+
+    return cv2.imencode(".png", data.astronaut()[..., ::-1])[1].tobytes()
+
+
+def test_load_image_reads_a_picture_and_refuses_what_is_not_one(tmp_path) -> None:
+    from skimage import data
+
+    from lipauth.errors import EmptyMediaError, NotAnImageError
+    from lipauth.io import load_image, write_video
+
+    picture = load_image(_astronaut_png())
+    assert picture.n_frames == 1 and picture.frames.shape == (1, 512, 512, 3)
+    assert np.array_equal(picture.frames[0], data.astronaut())  # PNG is lossless, RGB order kept
+    with pytest.raises(NotAnImageError, match="not a picture"):
+        load_image(b"plain text, not a picture")
+    clip = write_video(tmp_path / "clip.mp4", np.zeros((10, 64, 64, 3), np.uint8), fps=10)
+    with pytest.raises(NotAnImageError, match="not a picture"):
+        load_image(clip)
+    with pytest.raises(EmptyMediaError):
+        load_image(b"")
+
+
+def test_preview_framing_finds_the_face_and_says_which_way_to_move() -> None:
+    from lipauth.io import load_image
+    from lipauth.tracking.framing import Oval, preview_framing
+    from lipauth.types import Video
+
+    picture = load_image(_astronaut_png())
+    face, framing = preview_framing(picture)  # her face is small and high in the still: the page's oval misses it
+    assert face and not framing.ok and {"down", "closer"} <= set(framing.move)
+    face, framing = preview_framing(picture, Oval(cx=0.44, cy=0.245, rx=0.12, ry=0.13))
+    assert face and framing.ok and framing.move == ()
+    blank = Video(frames=np.full((1, 240, 320, 3), 100, np.uint8), timestamps_s=np.zeros(1), width=320, height=240)
+    face, framing = preview_framing(blank)
+    assert not face and not framing.ok and framing.move == ()

@@ -153,11 +153,11 @@ def test_openapi_has_every_route_with_examples(client) -> None:
     paths = schema["paths"]
     expected = {("/v1/health", "get"), ("/v1/config", "get"), ("/metrics", "get"), ("/v1/challenges", "post"),
                 ("/v1/users/{user}/enrolments", "post"), ("/v1/users/{user}/verifications", "post"),
-                ("/v1/liveness", "post"), ("/v1/sync", "post"), ("/v1/users/{user}", "delete")}
+                ("/v1/liveness", "post"), ("/v1/sync", "post"), ("/v1/framing", "post"), ("/v1/users/{user}", "delete")}
     assert expected <= {(p, m) for p, ops in paths.items() for m in ops}
     comps = schema["components"]["schemas"]
     for model in ("HealthOut", "ConfigOut", "ChallengeIn", "ChallengeOut", "EnrolmentOut", "VerificationOut",
-                  "LivenessOut", "SyncOut"):
+                  "LivenessOut", "SyncOut", "PreviewFramingOut"):
         assert comps[model].get("examples"), model
     for p, m in expected - {("/v1/health", "get"), ("/v1/config", "get"), ("/metrics", "get")}:
         resp = paths[p][m]["responses"]
@@ -629,3 +629,42 @@ def test_a_silent_microphone_is_not_a_missing_one(client, tmp_path) -> None:
                                audio="silence", seed=3).path
     _err(client.post("/v1/sync", files={"clip": _file(Path(silent), "video/webm")}), 422, "SILENT_AUDIO",
          "no sound was heard in the clip (is the microphone muted?)")
+
+
+def _picture(fmt: str = ".jpg", *, blank: bool = False) -> bytes:
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    img = np.full((240, 320, 3), 100, np.uint8) if blank else data.astronaut()[..., ::-1]
+    return cv2.imencode(fmt, img)[1].tobytes()
+
+
+def test_framing_of_a_preview_picture(client) -> None:
+    """POST /v1/framing: the live hint before recording (face found, which way to move), with the page's key too."""
+    oval = json.dumps({"cx": 0.5, "cy": 0.57, "rx": 0.24, "ry": 0.34})
+    r = client.post("/v1/framing", files={"frame": ("f.jpg", _picture(), "image/jpeg")}, data={"oval": oval})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # the astronaut's face is small and high on the left of her 512-px still: move down, closer
+    assert body["face"] is True and body["framing"]["ok"] is False
+    assert {"down", "closer"} <= set(body["framing"]["move"])
+    inside = json.dumps({"cx": 0.44, "cy": 0.245, "rx": 0.12, "ry": 0.13})
+    r = client.post("/v1/framing", files={"frame": ("f.png", _picture(".png"), "image/png")}, data={"oval": inside},
+                    headers={"X-API-Key": "page-key-123456", "Origin": BASE_URL})
+    assert r.status_code == 200 and r.json()["framing"]["ok"] is True, r.text
+    r = client.post("/v1/framing", files={"frame": ("f.png", _picture(".png", blank=True), "image/png")})
+    assert r.json() == {"face": False, "framing": {"in_oval": 0.0, "face_inside": 0.0, "ok": False, "move": []}}
+
+
+def test_framing_refuses_what_is_not_a_picture(client, clips) -> None:
+    _err(client.post("/v1/framing", files={"frame": ("f.txt", b"hello", "text/plain")}),
+         415, "UNSUPPORTED_MEDIA_TYPE", "frame must be a picture (image/* or application/octet-stream)")
+    _err(client.post("/v1/framing", files={"frame": ("f.jpg", b"not a jpeg at all", "image/jpeg")}),
+         422, "NOT_AN_IMAGE", "frame is not a readable JPEG or PNG picture")
+    video = clips["ok"].read_bytes()
+    _err(client.post("/v1/framing", files={"frame": ("f.mp4", video, "application/octet-stream")}),
+         422, "NOT_AN_IMAGE", "frame is not a readable JPEG or PNG picture")
+    _err(client.post("/v1/framing", files={"frame": ("f.jpg", b"", "image/jpeg")}), 400, "EMPTY_UPLOAD", "uploaded clip is empty")
+    _err(client.post("/v1/framing", files={"frame": ("f.jpg", _picture(), "image/jpeg")}, data={"oval": "{bad"}),
+         422, "INVALID_REQUEST", "request is missing a field or has a malformed one", ["oval"])

@@ -23,6 +23,8 @@ __all__ = [
     "NoAudioStreamError",
     "NoFramesError",
     "StillImageError",
+    "NotAnImageError",
+    "UnsupportedImageTypeError",
     "TooShortError",
     "NoFaceError",
     "ConfigError",
@@ -121,6 +123,12 @@ class StillImageError(InputError):
     """A still image (jpg, png, a one-frame video) was given where a clip is needed."""
 
     code = "still_image"
+
+
+class NotAnImageError(InputError):
+    """A picture (JPEG, PNG, WebP) was wanted and the input is not one (a video, not media, damaged)."""
+
+    code = "not_an_image"
 
 
 class TooShortError(InputError):
@@ -265,6 +273,12 @@ class UnsupportedMediaTypeError(InputError):
     """An upload declares a content type that is not a video (e.g. text/plain, image/png)."""
 
     code = "unsupported_media_type"
+
+
+class UnsupportedImageTypeError(UnsupportedMediaTypeError):
+    """A picture upload (the live preview's frame) declares a content type that is not an image."""
+
+    code = "unsupported_image_type"
 
 
 class ServiceError(LipAuthError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lipauth.io.align import WordAlignment, load_align
 from lipauth.io.audio import load_audio
-from lipauth.io.video import load_video
+from lipauth.io.video import load_image, load_video
 from lipauth.io.write import write_audio, write_video
 
-__all__ = ["load_video", "load_audio", "write_video", "write_audio", "load_align", "WordAlignment"]
+__all__ = ["load_video", "load_image", "load_audio", "write_video", "write_audio", "load_align", "WordAlignment"]

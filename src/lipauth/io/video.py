@@ -9,7 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from lipauth.errors import CorruptMediaError, FrameTooLargeError, NoFramesError, NoVideoStreamError
+from lipauth.errors import (
+    CorruptMediaError,
+    EmptyMediaError,
+    FrameTooLargeError,
+    InputError,
+    MediaNotFoundError,
+    NoFramesError,
+    NotAnImageError,
+    NoVideoStreamError,
+)
 from lipauth.io._open import (
     MIN_CLIP_FRAMES,
     MediaSource,
@@ -18,11 +27,12 @@ from lipauth.io._open import (
     is_image_format,
     open_container,
     reopen,
+    source_name,
     still_image_error,
 )
 from lipauth.types import Video
 
-__all__ = ["load_video", "MAX_FRAME_SIDE", "MAX_FRAME_PIXELS", "set_frame_limits", "frame_limits"]
+__all__ = ["load_video", "load_image", "MAX_FRAME_SIDE", "MAX_FRAME_PIXELS", "set_frame_limits", "frame_limits"]
 
 log = logging.getLogger(__name__)
 
@@ -385,3 +395,58 @@ def _load_lazy(
         start_time_s=t0,
         _frame_iter=frame_iter,
     )
+
+
+def load_image(src: MediaSource, *, max_frame_side: int | None = None, max_frame_pixels: int | None = None) -> Video:
+    """Decode one picture (JPEG, PNG, WebP, BMP) as a one-frame :class:`Video`.
+
+    For what needs a single frame, such as the page's live framing hint
+    (:func:`lipauth.tracking.framing.preview_framing`); clips go through :func:`load_video`.
+
+    Parameters
+    ----------
+    src : str, PathLike or bytes
+        The picture file or its bytes.
+    max_frame_side, max_frame_pixels : int, optional
+        Largest picture accepted (default :func:`frame_limits`).
+
+    Returns
+    -------
+    Video
+        ``frames`` [shape=(1, height, width, 3), dtype=uint8] RGB, ``timestamps_s`` ``[0.0]``.
+
+    Raises
+    ------
+    MediaNotFoundError, EmptyMediaError, FrameTooLargeError
+    NotAnImageError
+        A video clip, a file that is not media, or a damaged picture.
+    """
+    default_side, default_pixels = frame_limits()
+    limits = (int(max_frame_side or default_side), int(max_frame_pixels or default_pixels))
+    try:
+        container, name, _ = open_container(src)
+    except (EmptyMediaError, FrameTooLargeError, MediaNotFoundError):
+        raise
+    except InputError as exc:
+        raise NotAnImageError(f"{source_name(src)}: is not a picture FFmpeg can read; pass a JPEG or PNG picture") from exc
+    try:
+        if not container.streams.video or not is_image_format(container):
+            raise NotAnImageError(
+                f"{name}: is not a picture (FFmpeg reads it as {container.format.name.split(',')[0]!r}); "
+                "pass a JPEG or PNG picture (a video clip goes to load_video)"
+            )
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        _check_frame_size(int(ctx.width or 0), int(ctx.height or 0), name, *limits)
+        try:
+            _, frame = next(_decode_frames(container, stream, name, to_rgb=True, limits=limits))
+        except StopIteration:
+            raise NotAnImageError(f"{name}: the picture holds no decodable image; pass a complete JPEG or PNG") from None
+        except CorruptMediaError as exc:
+            raise NotAnImageError(f"{exc}; pass a complete JPEG or PNG picture") from exc
+        rgb = _rotate(frame.to_ndarray(format="rgb24"), int(getattr(frame, "rotation", 0) or 0))
+    finally:
+        container.close()
+    h, w = rgb.shape[:2]
+    return Video(frames=rgb[None], timestamps_s=np.zeros(1), width=int(w), height=int(h), nominal_fps=float("nan"),
+                 measured_fps=float("nan"), codec=str(ctx.name), source=name, start_time_s=0.0)

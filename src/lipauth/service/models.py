@@ -17,6 +17,7 @@ __all__ = [
     "LivenessOut",
     "SyncOut",
     "FramingOut",
+    "PreviewFramingOut",
 ]
 
 _CHECK_EXAMPLE = {"type": "PasswordResult", "check": "password", "score": 0.82, "threshold": 0.5, "accepted": True,
@@ -83,6 +84,15 @@ class FramingOut(BaseModel):
     ok: bool = Field(description="in_oval >= 0.5: the face was in the oval for most of the take.")
     move: list[Literal["left", "right", "up", "down", "closer", "back"]] = Field(
         description="What brings the face into the oval, in the person's own directions (their left is the image's right).")
+
+
+class PreviewFramingOut(BaseModel):
+    """``POST /v1/framing``: one picture of the live preview against the guide oval."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"face": True, "framing": {
+        "in_oval": 0.0, "face_inside": 0.41, "ok": False, "move": ["closer"]}}]})
+    face: bool = Field(description="A face was found in the picture.")
+    framing: FramingOut
 
 
 _FRAMING_DOC = "With the 'oval' form field: how the face sat in it."

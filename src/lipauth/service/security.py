@@ -33,13 +33,14 @@ LABEL_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 API_KEY_HEADER = "X-API-Key"
 PAGE_SCOPE = "page"
 FULL_SCOPE = "full"
-#: (method, path pattern) the page's credential may use: challenges, enrol, verify, liveness, sync
+#: (method, path pattern) the page's credential may use: challenges, enrol, verify, liveness, sync, framing
 PAGE_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"/v1/challenges")),
     ("POST", re.compile(r"/v1/users/[^/]+/enrolments")),
     ("POST", re.compile(r"/v1/users/[^/]+/verifications")),
     ("POST", re.compile(r"/v1/liveness")),
     ("POST", re.compile(r"/v1/sync")),
+    ("POST", re.compile(r"/v1/framing")),
 )
 #: methods that change state: Host and Origin are checked on each
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
@@ -149,7 +150,10 @@ def require_key(request: Request) -> str:
     name, key_scope = state.keys.identify(request.headers.get(API_KEY_HEADER))
     if key_scope == PAGE_SCOPE and not page_may_use(request.method, request.url.path):
         raise ForbiddenError(f"the page's credential may not {request.method} {request.url.path[:80]}; use an API key")
-    state.key_rate.hit("key:" + name)
+    bucket = "key:" + name
+    if request.url.path == "/v1/framing":  # the live preview polls: a budget per client, apart from the checks'
+        bucket = f"framing:{name}:{request.client.host if request.client else ''}"
+    state.key_rate.hit(bucket)
     return name
 
 

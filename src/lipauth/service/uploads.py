@@ -19,13 +19,15 @@ from typing import Any
 
 from fastapi import UploadFile
 
-from lipauth.errors import EmptyMediaError, UnsupportedMediaTypeError, UploadTooLargeError
+from lipauth.errors import EmptyMediaError, UnsupportedImageTypeError, UnsupportedMediaTypeError, UploadTooLargeError
 from lipauth.service.errors import error_body, status_of
 
-__all__ = ["BodyLimitMiddleware", "save_upload", "temp_dir", "ALLOWED_TYPES"]
+__all__ = ["BodyLimitMiddleware", "save_upload", "temp_dir", "ALLOWED_TYPES", "IMAGE_TYPES"]
 
 #: content types accepted for a clip (browsers send video/webm or video/mp4; curl sends octet-stream)
 ALLOWED_TYPES = ("video/", "application/octet-stream")
+#: content types accepted for a picture of the live preview (``POST /v1/framing``)
+IMAGE_TYPES = ("image/", "application/octet-stream")
 #: room for the form fields and multipart boundaries of one request
 FORM_OVERHEAD_BYTES = 256 * 1024
 #: most clips one enrolment request may carry
@@ -105,15 +107,20 @@ def temp_dir() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def check_upload_type(upload: UploadFile) -> None:
+def check_upload_type(upload: UploadFile, allowed: tuple[str, ...] = ALLOWED_TYPES) -> None:
+    """:class:`UnsupportedMediaTypeError` (:class:`UnsupportedImageTypeError` for a picture) when the
+    upload's content type is not one of ``allowed``."""
     ctype = (upload.content_type or "application/octet-stream").split(";")[0].strip().lower()
-    if not ctype.startswith(ALLOWED_TYPES):
-        raise UnsupportedMediaTypeError(f"{upload.filename or 'clip'}: content type {ctype!r}; send video/* or application/octet-stream")
+    if not ctype.startswith(allowed):
+        error = UnsupportedImageTypeError if allowed == IMAGE_TYPES else UnsupportedMediaTypeError
+        raise error(f"{upload.filename or 'upload'}: content type {ctype!r}; send one of {', '.join(allowed)}")
 
 
-def save_upload(upload: UploadFile, directory: str, *, max_bytes: int, index: int = 0) -> str:
-    """Copy an upload to ``directory`` (checked: content type, not empty, at most ``max_bytes``); return its path."""
-    check_upload_type(upload)
+def save_upload(upload: UploadFile, directory: str, *, max_bytes: int, index: int = 0,
+                allowed: tuple[str, ...] = ALLOWED_TYPES) -> str:
+    """Copy an upload to ``directory`` (checked: content type in ``allowed``, not empty, at most
+    ``max_bytes``); return its path."""
+    check_upload_type(upload, allowed)
     suffix = os.path.splitext(upload.filename or "")[1][:8] or ".bin"
     path = os.path.join(directory, f"clip{index}{suffix}")
     n = 0

@@ -196,6 +196,16 @@ def _framing(track: Any, oval: dict[str, float] | None) -> dict[str, Any] | None
     return assess_framing(track, Oval(**oval)).to_dict()
 
 
+def framing(path: str, oval: dict[str, float] | None, hook: str = "") -> dict[str, Any]:
+    """Is there a face in the picture at ``path`` (the live preview), and how does it sit in ``oval``?"""
+    from lipauth.io import load_image
+    from lipauth.tracking.framing import Oval, preview_framing
+
+    _hook(hook)
+    face, result = preview_framing(load_image(path), Oval(**oval) if oval else None)
+    return {"face": face, "framing": result.to_dict()}
+
+
 def enrol(user: str, paths: list[str], label: str, hook: str = "", oval: dict[str, float] | None = None) -> dict[str, Any]:
     """Enrol ``user``'s lip password ``label`` from the clips at ``paths`` (with ``oval``: each take's framing)."""
     _hook(hook)

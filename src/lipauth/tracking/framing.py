@@ -3,7 +3,8 @@
 The browser page draws an oval over its camera preview and asks the person to keep their
 face inside it. :func:`assess_framing` tells, from a :class:`~lipauth.types.LipTrack`
 (the face box the tracker already found in every frame), how much of the take had the
-face inside that oval and which way to move when it did not. The oval is given in
+face inside that oval and which way to move when it did not. :func:`preview_framing` does the same
+for one picture of the live preview, before anything is recorded. The oval is given in
 fractions of the recorded frame (:class:`Oval`); the page maps the oval it draws on its
 cover-cropped, mirrored preview to those fractions.
 
@@ -21,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from lipauth.errors import ConfigError
-from lipauth.types import LipTrack
+from lipauth.types import LipTrack, Video
 
-__all__ = ["Oval", "Framing", "assess_framing", "FACE_INSIDE", "MIN_IN_OVAL", "OFFSET", "SMALL_FACE", "LARGE_FACE"]
+__all__ = ["Oval", "Framing", "assess_framing", "preview_framing", "FACE_INSIDE", "MIN_IN_OVAL", "OFFSET", "SMALL_FACE", "LARGE_FACE"]
 
 #: a frame has the face in the oval when at least this share of the face (the ellipse
 #: inscribed in its face box) lies inside the oval: a face whose centre sits on the oval's
@@ -153,3 +154,33 @@ def assess_framing(track: LipTrack, oval: Oval | None = None) -> Framing:
     elif height > LARGE_FACE:
         move.append("back")
     return Framing(in_oval=in_oval, face_inside=float(np.median(share)), ok=in_oval >= MIN_IN_OVAL, move=tuple(move))
+
+
+def preview_framing(picture: Video, oval: Oval | None = None, *, backend: Any = None) -> tuple[bool, Framing]:
+    """Framing of one picture of the live camera preview: is there a face, and which way to move.
+
+    The page sends a small picture of its preview every second or so, before the person
+    presses Start, so that the oval turns amber and says "move closer" while there is still
+    time to move (:func:`assess_framing` judges a recorded take afterwards, by the same rules).
+
+    Parameters
+    ----------
+    picture : Video
+        One frame (:func:`lipauth.io.load_image`); a longer Video is judged on all its frames.
+    oval : Oval, optional
+    backend : LandmarkBackend, optional
+        Default: MediaPipe FaceMesh (:func:`lipauth.tracking.track_lips`).
+
+    Returns
+    -------
+    (face, framing) : (bool, Framing)
+        ``face`` false when no face was found (``framing`` then says outside, nothing to move).
+    """
+    from lipauth.errors import NoFaceError
+    from lipauth.tracking.track import track_lips
+
+    try:
+        track = track_lips(picture, backend=backend)
+    except NoFaceError:
+        return False, Framing(in_oval=0.0, face_inside=0.0, ok=False)
+    return True, assess_framing(track, oval)

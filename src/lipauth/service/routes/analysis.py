@@ -1,4 +1,5 @@
-"""``POST /v1/liveness`` (challenge-response only) and ``POST /v1/sync`` (lips vs voice)."""
+"""``POST /v1/liveness`` (challenge-response only), ``POST /v1/sync`` (lips vs voice) and
+``POST /v1/framing`` (one picture of the live preview against the guide oval)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from lipauth.service import work
 from lipauth.service.errors import error_responses
-from lipauth.service.models import LivenessOut, SyncOut
+from lipauth.service.models import LivenessOut, PreviewFramingOut, SyncOut
 from lipauth.service.routes._common import (
     ANALYSIS_ERRORS,
     form_true,
@@ -22,7 +23,7 @@ from lipauth.service.routes._common import (
     test_hook,
 )
 from lipauth.service.security import require_key
-from lipauth.service.uploads import save_upload, temp_dir
+from lipauth.service.uploads import IMAGE_TYPES, save_upload, temp_dir
 
 router = APIRouter(tags=["liveness"])
 
@@ -64,4 +65,26 @@ async def sync(
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
         out = await run_analysis(st, work.sync, path, form_true(plot), test_hook(request))
+    return JSONResponse(out)
+
+
+#: largest picture ``POST /v1/framing`` takes (the page sends a 320-px JPEG of a few kB)
+MAX_PICTURE_BYTES = 2 * 1024 * 1024
+
+
+@router.post("/v1/framing", response_model=PreviewFramingOut, summary="Is the face in the oval? (live preview)",
+             responses=error_responses(400, 401, 413, 415, 422, 429, 500, 503, 504))
+async def framing(
+    request: Request,
+    frame: Annotated[UploadFile, File(description="One picture of the camera preview (JPEG or PNG).")],
+    oval: Annotated[str | None, Form(description="JSON {cx, cy, rx, ry}: the guide oval in fractions of the frame.")] = None,
+    _key: str = Depends(require_key),
+) -> JSONResponse:
+    """Before recording: is there a face, and which way should the person move to fill the oval?"""
+    st = state_of(request)
+    await single_parts(request, "frame", "oval")
+    with temp_dir() as tmp:
+        path = save_upload(frame, tmp, max_bytes=min(st.settings.max_upload_bytes, MAX_PICTURE_BYTES), allowed=IMAGE_TYPES)
+        guide = parse_oval(oval)
+        out = await run_analysis(st, work.framing, path, guide, test_hook(request))
     return JSONResponse(out)

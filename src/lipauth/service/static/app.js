@@ -222,6 +222,7 @@
     $("camera-btn").textContent = "Restart camera";
     setStatus("Camera on. Place your face inside the oval and press Start.");
     watchBrightness();
+    watchFraming();
   }
 
   let brightnessTimer = null;
@@ -424,6 +425,71 @@
     const how = moveWords(off[0][0].move);
     return "Your face was outside the oval in take" + (takes.length > 1 ? "s " : " ") + takes.join(", ") +
       (how ? " (" + how + ")" : "") + ": keep your whole face inside the oval when you unlock.";
+  }
+
+  /** the live hint for one preview picture (POST /v1/framing), or "" when the face sits well in the oval */
+  function previewText(body) {
+    if (!body) return "";
+    if (!body.face) return "No face in view: look into the camera, in good light.";
+    const f = body.framing || {};
+    const how = moveWords(f.move);
+    if (!f.ok) return "Your face is outside the oval: " + (how || "bring your whole face inside it") + ".";
+    if (how) return "Tip: " + how + " so that your face fills the oval.";
+    return "";
+  }
+
+  /**
+   * Before recording: every PREVIEW_MS a small picture of the preview goes to POST
+   * /v1/framing; the oval turns amber with words when the face is outside it, green when it
+   * sits in it. Paused while a take is recorded or analysed; on an error (busy server, rate
+   * limit) the hint is hidden and the next try waits longer.
+   */
+  const PREVIEW_MS = 1500;
+  let previewTimer = null;
+  function watchFraming() {
+    if (previewTimer) return;
+    const canvas = document.createElement("canvas");
+    let inFlight = false, skipUntil = 0;
+    const clear = () => {
+      $("preview-hint").hidden = true;
+      $("stage").classList.remove("preview-off", "preview-framed");
+    };
+    previewTimer = window.setInterval(() => {
+      const video = $("preview");
+      if (state.busy) { clear(); return; }
+      if (inFlight || document.hidden || Date.now() < skipUntil || !state.stream || video.readyState < 2 || !apiKey()) return;
+      const oval = ovalForFrame();
+      if (!oval) return;
+      canvas.width = Math.min(640, video.videoWidth); // a small face needs the pixels the recording would have
+      canvas.height = Math.max(1, Math.round(canvas.width * video.videoHeight / video.videoWidth));
+      canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height); // not mirrored, as recorded
+      inFlight = true;
+      canvas.toBlob(async (blob) => {
+        try {
+          if (!blob) return;
+          const form = new FormData();
+          form.append("frame", blob, "preview.jpg");
+          form.append("oval", JSON.stringify(oval));
+          const resp = await fetch("/v1/framing", { method: "POST", headers: { "X-API-Key": apiKey() }, body: form });
+          if (!resp.ok) { clear(); skipUntil = Date.now() + 10000; return; }
+          const body = await resp.json();
+          if (state.busy) return;
+          const text = previewText(body);
+          const hint = $("preview-hint");
+          hint.textContent = text;
+          hint.hidden = !text;
+          const off = !body.face || !(body.framing && body.framing.ok);
+          $("stage").classList.remove("off-oval"); // the last take's amber gives way to the live view
+          $("stage").classList.toggle("preview-off", off);
+          $("stage").classList.toggle("preview-framed", !off);
+          $("stage").dataset.previewFace = String(!!body.face);
+        } catch (e) {
+          clear(); skipUntil = Date.now() + 10000;
+        } finally {
+          inFlight = false;
+        }
+      }, "image/jpeg", 0.7);
+    }, PREVIEW_MS);
   }
 
   function showFraming(text) {
@@ -652,7 +718,7 @@
   }
 
   window.lipauthPage = { reasonWords: reasonWords, httpErrorText: httpErrorText, framingText: framingText,
-    enrolFramingText: enrolFramingText, ovalForFrame: ovalForFrame };
+    enrolFramingText: enrolFramingText, ovalForFrame: ovalForFrame, previewText: previewText };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
