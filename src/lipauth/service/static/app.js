@@ -479,7 +479,6 @@
           hint.textContent = text;
           hint.hidden = !text;
           const off = !body.face || !(body.framing && body.framing.ok);
-          $("stage").classList.remove("off-oval"); // the last take's amber gives way to the live view
           $("stage").classList.toggle("preview-off", off);
           $("stage").classList.toggle("preview-framed", !off);
           $("stage").dataset.previewFace = String(!!body.face);
