@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from password_synth import tracked_take
@@ -64,7 +66,10 @@ def test_identical_take_scores_one_and_another_movement_about_zero(signal: np.nd
     takes = [_take(k, base=signal) for k in range(3)]
     tpl = enrol_password(takes)
     score, d = match_password(tpl, takes[0].sequence)
-    assert score == pytest.approx(1.0) and d.shape == (3,) and d[0] == pytest.approx(0.0, abs=1e-6)
+    # the default combines each channel's two nearest takes: an enrolled take itself is 0 from one of them
+    assert 0.95 < score < 1.0 and d.shape == (3,) and d[0] == pytest.approx(0.0, abs=1e-6)
+    nearest = enrol_password(takes, config=PasswordConfig(combine="min"))
+    assert match_password(nearest, takes[0].sequence)[0] == pytest.approx(1.0)
     res = check_password(tpl, _take(7, base=signal))
     assert res.accepted and res.check == "password" and res.threshold == DEFAULT_THRESHOLD and res.score > 0.8
     other = check_password(tpl, _take(50))
@@ -232,3 +237,34 @@ def test_templates_without_motion_channels_keep_matching_as_enrolled(signal: np.
     del meta["delta_weights"]
     assert PasswordConfig.from_dict(meta) == old
     assert PasswordConfig.from_dict(PasswordConfig().to_dict()) == PasswordConfig()
+
+
+def test_password_yardstick_is_the_smaller_mean_and_takes_combine_per_channel(signal: np.ndarray) -> None:
+    """The password's yardstick is the smaller of the means of the attempt's distances to the cohort
+    and to the scrambled copies (the commands': of the medians), and each channel's distance is the
+    mean of its two nearest enrolled takes; templates enrolled before keep matching as enrolled."""
+    from lipauth.features import matcher
+
+    cohort = password.load_cohort()
+    cfg = PasswordConfig()
+    assert cfg.matcher.yardstick == "nearest_mean" and cfg.combine == "nearest2" and matcher.MatcherConfig().yardstick == "nearest"
+    refs = [_take(k, base=signal).sequence for k in range(3)]
+    q = _take(7, base=signal).sequence
+    d, scale = cohort.distances(q, refs, config=cfg.matcher, sketched=True)
+    _, scr = matcher.reference_distances(q, refs, config=cfg.matcher, sketched=True, raw=True)
+    coh = cohort.kept_distances(q, cfg.matcher, sketched=True)
+    used = np.isfinite(scale)
+    assert np.allclose(scale[used], np.fmin(scr.mean(1), np.where(np.isnan(coh).all(1), np.inf, np.nanmean(np.where(np.isnan(coh), 0, coh), 1)))[used])
+    _, old_scale = cohort.distances(q, refs, config=dataclasses.replace(cfg.matcher, yardstick="nearest"), sketched=True)
+    assert np.allclose(old_scale[used], np.fmin(matcher.yardstick(scr), matcher.yardstick(coh))[used])
+    tpl = enrol_password([_take(k, base=signal) for k in range(3)])
+    score, per_take = match_password(tpl, q)
+    two = np.sort(d, axis=1)[:, :2].mean(1, keepdims=True)
+    assert score == pytest.approx(1.0 - matcher.fused_distances(two, scale, cfg.matcher)[0]) and per_take.shape == (3,)
+    with pytest.raises(InputError, match="yardstick"):
+        matcher.MatcherConfig(yardstick="pooled")
+    # a template enrolled before (no "yardstick" in its config, combine "min") keeps its scoring
+    meta = PasswordConfig(combine="min").to_dict()
+    del meta["yardstick"]
+    old = PasswordConfig.from_dict(meta)
+    assert old.matcher.yardstick == "nearest" and old.combine == "min"
