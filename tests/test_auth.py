@@ -171,3 +171,23 @@ def test_bad_input(fast: Authenticator, store: Store) -> None:
     with pytest.raises(InputError, match="clip is a int; pass a file path, bytes or a Video"):
         plain.verify("alice", 42)  # type: ignore[arg-type]
     assert np.isfinite(fast.verify("alice", _a(6, 1.25)).score)
+
+
+def test_a_liveness_answer_without_sound_leaves_its_challenge_unused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clip without an audio stream is bad input: refused before tracking, and the challenge can still be answered."""
+    from password_synth import render_take
+
+    from lipauth.auth import check_liveness
+    from lipauth.challenge import MemoryNonceStore, new_challenge
+    from lipauth.errors import NoAudioStreamError
+
+    monkeypatch.setenv("LIPAUTH_CHALLENGE_KEY", "k")
+    mute = tmp_path / "mute.mp4"
+    render_take("A", seed=0, path=str(mute))  # video only
+    nonces = MemoryNonceStore()
+    for kind, what in (("blow", "the blow check"), ("speech", "the timed speech check")):
+        ch = new_challenge(kind)
+        with pytest.raises(NoAudioStreamError, match=f"{what} needs the clip's audio"):
+            check_liveness(mute, challenge=ch, nonce_store=nonces)
+        assert ch.nonce not in nonces
+    assert len(nonces) == 0

@@ -485,9 +485,13 @@ def check_liveness(
     from lipauth.checks.speech import SPEECH_THRESHOLD, SpeechResult, check_speech_challenge
 
     video, audio, src = _decode_media(clip)
+    blow = ch.kind == "blow"
+    if audio is None:  # no sound: refused before the nonce is used up and before tracking (bad input stores nothing)
+        from lipauth.errors import NoAudioStreamError
+
+        raise NoAudioStreamError(f"the {'blow' if blow else 'timed speech'} check needs the clip's audio; record with a microphone")
     if nonce_store is not None:
         ch = verify_challenge(ch, key=key, subject=subject, nonce_store=nonce_store)
-    blow = ch.kind == "blow"
     track = features = None
     # the clip's length is known once decoded: a too-short answer is refused before tracking
     result: BlowResult | SpeechResult | None = None
