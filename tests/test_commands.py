@@ -211,8 +211,8 @@ def test_vocabulary_metric_is_learned_from_its_takes_and_kept(vocab: Vocabulary)
     vocab.remove_word("pain")
     vocab.remove_word("water")
     vocab.ensure_metric()
-    assert vocab.metric_ is None and vocab.projected_ == {}  # one word: raw DTW and the spread rule
-    assert recognise(vocab, q, config=_RAW).threshold == CommandsConfig().reject_spread
+    assert vocab.metric_ is None and vocab.projected_ == {}  # one word: raw DTW and the scrambled-takes rule
+    assert recognise(vocab, q, config=_RAW).threshold == CommandsConfig().reject_scrambled
 
 
 def test_metric_weight_out_of_range() -> None:
