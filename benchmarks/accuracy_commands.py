@@ -837,6 +837,39 @@ def amplitude_report(args, config) -> None:
                                         for fe, fr in ((1.0, 1.0), (1.0, 0.5), (1.0, 0.3), (1.0, 0.15), (0.3, 0.3))})
 
 
+def one_word_report(cache: _Cache, splits: int = 5) -> None:
+    """One-word vocabularies (``CommandsConfig.reject_scrambled``): each MIRACL F01 phrase alone,
+    3 takes enrolled at random (``splits`` times), its other 7 takes and every take of the other
+    phrases recognised. The threshold is the loosest that answers "none" to >= 90 % of the other
+    phrases on phrases 01-03 (tuning); phrases 04-06 are reported at it and at the shipped value."""
+    from lipauth.checks.commands import COMMANDS_SEQUENCE, CommandsConfig, Vocabulary, recognise
+
+    takes = miracl_amplitude_takes(cache, 1.0)
+    cfg = CommandsConfig()
+    rows = []
+    for phrase in range(1, 7):
+        mine = [t for t in takes if t["label"] == phrase]
+        rng = np.random.default_rng(phrase)
+        for _ in range(splits):
+            pick = set(rng.choice(len(mine), 3, replace=False).tolist())
+            v = Vocabulary("one", sequence_config=COMMANDS_SEQUENCE)
+            v.add_word(f"p{phrase}", [mine[i]["seq"] for i in sorted(pick)], config=CommandsConfig(max_inconsistency=100.0))
+            for t in takes:
+                if t["label"] == phrase and mine.index(t) in pick:
+                    continue
+                r = recognise(v, t["seq"], config=cfg)
+                rows.append((phrase, t["label"] == phrase, float(r.details["relative_distance"])))
+    rel = np.array([r[2] for r in rows])
+    own = np.array([r[1] for r in rows])
+    tune = np.isin([r[0] for r in rows], (1, 2, 3))
+    thr = float(np.floor(np.quantile(rel[tune & ~own], 0.10) * 100) / 100)
+    for name, t in (("tuned on 01-03", thr), ("shipped", cfg.reject_scrambled)):
+        for fold, sel in (("01-03", tune), ("04-06", ~tune)):
+            print(f"one-word vocabularies, threshold {t:.2f} ({name}), phrases {fold}: own takes accepted "
+                  f"{100 * np.mean(rel[sel & own] <= t):.1f} % of {int((sel & own).sum())}, other phrases 'none' "
+                  f"{100 * np.mean(rel[sel & ~own] > t):.1f} % of {int((sel & ~own).sum())}")
+
+
 def _add(rows: list, row: tuple[str, str]) -> None:
     rows.append(row)
     print(f"  {row[0]}: {row[1]}", flush=True)
@@ -878,9 +911,15 @@ def main() -> None:
                          "gate; its 'enrolled takes only' tables are the before)")
     ap.add_argument("--fusion-weights", type=float, nargs=6, default=None,
                     help="--amplitudes: CommandsConfig.fusion_weights to measure (default the shipped ones)")
+    ap.add_argument("--one-word", action="store_true",
+                    help="only: one-word vocabularies (each MIRACL phrase alone; CommandsConfig.reject_scrambled), "
+                         "tracked clips from --cache")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"MIRACL data not found at {DATA}")
+    if args.one_word:
+        one_word_report(_Cache(Path(args.cache)))
+        return
     from lipauth.features.sequence import SequenceConfig
 
     if args.amplitudes is not None:
