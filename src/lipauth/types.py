@@ -53,7 +53,7 @@ def _to_jsonable(value: Any) -> Any:
         return value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):  # a list too: e.g. blow's mouth_timing delays (NaN for an unanswered window)
         return [_to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {k: _to_jsonable(v) for k, v in value.items()}
