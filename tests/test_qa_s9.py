@@ -40,3 +40,38 @@ def test_result_to_dict_turns_nan_inside_lists_into_null() -> None:
     details = json.loads(text)["details"]
     assert details["mouth_timing"]["onset_delay_s"] == [None, None]
     assert details["nested"] == [[None, 1.0], {"x": [None]}]
+
+
+# --------------------------------------------------------------------------------------
+# command vocabularies are private like the rest of the data dir
+
+
+def test_vocabulary_files_are_private_whatever_the_umask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lipauth commands enrol`` into a fresh LIPAUTH_DATA_DIR made it 0755 and wrote
+    ``vocabularies/home.npz`` 0644 (the person's lip crops readable by every local user),
+    while the store and keys in the same folder are 0600 in a 0700 folder (docs/service.md)."""
+    import os
+    import stat
+
+    from lipauth.checks.commands import FileVocabularyStore, Vocabulary
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 12)
+    vocab = Vocabulary("home")
+    vocab.add_word("stop", [np.stack([np.sin(6 * t), np.cos(6 * t), t], 1).astype(np.float32)
+                            + 0.05 * rng.standard_normal((12, 3)).astype(np.float32) for _ in range(3)])
+    data = tmp_path / "fresh" / "data"
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(data))
+    old = os.umask(0o022)
+    try:
+        FileVocabularyStore().save(vocab)
+        FileVocabularyStore(tmp_path / "own").save(vocab)  # --store DIR: private too
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(data) == 0o700
+    assert mode(data / "vocabularies") == 0o700
+    assert mode(data / "vocabularies" / "home.npz") == 0o600
+    assert mode(tmp_path / "own") == 0o700 and mode(tmp_path / "own" / "home.npz") == 0o600
+    assert sorted(p.name for p in (data / "vocabularies").iterdir()) == ["home.npz"]  # no temporary file left
+    assert FileVocabularyStore().load("home").words == ["stop"]

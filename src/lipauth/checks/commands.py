@@ -16,6 +16,7 @@ import dataclasses
 import io as _io
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -692,6 +693,7 @@ class FileVocabularyStore:
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
+        self._default_root = root is None
         self.root = Path(root) if root is not None else data_dir() / "vocabularies"
 
     def _path(self, name: str) -> Path:
@@ -699,11 +701,21 @@ class FileVocabularyStore:
 
     def save(self, vocabulary: Vocabulary) -> None:
         uses_alt_fusion(vocabulary)  # the default settings' choice of weights is stored with the vocabulary
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self._path(vocabulary.name)
-        tmp = path.with_suffix(".npz.tmp")
-        tmp.write_bytes(vocabulary.to_bytes())
-        tmp.replace(path)
+        # private like the rest of the data dir (a person's lip crops): the data dir 0700 (data_dir(create=True)),
+        # the vocabulary folder 0700 and the file 0600, whatever the umask
+        path = self._path(vocabulary.name)  # a bad name is refused before any folder is made
+        if self._default_root:
+            data_dir(create=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(vocabulary.to_bytes())
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def load(self, name: str) -> Vocabulary:
         path = self._path(name)
