@@ -75,3 +75,29 @@ def test_vocabulary_files_are_private_whatever_the_umask(tmp_path: Path, monkeyp
     assert mode(tmp_path / "own") == 0o700 and mode(tmp_path / "own" / "home.npz") == 0o600
     assert sorted(p.name for p in (data / "vocabularies").iterdir()) == ["home.npz"]  # no temporary file left
     assert FileVocabularyStore().load("home").words == ["stop"]
+
+
+# --------------------------------------------------------------------------------------
+# commands enrol: a bad --word is refused before the takes are tracked
+
+
+@pytest.mark.parametrize("word", ["", "   ", "x" * 65, "two\nlines"])
+def test_commands_enrol_refuses_a_bad_word_before_tracking(word: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth commands enrol home a b c --word ''`` tracked the three real takes (3 s) before
+    saying the word is not valid; now it is refused at once, and nothing is stored."""
+    import lipauth.checks.commands as commands
+
+    def no_tracking(*_a, **_k):
+        raise AssertionError("a take was tracked before the word was checked")
+
+    monkeypatch.setattr(commands, "clip_sequence", no_tracking)
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    takes = []
+    for name in "abc":
+        (tmp_path / f"{name}.mp4").write_bytes(b"never tracked")
+        takes.append(str(tmp_path / f"{name}.mp4"))
+    code, out, err = _run(capsys, "commands", "enrol", "home", *takes, "--word", word)
+    assert code == 2 and out == "", err
+    assert err.startswith("lipauth: error: word ") and "is not valid; pass 1-64 characters on one line" in err
+    assert not (tmp_path / "data" / "vocabularies").exists()

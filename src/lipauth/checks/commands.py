@@ -67,6 +67,7 @@ __all__ = [
     "VocabularyStore",
     "AMPLITUDE_COPIES",
     "amplitude_copies",
+    "check_word",
     "clip_sequence",
     "has_utterance",
     "lips_heard",
@@ -387,6 +388,15 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
+def check_word(word: str) -> str:
+    """``word`` stripped, or :class:`InputError` for an empty, multi-line or over-64-character word
+    (the CLI checks it before tracking the takes)."""
+    word = word.strip() if isinstance(word, str) else word
+    if not isinstance(word, str) or not word or len(word) > 64 or "\n" in word:
+        raise InputError(f"word {word!r} is not valid; pass 1-64 characters on one line")
+    return word
+
+
 def _check_takes_agree(word: str, seqs: list[np.ndarray], names: list[str], sc: SequenceConfig, cfg: CommandsConfig) -> None:
     """The lip password's enrolment rule (``features.matcher.check_consistency``) for a word's takes."""
     if cfg.max_inconsistency >= 100.0:
@@ -530,9 +540,7 @@ class Vocabulary:
             Bad word name, or sequences of a different width than the vocabulary's.
         """
         cfg = config or CommandsConfig()
-        word = word.strip() if isinstance(word, str) else word
-        if not isinstance(word, str) or not word or len(word) > 64 or "\n" in word:
-            raise InputError(f"word {word!r} is not valid; pass 1-64 characters on one line")
+        word = check_word(word)
         seqs = [np.asarray(s, dtype=np.float32) for s in sequences]
         names = list(sources) if sources is not None else [f"take {i + 1}" for i in range(len(seqs))]
         if len(names) != len(seqs):

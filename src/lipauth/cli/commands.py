@@ -67,9 +67,17 @@ def commands() -> None:
                    "recognised against slight takes (about 2x the enrolment time).")
 def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, as_json: bool, copies: bool) -> None:
     """Add WORD to vocabulary VOCAB from 3 or more TAKES (video files of the word; 3-10 advised)."""
-    from lipauth.checks.commands import AMPLITUDE_COPIES, MIN_TAKES, UnknownVocabularyError, Vocabulary, clip_sequence
+    from lipauth.checks.commands import (
+        AMPLITUDE_COPIES,
+        MIN_TAKES,
+        UnknownVocabularyError,
+        Vocabulary,
+        check_word,
+        clip_sequence,
+    )
     from lipauth.errors import InsufficientDataError
 
+    word = check_word(word)  # an empty or multi-line --word is refused before seconds of tracking
     if len(takes) < MIN_TAKES:
         raise InsufficientDataError(f"word {word!r} has {len(takes)} take(s); enrol at least {MIN_TAKES} takes of each word")
     from lipauth.io._open import check_source
