@@ -101,3 +101,19 @@ def test_commands_enrol_refuses_a_bad_word_before_tracking(word: str, tmp_path: 
     assert code == 2 and out == "", err
     assert err.startswith("lipauth: error: word ") and "is not valid; pass 1-64 characters on one line" in err
     assert not (tmp_path / "data" / "vocabularies").exists()
+
+
+# --------------------------------------------------------------------------------------
+# eval: a binary file passed as the dataset CSV
+
+
+def test_eval_names_a_binary_dataset_file_instead_of_an_internal_error(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth eval picture.png --out DIR`` printed "internal error: UnicodeDecodeError"."""
+    png = tmp_path / "picture.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    code, out, err = _run(capsys, "eval", str(png), "--out", str(tmp_path / "ev"))
+    assert code == 2 and out == ""
+    assert err.startswith("lipauth: error: ") and "picture.png: is not a UTF-8 text CSV" in err, err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ev").exists()

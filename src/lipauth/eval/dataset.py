@@ -104,45 +104,51 @@ def load_dataset(path: str | Path, *, root: str | Path | None = None) -> Dataset
     base = Path(root) if root is not None else src.parent
     if root is not None and not base.is_dir():
         raise MediaNotFoundError(f"{base}: --root is not a folder; pass the folder the CSV paths are relative to")
-    with open(src, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing_cols = [c for c in COLUMNS if c not in header]
-        if missing_cols:
-            raise InputError(
-                f"{src}: missing column(s) {', '.join(missing_cols)} (header is {','.join(header) or 'empty'}); "
-                f"the header must hold {','.join(COLUMNS)}"
-            )
-        reader.fieldnames = header
-        rows: list[ClipRow] = []
-        seen: dict[str, int] = {}
-        for rec in reader:
-            line = reader.line_num
-            vals = {c: (rec.get(c) or "").strip() for c in COLUMNS + OPTIONAL_COLUMNS}
-            if not any(vals.values()):
-                continue
-            if not vals["path"]:
-                raise InputError(f"{src}: row at line {line} has an empty path; give every row a clip path")
-            label = vals["label"].lower()
-            if label != BONA_FIDE and label not in ATTACK_TYPES:
+    try:  # a picture or binary file named as a CSV: one clear line, not a UnicodeDecodeError
+        with open(src, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing_cols = [c for c in COLUMNS if c not in header]
+            if missing_cols:
                 raise InputError(
-                    f"{src}: row at line {line} ({vals['path']}) has unknown label {vals['label']!r}; "
-                    f"use {BONA_FIDE} or one of {', '.join(ATTACK_TYPES)}"
+                    f"{src}: missing column(s) {', '.join(missing_cols)} (header is {','.join(header) or 'empty'}); "
+                    f"the header must hold {','.join(COLUMNS)}"
                 )
-            split = vals["split"].lower()
-            if split and split not in SPLITS:
-                raise InputError(
-                    f"{src}: row at line {line} ({vals['path']}) has unknown split {vals['split']!r}; "
-                    f"use {' or '.join(SPLITS)}, or leave it empty for the seeded random split"
-                )
-            if vals["path"] in seen:
-                raise InputError(
-                    f"{src}: row at line {line} duplicates line {seen[vals['path']]} ({vals['path']}); list each clip once"
-                )
-            seen[vals["path"]] = line
-            p = Path(vals["path"])
-            rows.append(ClipRow(line=line, path=vals["path"], abs_path=p if p.is_absolute() else base / p, label=label,
-                                user=vals["user"], phrase=vals["phrase"], challenge=vals["challenge"], split=split))
+            reader.fieldnames = header
+            rows: list[ClipRow] = []
+            seen: dict[str, int] = {}
+            for rec in reader:
+                line = reader.line_num
+                vals = {c: (rec.get(c) or "").strip() for c in COLUMNS + OPTIONAL_COLUMNS}
+                if not any(vals.values()):
+                    continue
+                if not vals["path"]:
+                    raise InputError(f"{src}: row at line {line} has an empty path; give every row a clip path")
+                label = vals["label"].lower()
+                if label != BONA_FIDE and label not in ATTACK_TYPES:
+                    raise InputError(
+                        f"{src}: row at line {line} ({vals['path']}) has unknown label {vals['label']!r}; "
+                        f"use {BONA_FIDE} or one of {', '.join(ATTACK_TYPES)}"
+                    )
+                split = vals["split"].lower()
+                if split and split not in SPLITS:
+                    raise InputError(
+                        f"{src}: row at line {line} ({vals['path']}) has unknown split {vals['split']!r}; "
+                        f"use {' or '.join(SPLITS)}, or leave it empty for the seeded random split"
+                    )
+                if vals["path"] in seen:
+                    raise InputError(
+                        f"{src}: row at line {line} duplicates line {seen[vals['path']]} ({vals['path']}); list each clip once"
+                    )
+                seen[vals["path"]] = line
+                p = Path(vals["path"])
+                rows.append(ClipRow(line=line, path=vals["path"], abs_path=p if p.is_absolute() else base / p, label=label,
+                                    user=vals["user"], phrase=vals["phrase"], challenge=vals["challenge"], split=split))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{src}: is not a UTF-8 text CSV (byte {exc.start} cannot be decoded); "
+                         f"pass a CSV with columns {','.join(COLUMNS)}") from None
+    except csv.Error as exc:
+        raise InputError(f"{src}: is not a readable CSV ({exc}); pass a CSV with columns {','.join(COLUMNS)}") from None
     if not rows:
         raise InputError(f"{src}: no rows; list at least one clip under the header {','.join(COLUMNS)}")
     present = tuple(r for r in rows if r.abs_path.is_file())
