@@ -117,3 +117,22 @@ def test_eval_names_a_binary_dataset_file_instead_of_an_internal_error(tmp_path:
     assert err.startswith("lipauth: error: ") and "picture.png: is not a UTF-8 text CSV" in err, err
     assert "internal error" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "ev").exists()
+
+
+# --------------------------------------------------------------------------------------
+# demo --video: a clip that cannot be used leaves no empty output folder behind
+
+
+def test_demo_with_an_unusable_video_leaves_no_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth demo --video picture.png --out-dir DIR`` (or a clip without a face) failed but
+    left ``DIR`` (and its new parents) behind, empty; a folder that existed before stays."""
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video\n")
+    out = tmp_path / "new" / "demo"
+    code, stdout, err = _run(capsys, "demo", "--video", str(bad), "--out-dir", str(out))
+    assert code == 2 and stdout == "" and "notes.mp4: cannot be read" in err, err
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    code, _, err = _run(capsys, "demo", "--video", str(bad), "--out-dir", str(existing))
+    assert code == 2 and existing.is_dir(), err

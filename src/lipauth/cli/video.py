@@ -243,18 +243,27 @@ def demo(out_dir: str | None, video: str | None, as_json: bool) -> None:
     from lipauth.viz import draw_overlay, plot_track
 
     target = Path(out_dir) if out_dir else data_dir(create=True) / "demo"
+    made = [p for p in (target, *target.parents) if not p.exists()]  # folders this run creates
     target.mkdir(parents=True, exist_ok=True)
     truth = None
-    if video is None:
-        video = str(target / "demo.mp4")
-        clip = make_talking_clip(video, duration_s=6.0, fps=30.0, size=(640, 480), face_width_px=220,
-                                 head_motion=True, lighting_change=True, audio="syllables", seed=7)
-        truth = clip.opening
-        if not as_json:
-            click.echo(f"made a 6-s synthetic talking-face clip from a real face still: {video}")
-    clip_video, result = _track_file(video, quiet=as_json)
-    plot = plot_track(result, target / "mouth.png", title=f"{Path(video).name}: lip track")
-    overlay = draw_overlay(clip_video, result, target / "overlay.mp4")
+    try:
+        if video is None:
+            video = str(target / "demo.mp4")
+            clip = make_talking_clip(video, duration_s=6.0, fps=30.0, size=(640, 480), face_width_px=220,
+                                     head_motion=True, lighting_change=True, audio="syllables", seed=7)
+            truth = clip.opening
+            if not as_json:
+                click.echo(f"made a 6-s synthetic talking-face clip from a real face still: {video}")
+        clip_video, result = _track_file(video, quiet=as_json)
+        plot = plot_track(result, target / "mouth.png", title=f"{Path(video).name}: lip track")
+        overlay = draw_overlay(clip_video, result, target / "overlay.mp4")
+    except BaseException:  # a --video that is no clip or has no face: leave no empty folder behind
+        for folder in made:  # deepest first; a folder with files in it stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
     summary: dict[str, Any] = {"video": video, "n_frames": result.n_frames, "detection_rate": result.detection_rate,
                                "plot": str(plot), "overlay": str(overlay)}
     if truth is not None:
