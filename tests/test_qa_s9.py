@@ -136,3 +136,31 @@ def test_demo_with_an_unusable_video_leaves_no_empty_folder(tmp_path: Path, caps
     existing.mkdir()
     code, _, err = _run(capsys, "demo", "--video", str(bad), "--out-dir", str(existing))
     assert code == 2 and existing.is_dir(), err
+
+
+def test_commands_enrol_refuses_an_unwritable_vocabulary_folder_before_tracking(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``LIPAUTH_DATA_DIR=<a file>`` or ``--store <under a file>`` / ``--store /proc/voc``: the takes
+    were tracked for 3 s, then the save failed ("/proc/voc: No such file or directory")."""
+    import lipauth.checks.commands as commands
+
+    def no_tracking(*_a, **_k):
+        raise AssertionError("a take was tracked before the vocabulary folder was checked")
+
+    monkeypatch.setattr(commands, "clip_sequence", no_tracking)
+    takes = []
+    for name in "abc":
+        (tmp_path / f"{name}.mp4").write_bytes(b"never tracked")
+        takes.append(str(tmp_path / f"{name}.mp4"))
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    code, out, err = _run(capsys, "commands", "enrol", "home", *takes, "--word", "stop", "--store", str(a_file / "voc"))
+    assert code == 2 and out == "" and "vocabulary folder" in err and "cannot be written" in err, err
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(a_file))
+    code, out, err = _run(capsys, "commands", "enrol", "home", *takes, "--word", "stop")
+    assert code == 2 and out == "" and "LIPAUTH_DATA_DIR" in err and "cannot be created" in err, err
+    # a new --store folder is checked by making it, and not left behind when the command fails
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    code, _, err = _run(capsys, "commands", "enrol", "home", *takes, "--word", "stop", "--store", str(tmp_path / "new" / "voc"))
+    assert code == 2 and "internal error" in err  # the patched tracker
+    assert not (tmp_path / "new").exists()

@@ -725,6 +725,28 @@ class FileVocabularyStore:
             tmp.unlink(missing_ok=True)
             raise
 
+    def check_writable(self) -> None:
+        """:class:`ConfigError` when :meth:`save` could not write here (the data dir or the folder is a
+        file, not writable, cannot be created): the CLI asks before seconds of tracking."""
+        from lipauth.errors import ConfigError
+
+        if self._default_root:
+            data_dir(create=True)  # its own one-line ConfigError
+        made = [p for p in (self.root, *self.root.parents) if not p.exists()]
+        try:  # really made (a file in the way, a read-only or virtual file system), then removed again
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            problem = None if os.access(self.root, os.W_OK | os.X_OK) else "not writable"
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+        for folder in made:  # deepest first; save() makes them again
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if problem:
+            raise ConfigError(f"vocabulary folder {str(self.root)!r} cannot be written ({problem}); pass --store DIR "
+                              "or set LIPAUTH_DATA_DIR to a writable directory")
+
     def load(self, name: str) -> Vocabulary:
         path = self._path(name)
         if not path.is_file():

@@ -85,6 +85,7 @@ def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, 
     for path in takes:  # a missing or empty take is named before seconds of tracking the others
         check_source(path)
     store = _store(store_dir)
+    store.check_writable()  # a data dir or --store that cannot be written, before the takes are tracked
     try:
         vocabulary = store.load(vocab)
     except UnknownVocabularyError:
