@@ -164,3 +164,32 @@ def test_commands_enrol_refuses_an_unwritable_vocabulary_folder_before_tracking(
     code, _, err = _run(capsys, "commands", "enrol", "home", *takes, "--word", "stop", "--store", str(tmp_path / "new" / "voc"))
     assert code == 2 and "internal error" in err  # the patched tracker
     assert not (tmp_path / "new").exists()
+
+
+# --------------------------------------------------------------------------------------
+# sync: a silent clip (muted microphone) is refused before tracking
+
+
+def test_sync_refuses_a_silent_clip_before_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth sync spoof/phone_replay.mp4`` (digital silence) tracked the clip for 3 s before
+    saying the audio is silent; the service's /v1/sync kept a worker busy as long."""
+    import lipauth.cli.sync as cli_sync
+    import lipauth.tracking as tracking
+    from lipauth.service import work
+    from lipauth.errors import SilentAudioError
+    from lipauth.synth import make_talking_clip
+
+    clip = tmp_path / "muted.mp4"
+    make_talking_clip(str(clip), duration_s=1.5, fps=15.0, size=(160, 120), face_width_px=60, audio="silence", seed=0)
+
+    def no_tracking(*_a, **_k):
+        raise AssertionError("the clip was tracked before its silence was noticed")
+
+    monkeypatch.setattr(cli_sync, "_track_file", no_tracking)
+    monkeypatch.setattr(tracking, "track_lips", no_tracking)
+    code, out, err = _run(capsys, "sync", str(clip))
+    assert code == 2 and out == "" and "muted.mp4: audio is silent" in err, err
+    monkeypatch.setattr(work, "_check_length", lambda _p: None)
+    with pytest.raises(SilentAudioError):
+        work.sync(str(clip), False)

@@ -44,6 +44,7 @@ __all__ = [
     "SyncResult",
     "check_sync",
     "fit_sync_model",
+    "require_sound",
     "load_sync_model",
     "sync_score",
 ]
@@ -196,6 +197,18 @@ def _check_overlap(features: LipFeatures, audio: Audio) -> float:
             f"{audio.source or 'audio'}: audio and video overlap for {overlap_s:.2f} s; the sync check needs at "
             f"least {MIN_OVERLAP_S:.1f} s: record a longer clip"
         )
+    require_sound(audio)
+    return overlap_s
+
+
+def require_sound(audio: Audio) -> None:
+    """:class:`SilentAudioError` when ``audio``'s peak is below :data:`SILENT_PEAK_DBFS` (a muted microphone).
+
+    :func:`check_sync` raises it too; callers that track the video run it first, so a silent
+    clip is refused before seconds of tracking.
+    """
+    if audio.n_samples == 0:  # no samples at all: the overlap check names that (TooShortError)
+        return
     peak = float(np.max(np.abs(audio.samples)))
     peak_db = 20 * np.log10(peak) if peak > 0 else float("-inf")
     if peak_db < SILENT_PEAK_DBFS:
@@ -203,7 +216,6 @@ def _check_overlap(features: LipFeatures, audio: Audio) -> float:
             f"{audio.source or 'audio'}: audio is silent (peak {peak_db:.0f} dBFS < {SILENT_PEAK_DBFS:.0f}); "
             "check the microphone or pass the recorded audio"
         )
-    return overlap_s
 
 
 def _gates(features: LipFeatures, audio: Audio) -> tuple[list[str], dict[str, Any]]:

@@ -32,7 +32,7 @@ def sync_command(video: str, audio_path: str | None, plot: str | None, max_offse
 
     Exit code 0 in sync, 1 rejected, 2 on bad input (no sound: pass --audio).
     """
-    from lipauth.checks.sync import check_sync
+    from lipauth.checks.sync import check_sync, require_sound
     from lipauth.errors import NoAudioStreamError
     from lipauth.features import extract_lip_features
     from lipauth.io import load_audio, load_video
@@ -44,6 +44,7 @@ def sync_command(video: str, audio_path: str | None, plot: str | None, max_offse
         if audio_path:
             raise
         raise NoAudioStreamError(f"{video}: no audio stream; pass the recorded sound with --audio AUDIO") from exc
+    require_sound(audio)  # a muted microphone is refused before seconds of tracking
     _clip, track = _track_file(video, quiet=as_json, video=clip)
     features = extract_lip_features(track)
     result = check_sync(features, audio, max_offset_ms=max_offset_ms)

@@ -309,7 +309,7 @@ def liveness(path: str, challenge: dict, sensors: str | None, plot: bool, hook: 
 
 def sync(path: str, plot: bool, hook: str = "") -> dict[str, Any]:
     """Audio-visual sync of ``path``: offset, confidence, score."""
-    from lipauth.checks.sync import check_sync
+    from lipauth.checks.sync import check_sync, require_sound
     from lipauth.features import extract_lip_features
     from lipauth.io import load_audio, load_video
     from lipauth.tracking import track_lips
@@ -318,6 +318,7 @@ def sync(path: str, plot: bool, hook: str = "") -> dict[str, Any]:
     _check_length(path)
     video = load_video(path)
     audio = load_audio(path)  # NoAudioStreamError -> 422 NO_AUDIO
+    require_sound(audio)  # SilentAudioError -> 422 SILENT_AUDIO, before the worker spends seconds tracking
     feats = extract_lip_features(track_lips(video), video)
     res = check_sync(feats, audio)
     out: dict[str, Any] = {
