@@ -193,3 +193,40 @@ def test_sync_refuses_a_silent_clip_before_tracking(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(work, "_check_length", lambda _p: None)
     with pytest.raises(SilentAudioError):
         work.sync(str(clip), False)
+
+
+# --------------------------------------------------------------------------------------
+# video outputs with a suffix lipauth cannot write, and magnify bands, refused before tracking
+
+
+@pytest.mark.parametrize("args", [
+    ("track", "{clip}", "--out", "{tmp}/t.json", "--overlay", "{tmp}/overlay.txt"),
+    ("track", "{clip}", "--overlay", "{tmp}/overlay.wav"),
+    ("magnify", "{clip}", "--out", "{tmp}/magnified.txt"),
+    ("magnify", "{clip}", "--out", "{tmp}/magnified.mp4", "--high-hz", "500"),
+    ("magnify", "{clip}", "--out", "{tmp}/magnified.mp4", "--low-hz", "0.001"),
+    ("synth", "{tmp}/talk.wav"),
+])
+def test_video_outputs_and_bands_are_checked_before_tracking(args: tuple[str, ...], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth track CLIP --out t.json --overlay overlay.txt`` tracked the clip, wrote t.json, then
+    failed on the overlay's suffix; ``magnify --out x.txt`` / ``--high-hz 500`` also failed only
+    after tracking (and listed audio suffixes such as .wav as choices for a video)."""
+    import lipauth.cli._app as app
+    import lipauth.cli.video as video
+
+    def no_tracking(*_a, **_k):
+        raise AssertionError("the clip was tracked before the options were checked")
+
+    monkeypatch.setattr(app, "_track_file", no_tracking)
+    monkeypatch.setattr(video, "_track_file", no_tracking)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"never tracked")
+    argv = [a.format(clip=clip, tmp=tmp_path) for a in args]
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == "" and err.startswith("lipauth: error: "), err
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    if "unknown output suffix" in err:
+        assert ".wav" not in err.split("use one of")[1] and ".mp4" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # nothing written

@@ -50,6 +50,22 @@ class OutPath(click.Path):
         return rv
 
 
+class VideoOutPath(OutPath):
+    """An output video (``--overlay``, ``magnify --out``, ``synth OUT``): also a suffix lipauth can
+    write a video into (not ``.txt``, not audio-only ``.wav``), checked before any tracking."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from lipauth.errors import ConfigError
+        from lipauth.io.write import check_video_path
+
+        rv = super().convert(value, param, ctx)
+        try:
+            check_video_path(os.fsdecode(rv))
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+        return rv
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, separators=(",", ":"), allow_nan=False))
 

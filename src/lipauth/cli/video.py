@@ -11,14 +11,14 @@ from typing import Any
 import click
 import numpy as np
 
-from lipauth.cli._app import EXIT_ERROR, OutPath, _echo_json, _track_file, cli, track_summary
+from lipauth.cli._app import EXIT_ERROR, OutPath, VideoOutPath, _echo_json, _track_file, cli, track_summary
 
 
 @cli.command()
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--out", type=OutPath(), help="Write the LipTrack as JSON here.")
 @click.option("--plot", type=OutPath(), help="Write a PNG of mouth opening, pose and quality.")
-@click.option("--overlay", type=OutPath(), help="Write a video with the tracking drawn on it.")
+@click.option("--overlay", type=VideoOutPath(), help="Write a video with the tracking drawn on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the LipTrack as JSON instead of a summary.")
 def track(video: str, out: str | None, plot: str | None, overlay: str | None, as_json: bool) -> None:
     """Find and follow the lips in VIDEO."""
@@ -73,7 +73,7 @@ def inspect_command(video: str, plot: str | None, out: str | None, as_json: bool
 
 @cli.command()
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=OutPath(), help="Magnified video (mp4, webm, ...).")
+@click.option("--out", required=True, type=VideoOutPath(), help="Magnified video (mp4, webm, ...).")
 @click.option("--factor", default=10.0, show_default=True, type=click.FloatRange(0.0, 100.0, min_open=True),
               help="Amplification of lip motion (below 1 attenuates it).")
 @click.option("--low-hz", default=0.5, show_default=True, type=click.FloatRange(0.0, min_open=True),
@@ -85,9 +85,10 @@ def magnify(video: str, out: str, factor: float, low_hz: float, high_hz: float) 
     if high_hz <= low_hz:
         raise click.BadParameter(f"--high-hz {high_hz:g} must be above --low-hz {low_hz:g}", param_hint="'--high-hz'")
     from lipauth.errors import NoAudioStreamError
-    from lipauth.features.magnify import write_magnified
+    from lipauth.features.magnify import _check_params, write_magnified
     from lipauth.io import load_audio
 
+    _check_params(factor, low_hz, high_hz)  # the library's ranges (e.g. --high-hz <= 100), before tracking
     clip, result = _track_file(video, quiet=False)
     try:
         audio = load_audio(video)
@@ -187,7 +188,7 @@ def _parse_window(value: str) -> tuple[float, float]:
 
 
 @cli.command()
-@click.argument("out", type=OutPath())
+@click.argument("out", type=VideoOutPath())
 @click.option("--duration-s", default=3.0, show_default=True, type=click.FloatRange(0.2, 600), help="Length of the clip, seconds.")
 @click.option("--fps", default=30.0, show_default=True, type=click.FloatRange(1, 240), help="Frame rate.")
 @click.option("--size", default="640x480", show_default=True, help="WIDTHxHEIGHT of the frames.")

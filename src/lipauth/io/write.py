@@ -40,7 +40,7 @@ import numpy as np
 from lipauth.errors import ConfigError, InputError
 from lipauth.types import Audio
 
-__all__ = ["write_video", "write_audio"]
+__all__ = ["write_video", "write_audio", "check_video_path"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,20 @@ def _container_for(path: Path) -> tuple[str, str | None, str, Fraction | None]:
             f"{path}: unknown output suffix {suffix!r}; use one of {', '.join(sorted(_CONTAINERS))}"
         )
     return _CONTAINERS[suffix]
+
+
+def check_video_path(path: str | Path) -> Path:
+    """``path`` as a Path, or :class:`ConfigError` when its suffix is not a video container
+    :func:`write_video` can write (unknown, or audio only like ``.wav``): the CLI checks its video
+    outputs with it before seconds of tracking."""
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in _CONTAINERS:
+        video = sorted(k for k, v in _CONTAINERS.items() if v[1] is not None)
+        raise ConfigError(f"{out}: unknown output suffix {suffix!r}; use one of {', '.join(video)} (a video)")
+    if _CONTAINERS[suffix][1] is None:
+        raise ConfigError(f"{out}: {out.suffix} holds audio only; use write_audio or a video suffix (.mp4, .webm, ...)")
+    return out
 
 
 def _rate_fraction(fps: float, *, mpeg12: bool) -> Fraction:
@@ -302,12 +316,8 @@ def write_video(
     """
     import av
 
-    out = Path(path)
+    out = check_video_path(path)
     fmt, default_vcodec, default_acodec, fine_tb = _container_for(out)
-    if default_vcodec is None:
-        raise ConfigError(
-            f"{out}: {out.suffix} holds audio only; use write_audio or a video suffix (.mp4, .webm, ...)"
-        )
     vcodec = _ENCODER_ALIASES.get(video_codec, video_codec) if video_codec else default_vcodec
     acodec = _ENCODER_ALIASES.get(audio_codec, audio_codec) if audio_codec else default_acodec
     mpeg12 = vcodec in ("mpeg1video", "mpeg2video")
