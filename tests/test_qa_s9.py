@@ -230,3 +230,53 @@ def test_video_outputs_and_bands_are_checked_before_tracking(args: tuple[str, ..
     if "unknown output suffix" in err:
         assert ".wav" not in err.split("use one of")[1] and ".mp4" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # nothing written
+
+
+# --------------------------------------------------------------------------------------
+# --plot: a suffix Matplotlib cannot write, and a plot path without a suffix
+
+
+@pytest.mark.parametrize("args", [
+    ("sync", "{clip}", "--plot", "{tmp}/sync.txt"),
+    ("track", "{clip}", "--out", "{tmp}/t.json", "--plot", "{tmp}/mouth.txt"),
+    ("inspect", "{clip}", "--plot", "{tmp}/features.doc"),
+    ("commands", "recognise", "home", "{clip}", "--plot", "{tmp}/r.txt"),
+    ("liveness", "{clip}", "--challenge", "{clip}", "--plot", "{tmp}/timeline.svg"),  # the timeline is PNG bytes
+])
+def test_a_plot_suffix_that_cannot_be_written_is_refused_before_tracking(
+        args: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth sync CLIP --plot sync.txt`` tracked the clip, then ended in "internal error:
+    ValueError: Format 'txt' is not supported" (``track`` had written ``--out`` by then)."""
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"never read")
+    code, out, err = _run(capsys, *[a.format(clip=clip, tmp=tmp_path) for a in args])
+    assert code == 2 and out == "", err
+    assert "Invalid value for '--plot'" in err and "cannot write a plot as ." in err and "internal error" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_a_plot_without_a_suffix_is_written_where_the_cli_says(tmp_path: Path) -> None:
+    """``lipauth track CLIP --plot mouth`` said "plot written to mouth" but Matplotlib wrote
+    ``mouth.png``; a plot is now written at its very path (PNG when it has no suffix)."""
+    from lipauth.errors import ConfigError
+    from lipauth.types import LipTrack
+    from lipauth.viz import plot_format, plot_track
+
+    assert plot_format("mouth") == "png" and plot_format("m.SVG") == "svg" and plot_format("m.pdf") == "pdf"
+    with pytest.raises(ConfigError, match=r"m\.txt: cannot write a plot as \.txt"):
+        plot_format("m.txt")
+    with pytest.raises(ConfigError, match=r"use \.png$"):
+        plot_format("m.svg", png_only=True)
+    n = 10
+    rng = np.random.default_rng(0)
+    lm = (0.5 + 0.05 * rng.standard_normal((n, 40, 2))).astype(np.float32)
+    track = LipTrack(
+        timestamps_s=np.arange(n) / 25.0, detected=np.ones(n, bool),
+        face_box=np.tile(np.float32([10, 10, 54, 40]), (n, 1)), labial_box=np.tile(np.float32([20, 28, 44, 38]), (n, 1)),
+        landmarks_px=lm * 64, landmarks_norm=lm, pose=np.zeros((n, 3), np.float32), quality=np.zeros(n, np.uint8),
+        n_faces=np.ones(n, np.uint8), width=64, height=48, backend="test",
+    )
+    written = plot_track(track, tmp_path / "mouth")
+    assert written == tmp_path / "mouth" and (tmp_path / "mouth").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "mouth.png").exists()

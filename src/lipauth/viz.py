@@ -13,7 +13,7 @@ import numpy as np
 
 from lipauth.types import LIP_GROUPS, Audio, CheckResult, LipFeatures, LipTrack, QualityFlag, Video
 
-__all__ = ["plot_track", "plot_features", "draw_overlay", "overlay_frames", "plot_sync", "plot_timeline"]
+__all__ = ["plot_track", "plot_features", "draw_overlay", "overlay_frames", "plot_sync", "plot_timeline", "plot_format"]
 
 _FLAG_ROWS = (
     QualityFlag.NO_FACE,
@@ -23,6 +23,33 @@ _FLAG_ROWS = (
     QualityFlag.BLURRED,
     QualityFlag.MULTIPLE_FACES,
 )
+
+
+def plot_format(path: str | Path, *, png_only: bool = False) -> str:
+    """The format a plot is written in at ``path``: its suffix when Matplotlib writes it (``png``,
+    ``svg``, ``pdf``, ``jpg``, ...), ``png`` when it has none (written at ``path`` itself, not at
+    ``path.png``).
+
+    Raises
+    ------
+    ConfigError
+        Another suffix (``.txt``), or anything but ``.png`` with ``png_only``.
+    """
+    from lipauth.errors import ConfigError
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if not suffix:
+        return "png"
+    if png_only:
+        supported = {"png": "Portable Network Graphics"}
+    else:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        supported = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in supported:
+        raise ConfigError(f"{path}: cannot write a plot as .{suffix}; use "
+                          + (".png" if png_only else f".png (or one of {', '.join('.' + k for k in sorted(supported))})"))
+    return suffix
 
 
 def plot_track(track: LipTrack, path: str | Path, *, title: str | None = None) -> Path:
@@ -67,7 +94,7 @@ def plot_track(track: LipTrack, path: str | Path, *, title: str | None = None) -
     fig.suptitle(title or f"lip track: {track.n_frames} frames, face in {rate:.1f}% ({track.backend})")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format=plot_format(path))
     plt.close(fig)
     return path
 
@@ -151,7 +178,7 @@ def plot_features(features: LipFeatures, path: str | Path, *, title: str | None 
     fig.suptitle(title or f"lip features: {features.n_frames} frames, {len(features.segments)} movement segments")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format=plot_format(path))
     plt.close(fig)
     return path
 
@@ -222,7 +249,7 @@ def plot_sync(features: LipFeatures, audio: Audio, result: CheckResult, path: st
     fig.suptitle(f"{title + ': ' if title else ''}sync score {result.score:.2f} ({verdict})")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format=plot_format(path))
     plt.close(fig)
     return path
 

@@ -50,6 +50,26 @@ class OutPath(click.Path):
         return rv
 
 
+class PlotPath(OutPath):
+    """An output plot (``--plot``): also a suffix it can be written as (``lipauth.viz.plot_format``:
+    .png, .svg, .pdf, ...; none means PNG at that very path), checked before any tracking."""
+
+    def __init__(self, *, png_only: bool = False) -> None:
+        super().__init__()
+        self.png_only = png_only
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from lipauth.errors import ConfigError
+        from lipauth.viz import plot_format
+
+        rv = super().convert(value, param, ctx)
+        try:
+            plot_format(os.fsdecode(rv), png_only=self.png_only)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+        return rv
+
+
 class VideoOutPath(OutPath):
     """An output video (``--overlay``, ``magnify --out``, ``synth OUT``): also a suffix lipauth can
     write a video into (not ``.txt``, not audio-only ``.wav``), checked before any tracking."""

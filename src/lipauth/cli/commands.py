@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lipauth.cli._app import OutPath, _echo_json, cli
+from lipauth.cli._app import PlotPath, _echo_json, cli
 
 
 def _store(store_dir: str | None) -> Any:
@@ -47,7 +47,9 @@ def _plot(results: list[Any], features: Any, path: str, title: str) -> None:
         ax.barh(words[::-1], [c for _, c, _ in results[0].ranking][::-1], color="tab:blue")
         ax.set_xlabel("confidence (first utterance)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from lipauth.viz import plot_format
+
+    fig.savefig(path, dpi=100, format=plot_format(path))
     plt.close(fig)
 
 
@@ -117,7 +119,7 @@ def enrol(vocab: str, takes: tuple[str, ...], word: str, store_dir: str | None, 
 @click.argument("vocab")
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--store", "store_dir", type=click.Path(file_okay=False), help="Vocabulary directory (default DATA_DIR/vocabularies).")
-@click.option("--plot", type=OutPath(), help="Write a PNG of the motion and the ranking.")
+@click.option("--plot", type=PlotPath(), help="Write a PNG of the motion and the ranking.")
 @click.option("--json", "as_json", is_flag=True, help="Print the CommandResult as JSON.")
 def recognise_command(vocab: str, video: str, store_dir: str | None, plot: str | None, as_json: bool) -> None:
     """Which word of VOCAB does VIDEO (one utterance) say?"""
@@ -140,7 +142,7 @@ def recognise_command(vocab: str, video: str, store_dir: str | None, plot: str |
 @click.argument("video_arg", metavar="[VIDEO]", required=False, type=click.Path(dir_okay=False))
 @click.option("--video", type=click.Path(dir_okay=False), help="A clip with several utterances (or give it as VIDEO).")
 @click.option("--store", "store_dir", type=click.Path(file_okay=False), help="Vocabulary directory (default DATA_DIR/vocabularies).")
-@click.option("--plot", type=OutPath(), help="Write a PNG of the motion with the utterances found.")
+@click.option("--plot", type=PlotPath(), help="Write a PNG of the motion with the utterances found.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON CommandResult per line.")
 def listen(vocab: str, video_arg: str | None, video: str | None, store_dir: str | None, plot: str | None,
            as_json: bool) -> None:

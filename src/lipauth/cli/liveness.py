@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from lipauth.cli._app import OutPath, _echo_json, cli
+from lipauth.cli._app import PlotPath, _echo_json, cli
 
 
 @cli.group()
@@ -33,7 +33,7 @@ def challenge_new(kind: str, seed: int | None, ttl_s: float) -> None:
               help="The challenge JSON that 'lipauth challenge new' printed.")
 @click.option("--sensors", "sensors_path", type=click.Path(exists=True, dir_okay=False),
               help="DeviceMotion samples recorded with the clip (JSON list of {t_ms, ax, ay, az, alpha, beta, gamma}).")
-@click.option("--plot", type=OutPath(), help="Write a PNG of prompts, audio and mouth on one time axis.")
+@click.option("--plot", type=PlotPath(png_only=True), help="Write a PNG of prompts, audio and mouth on one time axis.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--store", "store_url", default=None,
               help="Store whose used nonces are checked (default $LIPAUTH_STORE_URL or SQLite in the data dir, as 'lipauth serve').")

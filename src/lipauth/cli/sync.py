@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lipauth.cli._app import OutPath, _echo_json, _track_file, cli
+from lipauth.cli._app import PlotPath, _echo_json, _track_file, cli
 
 
 def _offset_words(offset_ms: float) -> str:
@@ -22,7 +22,7 @@ def _offset_words(offset_ms: float) -> str:
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--audio", "audio_path", type=click.Path(dir_okay=False),
               help="Audio file to check against the video (default: the video's own audio stream).")
-@click.option("--plot", type=OutPath(),
+@click.option("--plot", type=PlotPath(),
               help="Write a PNG of lip motion and audio on one time axis with the best offset.")
 @click.option("--max-offset-ms", default=1000.0, show_default=True, type=click.FloatRange(40.0, 5000.0),
               help="Search audio offsets up to this many milliseconds either way.")

@@ -11,13 +11,13 @@ from typing import Any
 import click
 import numpy as np
 
-from lipauth.cli._app import EXIT_ERROR, OutPath, VideoOutPath, _echo_json, _track_file, cli, track_summary
+from lipauth.cli._app import EXIT_ERROR, OutPath, PlotPath, VideoOutPath, _echo_json, _track_file, cli, track_summary
 
 
 @cli.command()
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--out", type=OutPath(), help="Write the LipTrack as JSON here.")
-@click.option("--plot", type=OutPath(), help="Write a PNG of mouth opening, pose and quality.")
+@click.option("--plot", type=PlotPath(), help="Write a PNG of mouth opening, pose and quality.")
 @click.option("--overlay", type=VideoOutPath(), help="Write a video with the tracking drawn on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the LipTrack as JSON instead of a summary.")
 def track(video: str, out: str | None, plot: str | None, overlay: str | None, as_json: bool) -> None:
@@ -43,7 +43,7 @@ def track(video: str, out: str | None, plot: str | None, overlay: str | None, as
 
 @cli.command("inspect")
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("--plot", type=OutPath(), help="Write a PNG of shape series, micro-movement and segments.")
+@click.option("--plot", type=PlotPath(), help="Write a PNG of shape series, micro-movement and segments.")
 @click.option("--out", type=OutPath(), help="Write the LipFeatures as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the LipFeatures as JSON instead of a summary.")
 def inspect_command(video: str, plot: str | None, out: str | None, as_json: bool) -> None:
