@@ -280,3 +280,23 @@ def test_a_plot_without_a_suffix_is_written_where_the_cli_says(tmp_path: Path) -
     written = plot_track(track, tmp_path / "mouth")
     assert written == tmp_path / "mouth" and (tmp_path / "mouth").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "mouth.png").exists()
+
+
+# --------------------------------------------------------------------------------------
+# API key names: one printable line, not the page credential's name
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", " padded", "bell\x07", "page"])
+def test_api_key_names_are_one_printable_line_and_not_page(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth apikeys create $'two\\nlines'`` made a key whose name split ``apikeys list`` (one
+    tab-separated line per key) in two; a key named ``page`` shared the page credential's name
+    (and its per-key rate-limit bucket)."""
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    code, out, err = _run(capsys, "apikeys", "create", name)
+    assert code == 2 and out == "" and err.startswith("lipauth: error: API key name "), err
+    assert len(err.strip().splitlines()) == 1
+    code, out, _ = _run(capsys, "apikeys", "list", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = _run(capsys, "apikeys", "create", "my app 2")  # a space inside is fine
+    assert code == 0 and out.startswith("lk_")

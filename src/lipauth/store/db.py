@@ -546,6 +546,12 @@ class Store:
 
         if not name or len(name) > 200:
             raise ConfigError(f"API key name {name!r} must be 1 to 200 characters")
+        if name != name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            # one line in 'lipauth apikeys list', the audit log and the service's log lines
+            raise ConfigError(f"API key name {name!r} has a control character or leading/trailing space; "
+                              "use printable characters on one line")
+        if name == "page":  # the name the service gives the page's credential (its rate-limit bucket too)
+            raise ConfigError("API key name 'page' is reserved for the page's credential; pick another name")
         key = "lk_" + secrets.token_urlsafe(32)
         try:
             with self._session() as s:
