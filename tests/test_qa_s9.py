@@ -300,3 +300,41 @@ def test_api_key_names_are_one_printable_line_and_not_page(name: str, tmp_path: 
     assert code == 0 and json.loads(out) == []
     code, out, _ = _run(capsys, "apikeys", "create", "my app 2")  # a space inside is fine
     assert code == 0 and out.startswith("lk_")
+
+
+# --------------------------------------------------------------------------------------
+# verify --threshold: the override was ignored; an override must not let a decoy match pass
+
+
+@pytest.fixture
+def enrolled_alice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A data dir with 'alice' enrolled from three synthetic takes; clips are (video, take) pairs."""
+    from password_synth import tracked_take
+
+    from lipauth.auth import AuthConfig, Authenticator, _Prepared
+    from lipauth.store import Store
+
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(Authenticator, "_prepare",
+                        lambda self, clip, **_: _Prepared(take=clip[1], features=None, video=clip[0], audio=None))
+    with Store(None) as store:
+        Authenticator(AuthConfig(), store).enrol(
+            "alice", [tracked_take("A", v, 150.0, False, s) for s, v in ((0, 0.95), (1, 1.0), (2, 1.05))])
+    return {"right": tracked_take("A", 1.25, 150.0, False, 6), "wrong": tracked_take("B", 1.0, 150.0, False, 9)}
+
+
+def test_a_policy_threshold_override_never_accepts_a_decoy_match(enrolled_alice: dict) -> None:
+    """With ``Policy(thresholds={"password": T})`` below a decoy's score, verifying an enrolled user
+    with a password label they do not have was ACCEPTED (the unknown label is matched against a
+    decoy template, and the policy's threshold replaced the check's own test); an unknown user
+    was already forced to a mismatch. Found while making ``verify --threshold`` work."""
+    from lipauth.auth import AuthConfig, Authenticator
+    from lipauth.decision import Policy
+    from lipauth.store import Store
+
+    with Store(None) as store:
+        auth = Authenticator(AuthConfig(policy=Policy(thresholds={"password": -10.0})), store)
+        for user, label in (("alice", "other"), ("mallory", None), ("mallory", "default")):
+            res = auth.verify(user, enrolled_alice["right"], label=label)
+            assert not res.accepted and res.reasons == ("PASSWORD:MISMATCH",), (user, label)
+        assert auth.verify("alice", enrolled_alice["right"], label="default").accepted

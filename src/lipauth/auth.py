@@ -313,7 +313,11 @@ class Authenticator:
 
                 results.append(check_sensors(sensors))
             decision = decide(results, self.config.policy)
-            if stored is None:  # not enrolled: always the answer of a wrong password
+            # not enrolled, or no password of that label (matched against a decoy): always the answer of a
+            # wrong password, whatever threshold the policy sets (a decoy's score can pass a low override)
+            has_template = stored is not None and any(
+                kind == TEMPLATE_KIND and (label is None or lb == label) for lb, (kind, _blob) in stored.items())
+            if not has_template:
                 decision = Decision(False, ("PASSWORD:MISMATCH",), decision.scores)
         finally:  # also on errors (bad template, reused challenge): the attempt stays a failure
             score = results[0].score if results and math.isfinite(results[0].score) else None
