@@ -338,3 +338,31 @@ def test_a_policy_threshold_override_never_accepts_a_decoy_match(enrolled_alice:
             res = auth.verify(user, enrolled_alice["right"], label=label)
             assert not res.accepted and res.reasons == ("PASSWORD:MISMATCH",), (user, label)
         assert auth.verify("alice", enrolled_alice["right"], label="default").accepted
+
+
+def test_verify_threshold_override_is_used(enrolled_alice: dict, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth verify alice CLIP --threshold 0.9`` printed "vs threshold 0.190" and accepted: the
+    stored template's own threshold was used and the option had no effect."""
+    import lipauth.cli.users as users
+
+    clips = {"right.mp4": enrolled_alice["right"], "wrong.mp4": enrolled_alice["wrong"]}
+    real_auth = users._auth
+
+    def auth_with_pairs(store_url, threshold=None):  # the CLI's paths stand for the tracked pairs
+        a = real_auth(store_url, threshold)
+        verify = a.verify
+        monkeypatch.setattr(a, "verify", lambda user, clip, **kw: verify(user, clips[clip], **kw))
+        return a
+
+    monkeypatch.setattr(users, "_auth", auth_with_pairs)
+    code, out, _ = _run(capsys, "verify", "alice", "right.mp4", "--json")
+    base = json.loads(out)
+    assert code == 0 and base["accepted"]
+    score = base["scores"]["password"]["score"]
+    code, out, _ = _run(capsys, "verify", "alice", "right.mp4", "--threshold", f"{min(1.0, score + 0.05):.3f}", "--json")
+    strict = json.loads(out)
+    assert code == 1 and not strict["accepted"]
+    assert strict["scores"]["password"]["threshold"] == pytest.approx(min(1.0, score + 0.05), abs=1e-3)
+    code, out, _ = _run(capsys, "verify", "alice", "wrong.mp4", "--threshold", "-10", "--json")
+    assert code == 0 and json.loads(out)["accepted"]  # the admin's own choice: the override decides

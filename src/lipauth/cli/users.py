@@ -38,8 +38,13 @@ def _check_names(user: str, label: str | None) -> None:
 def _auth(store_url: str | None, threshold: float | None = None) -> Any:
     from lipauth.auth import AuthConfig, Authenticator
     from lipauth.checks.password import PasswordConfig
+    from lipauth.decision import Policy
 
-    cfg = AuthConfig() if threshold is None else AuthConfig(password=PasswordConfig(threshold=threshold))
+    if threshold is None:
+        cfg = AuthConfig()
+    else:  # a stored template keeps the threshold it was enrolled with: the override is the policy's
+        PasswordConfig(threshold=threshold)  # its range check (-10 to 1), one line on a bad value
+        cfg = AuthConfig(policy=Policy(thresholds={"password": float(threshold)}))
     return Authenticator(cfg, _open(store_url))
 
 
