@@ -366,3 +366,33 @@ def test_verify_threshold_override_is_used(enrolled_alice: dict, monkeypatch: py
     assert strict["scores"]["password"]["threshold"] == pytest.approx(min(1.0, score + 0.05), abs=1e-3)
     code, out, _ = _run(capsys, "verify", "alice", "wrong.mp4", "--threshold", "-10", "--json")
     assert code == 0 and json.loads(out)["accepted"]  # the admin's own choice: the override decides
+
+
+# --------------------------------------------------------------------------------------
+# enrolment from three copies of one take
+
+
+def test_enrolment_refuses_the_same_recording_twice_before_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth enrol frank rep01.mp4 rep01.mp4 rep01.mp4`` (a typo, or a copied file) enrolled
+    "from 3 takes; take-to-take spread 0.00": one take's movement, not the person's variation."""
+    from lipauth.auth import Authenticator
+    from lipauth.errors import InconsistentTakesError
+    from lipauth.store import Store
+
+    def no_tracking(*_a, **_k):
+        raise AssertionError("a take was tracked before the repeated take was named")
+
+    monkeypatch.setattr(Authenticator, "_prepare", no_tracking)
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    for name, data in (("a", b"take one"), ("b", b"take two"), ("copy_of_b", b"take two")):
+        (tmp_path / f"{name}.mp4").write_bytes(data)
+    a, b, copy = (str(tmp_path / f"{n}.mp4") for n in ("a", "b", "copy_of_b"))
+    code, out, err = _run(capsys, "enrol", "frank", a, b, a)
+    assert code == 2 and out == "" and "take 3 (" in err and "is the same recording as take 1" in err, err
+    code, out, err = _run(capsys, "enrol", "frank", a, b, copy, "--json")
+    assert code == 2 and "copy_of_b.mp4) is the same recording as take 2" in err, err
+    with Store(None) as store:
+        assert store.users() == []
+        with pytest.raises(InconsistentTakesError, match="take 2 .* same recording as take 1"):
+            Authenticator(store=store).enrol("frank", [b"same bytes", b"same bytes", b"other"])

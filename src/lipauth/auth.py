@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
@@ -265,6 +266,8 @@ class Authenticator:
         existing = self.store.labels(user) if label is not None else None
         if existing is not None and label in existing:
             raise UserExistsError(f"user {user!r} already has a password labelled {label!r}; use change to replace it")
+        _refuse_repeated_takes(takes)
+
 
     def verify(
         self, user: str, clip: Clip, challenge: Challenge | dict | None = None, *, label: str | None = None, sensors: Any = None
@@ -421,6 +424,32 @@ class LivenessReport:
 
 #: per-frame arrays a check result carries for plots (too long for an answer)
 _FRAME_ARRAYS = ("timestamps_s", "audio_activity", "mouth_state", "lags_ms", "correlations", "window_times_s", "window_agreement")
+
+
+def _refuse_repeated_takes(takes: Sequence[Clip]) -> None:
+    """:class:`InconsistentTakesError` when two takes are the same recording (same bytes): three copies
+    of one take would enrol one take's movement with a spread of 0, not the person's variation."""
+    import hashlib
+
+    from lipauth.errors import InconsistentTakesError
+
+    seen: dict[str, int] = {}
+    for i, t in enumerate(takes):
+        if isinstance(t, (str, PathLike)):
+            h = hashlib.sha256()
+            with open(t, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            digest, name = h.hexdigest(), os.fspath(t)
+        elif isinstance(t, (bytes, bytearray, memoryview)):
+            digest, name = hashlib.sha256(bytes(t)).hexdigest(), "<bytes>"
+        else:  # a decoded Video or a prepared take: not compared
+            continue
+        if digest in seen:
+            raise InconsistentTakesError(
+                f"take {i + 1} ({name}) is the same recording as take {seen[digest] + 1}; record the lip "
+                "movement again for every take (the takes' variation is part of the password)")
+        seen[digest] = i
 
 
 def public_check_dict(result: CheckResult) -> dict[str, Any]:
