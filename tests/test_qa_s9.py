@@ -396,3 +396,40 @@ def test_enrolment_refuses_the_same_recording_twice_before_tracking(tmp_path: Pa
         assert store.users() == []
         with pytest.raises(InconsistentTakesError, match="take 2 .* same recording as take 1"):
             Authenticator(store=store).enrol("frank", [b"same bytes", b"same bytes", b"other"])
+
+
+# --------------------------------------------------------------------------------------
+# LIPAUTH_<COMMAND>_<OPTION> follows the option's name, not the Python parameter's
+
+
+def test_option_environment_variables_follow_the_option_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``LIPAUTH_SYNC_JSON=1 lipauth sync CLIP`` printed the summary, not JSON: Click named the
+    variable after the parameter (``LIPAUTH_SYNC_AS_JSON``; ``--store``: ``..._STORE_URL``;
+    ``--challenge``: ``..._CHALLENGE_PATH``), not ``LIPAUTH_<COMMAND>_<OPTION>`` as docs/cli.md says."""
+    import click
+
+    from lipauth.cli import cli
+
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIPAUTH_USERS_LIST_JSON", "1")
+    code, out, err = _run(capsys, "users", "list")
+    assert code == 0 and json.loads(out) == [], (out, err)
+    monkeypatch.delenv("LIPAUTH_USERS_LIST_JSON")
+    monkeypatch.setenv("LIPAUTH_USERS_LIST_AS_JSON", "1")  # the old (parameter) name still works
+    code, out, _ = _run(capsys, "users", "list")
+    assert code == 0 and json.loads(out) == []
+
+    def walk(group: click.Group, prefix: str):
+        for name, command in group.commands.items():
+            path = f"{prefix}_{name.upper().replace('-', '_')}"
+            for p in command.params:
+                if isinstance(p, click.Option) and p.name != "help":
+                    long = next(o for o in p.opts if o.startswith("--"))
+                    yield p.envvar, f"{path}_{long[2:].upper().replace('-', '_')}"
+            if isinstance(command, click.Group):
+                yield from walk(command, path)
+
+    pairs = list(walk(cli, "LIPAUTH"))
+    assert ("LIPAUTH_SYNC_JSON", "LIPAUTH_SYNC_JSON") in pairs and ("LIPAUTH_EVAL_OUT", "LIPAUTH_EVAL_OUT") in pairs
+    assert all(got == want for got, want in pairs), [p for p in pairs if p[0] != p[1]]

@@ -21,5 +21,8 @@ from lipauth.cli import commands  # noqa: F401,E402  (lipauth commands enrol/rec
 from lipauth.cli import users  # noqa: F401,E402  (enrol, verify, users list|delete|unlock, keys rotate)
 from lipauth.cli import evaluate  # noqa: F401,E402  (lipauth eval)
 from lipauth.cli import serve  # noqa: F401,E402  (serve, apikeys create|revoke|list)
+from lipauth.cli._app import name_option_envvars  # noqa: E402
+
+name_option_envvars(cli)  # LIPAUTH_<COMMAND>_<OPTION> from the option's name, as the docs say
 
 __all__ = ["cli", "main"]

@@ -156,6 +156,23 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="lipauth: %(levelname)s: %(message)s", stream=sys.stderr)
 
 
+def name_option_envvars(group: click.Group, prefix: str = "LIPAUTH") -> None:
+    """Give every option the variable the docs name, ``LIPAUTH_<COMMAND>_<OPTION>`` from its long
+    option (``--json`` of ``lipauth sync``: ``LIPAUTH_SYNC_JSON``; ``--store`` of ``lipauth users
+    list``: ``LIPAUTH_USERS_LIST_STORE``). Click's automatic name comes from the Python parameter
+    (``as_json``, ``store_url``) and still works as a fallback."""
+    for name, command in group.commands.items():
+        path = f"{prefix}_{name.upper().replace('-', '_')}"
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.envvar is not None or param.name == "help":
+                continue
+            longs = [o for o in param.opts if o.startswith("--")]
+            if longs:
+                param.envvar = f"{path}_{longs[0][2:].upper().replace('-', '_')}"
+        if isinstance(command, click.Group):
+            name_option_envvars(command, path)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every expected error into one stderr line."""
     try:
