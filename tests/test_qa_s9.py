@@ -433,3 +433,21 @@ def test_option_environment_variables_follow_the_option_names(tmp_path: Path, mo
     pairs = list(walk(cli, "LIPAUTH"))
     assert ("LIPAUTH_SYNC_JSON", "LIPAUTH_SYNC_JSON") in pairs and ("LIPAUTH_EVAL_OUT", "LIPAUTH_EVAL_OUT") in pairs
     assert all(got == want for got, want in pairs), [p for p in pairs if p[0] != p[1]]
+
+
+def test_sync_audio_option_without_sound_names_the_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth sync CLIP --audio picture.png`` said "no audio stream; record with a microphone or
+    pass audio=..." (the library's keyword, not an option of the command)."""
+    from PIL import Image
+
+    picture = tmp_path / "picture.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(picture)
+    code, out, err = _run(capsys, "sync", str(picture), "--audio", str(picture))
+    assert code == 2 and "is a still image" in err  # the video is judged first
+    from lipauth.synth import make_talking_clip
+
+    silent_video = tmp_path / "video.mp4"
+    make_talking_clip(str(silent_video), duration_s=1.0, fps=15.0, size=(160, 120), face_width_px=60, audio="silence", seed=0)
+    code, out, err = _run(capsys, "sync", str(silent_video), "--audio", str(picture))
+    assert code == 2 and out == "" and "picture.png: no audio stream; give --audio a sound file" in err, err
+    assert "audio=..." not in err

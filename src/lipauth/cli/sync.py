@@ -41,8 +41,9 @@ def sync_command(video: str, audio_path: str | None, plot: str | None, max_offse
     try:
         audio = load_audio(audio_path if audio_path else video)
     except NoAudioStreamError as exc:
-        if audio_path:
-            raise
+        if audio_path:  # the library's "pass audio=..." means nothing on the command line
+            raise NoAudioStreamError(f"{audio_path}: no audio stream; give --audio a sound file (wav, mp3, ...) "
+                                     "or a clip recorded with sound") from exc
         raise NoAudioStreamError(f"{video}: no audio stream; pass the recorded sound with --audio AUDIO") from exc
     require_sound(audio)  # a muted microphone is refused before seconds of tracking
     _clip, track = _track_file(video, quiet=as_json, video=clip)
