@@ -229,6 +229,7 @@ def test_video_outputs_and_bands_are_checked_before_tracking(args: tuple[str, ..
     assert "internal error" not in err and len(err.strip().splitlines()) == 1
     if "unknown output suffix" in err:
         assert ".wav" not in err.split("use one of")[1] and ".mp4" in err
+    assert "write_audio" not in err  # a library function is no advice on the command line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # nothing written
 
 

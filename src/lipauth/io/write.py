@@ -108,7 +108,7 @@ def check_video_path(path: str | Path) -> Path:
         video = sorted(k for k, v in _CONTAINERS.items() if v[1] is not None)
         raise ConfigError(f"{out}: unknown output suffix {suffix!r}; use one of {', '.join(video)} (a video)")
     if _CONTAINERS[suffix][1] is None:
-        raise ConfigError(f"{out}: {out.suffix} holds audio only; use write_audio or a video suffix (.mp4, .webm, ...)")
+        raise ConfigError(f"{out}: {out.suffix} holds audio only; use a video suffix (.mp4, .webm, ...)")
     return out
 
 
