@@ -452,3 +452,40 @@ def test_sync_audio_option_without_sound_names_the_option(tmp_path: Path, capsys
     code, out, err = _run(capsys, "sync", str(silent_video), "--audio", str(picture))
     assert code == 2 and out == "" and "picture.png: no audio stream; give --audio a sound file" in err, err
     assert "audio=..." not in err
+
+
+# --------------------------------------------------------------------------------------
+# a malformed LIPAUTH_KEY is a configuration error, not the user's failed attempt
+
+
+def test_a_malformed_template_key_is_refused_before_tracking_and_not_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``LIPAUTH_KEY=notbase64 lipauth verify alice CLIP`` tracked the clip (3 s), then failed on the
+    key, and counted a failed attempt for alice each time: a mistyped key locked users out."""
+    from lipauth.auth import Authenticator
+    from lipauth.checks.password import TEMPLATE_KIND
+    from lipauth.store import Store
+
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("LIPAUTH_KEY", raising=False)
+    with Store(None) as store:
+        store.enrol("bob", label="default", kind=TEMPLATE_KIND, template=b"placeholder")
+
+    def no_tracking(*_a, **_k):
+        raise AssertionError("the clip was tracked before the key was loaded")
+
+    monkeypatch.setattr(Authenticator, "_prepare", no_tracking)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"never tracked")
+    takes = []
+    for n in "abc":
+        (tmp_path / f"{n}.mp4").write_bytes(n.encode())
+        takes.append(str(tmp_path / f"{n}.mp4"))
+    monkeypatch.setenv("LIPAUTH_KEY", "notbase64")
+    for args in (("verify", "bob", str(clip)), ("enrol", "carl", *takes), ("change", "bob", str(clip), *takes)):
+        code, out, err = _run(capsys, *args)
+        assert code == 2 and out == "" and "LIPAUTH_KEY is not valid base64" in err, (args, err)
+    monkeypatch.delenv("LIPAUTH_KEY")
+    code, out, _ = _run(capsys, "users", "list", "--json")
+    (bob,) = json.loads(out)
+    assert bob["name"] == "bob" and bob["failed_count"] == 0

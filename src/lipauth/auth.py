@@ -248,6 +248,12 @@ class Authenticator:
         log.info("enrolled %r (%s) from %d takes", user, label, len(prepared))
         return template
 
+    def _check_key(self) -> None:
+        """Load the template key now: a malformed ``LIPAUTH_KEY`` or key file is a configuration
+        error (:class:`ConfigError`), refused before the clip is tracked and never counted as the
+        user's failed attempt. (A valid key that did not write a template still fails that attempt.)"""
+        getattr(self.store, "keyring", None)
+
     def _check_enrolment(self, user: str, takes: Sequence[Clip], label: str | None) -> None:
         """The refusals that need no tracking, before the takes are tracked (seconds each).
 
@@ -267,6 +273,7 @@ class Authenticator:
         if existing is not None and label in existing:
             raise UserExistsError(f"user {user!r} already has a password labelled {label!r}; use change to replace it")
         _refuse_repeated_takes(takes)
+        self._check_key()
 
 
     def verify(
@@ -301,6 +308,7 @@ class Authenticator:
         early = self.store.lock_state(user)  # a locked name is answered before the clip is tracked
         if not early.allowed:
             return self._locked(user, early.retry_after_s)
+        self._check_key()
         prep = self._prepare(clip, with_audio=self._needs_audio or challenge is not None, require_audio=challenge is not None)
         state = self.store.begin_attempt(user)
         if not state.allowed:
