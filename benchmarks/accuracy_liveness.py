@@ -6,6 +6,7 @@ blow rate, device-motion separation.
     .venv/bin/python benchmarks/accuracy_liveness.py --real --split report --genuine 10 --attack-seeds 4 --replays 50
     .venv/bin/python benchmarks/accuracy_liveness.py --natural    # the sync fold on unedited real clips
     .venv/bin/python benchmarks/accuracy_liveness.py --blow-shapes
+    .venv/bin/python benchmarks/accuracy_liveness.py --takes      # one-take answers: rest, sentence, rest (GRID s1)
 
 Blow sessions (tests/liveness_sessions.py): synth face 150 px in 320x240 at 25 fps pursing
 its lips in the windows of a fresh blow challenge (0.1-0.2 s late), real exhale bursts from
@@ -24,6 +25,7 @@ README reports the "report" seeds (2000+).
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -486,6 +488,54 @@ def natural_report(folds: int = 4) -> dict:
     return rows
 
 
+#: --takes: the reaction lags of the one-take answers, seconds (REACTION_LAG_S allows -0.15..0.7)
+TAKE_LAGS_S = (0.2, 0.45, 0.6)
+
+
+def takes_report() -> dict:
+    """One continuous take per answer: each GRID s1 clip 50-99 (left out of the sync towers'
+    fitting) answers a one-window speech challenge: rest, the sentence, rest, with the mouth's
+    own movement before and after the voice and the room's own sound, no cut. The window opens
+    ``lag`` before the sentence and closes ``lag`` before it ends, the sentence being either its
+    words (the ``.align`` timings) or its voice activity (WebRTC, pauses under 0.7 s bridged:
+    it also hears the breath before the first word). Tuning half clips 50-74, reported half
+    75-99; sync folded in. (tests/test_browser_speech_realdata.py sends such takes through the page.)"""
+    from lipauth.checks.blow import _runs
+    from lipauth.checks.speech import _voice_grid
+
+    from lipauth.challenge import Challenge
+    from lipauth.io import load_align
+
+    videos = sorted((DATA / "grid_s1" / "video").glob("*.mpg"))[50:]
+    rows: dict = {}
+    for half, paths in (("tune (clips 50-74)", videos[:25]), ("report (clips 75-99)", videos[25:])):
+        for path in paths:
+            f, a = extract_lip_features(track_lips(path)), load_audio(path)
+            words = load_align(DATA / "grid_s1" / "align" / f"{path.stem}.align").speech_intervals_s
+            voice = _runs(*_voice_grid(a), merge_gap_s=0.7, min_run_s=0.2)
+            spans = {"words": (words[0][0], words[-1][1]), "voice": (voice[0][0], voice[-1][1])}
+            for (by, (lo, hi)), lag in itertools.product(spans.items(), TAKE_LAGS_S):
+                ch = Challenge(kind="speech", windows=((round(lo - lag, 2), round(hi - lag, 2), "speak"),),
+                               duration_s=round(float(f.timestamps_s[-1]) - 0.1, 2), nonce="0" * 32, issued_at=0.0, expires_at=1e12)
+                r = check_speech_challenge(f, a, ch, now_s=1.0, use_sync=True)
+                cell = rows.setdefault((half, by, lag), {"n": 0, "ok": 0, "why": {}})
+                cell["n"] += 1
+                cell["ok"] += int(r.accepted)
+                for why in r.reasons:
+                    cell["why"][why] = cell["why"].get(why, 0) + 1
+    print("\n### one-take answers (GRID s1 clips 50-99, one speak window on the sentence, sync folded in)\n")
+    print("| half | sentence by | " + " | ".join(f"reaction {lag:.2f} s: accepted (refusals)" for lag in TAKE_LAGS_S) + " |")
+    print("|---|---|" + "---|" * len(TAKE_LAGS_S))
+    for half, by in itertools.product(("tune (clips 50-74)", "report (clips 75-99)"), ("words", "voice")):
+        cells = []
+        for lag in TAKE_LAGS_S:
+            c = rows[(half, by, lag)]
+            why = ", ".join(f"{k} {v}" for k, v in sorted(c["why"].items()))
+            cells.append(f"{c['ok']}/{c['n']}" + (f" ({why})" if why else ""))
+        print(f"| {half} | {by} | " + " | ".join(cells) + " |")
+    return rows
+
+
 #: ../shared/data/blow_shapes: real blow-like mouths without a blow, and blow windows placed on them
 #: (the same as tests/test_blow_check.py)
 BLOW_SHAPE_WINDOWS = {
@@ -589,6 +639,11 @@ def main() -> None:
     ap.add_argument("--blow-shapes", action="store_true", help="blow challenge on the real blow-like mouths (blow_shapes/)")
     ap.add_argument("--natural", action="store_true",
                     help="the sync check folded in, on unedited real clips answering their own voice runs, by person")
+    ap.add_argument("--takes", action="store_true",
+                    help="one-take answers (rest, sentence, rest) of GRID s1 clips 50-99 at reaction lags 0.2 / 0.45 / 0.6 s")
+    ap.add_argument("--earlier-outside", action="store_true",
+                    help="what-if: the speech check's outside rule before session 9 (margins fixed to the windows, one run "
+                         "per window, no lip lead / trail around the voice)")
     ap.add_argument("--speech-levels", help="--real what-if: speech window lengths, e.g. 1.0,1.75,2.5,3.25 (lipauth.challenge)")
     ap.add_argument("--speech-rests", help="--real what-if: speech rests, e.g. 0.7,1.45,2.2 (lipauth.challenge)")
     ap.add_argument("--onset-spread", type=float, help="--real what-if: SPEECH_MAX_ONSET_SPREAD_S")
@@ -612,6 +667,17 @@ def main() -> None:
         print(f"WHAT-IF (not the shipped settings): speech window lengths {chal.WINDOW_LEVELS_S['speech']}, rests "
               f"{chal.REST_LEVELS_S['speech']}, onset spread {sp.SPEECH_MAX_ONSET_SPREAD_S}, runs end "
               f"{sp.SPEECH_OFFSET_EARLY_S} s early to {sp.SPEECH_OFFSET_LATE_S} s late")
+    if args.earlier_outside:
+        import lipauth.checks.speech as sp
+
+        sp.SPEECH_JOIN_GAP_S, sp.SPEECH_FOLLOW_LAG_FROM_S, sp.SPEECH_LIP_LEAD_S, sp.SPEECH_LIP_TRAIL_S = 0.0, 99.0, -99.0, -99.0
+        print("WHAT-IF (not the shipped settings): the outside rule before session 9")
+    if args.takes:
+        if not (DATA / "grid_s1").is_dir():
+            sys.exit(f"real data not present at {DATA / 'grid_s1'}")
+        takes_report()
+        print(f"\n({time.perf_counter() - t0:.0f} s)")
+        return
     if args.blow_shapes:
         if not (DATA / "blow_shapes").is_dir():
             sys.exit(f"real data not present at {DATA / 'blow_shapes'}")

@@ -118,6 +118,7 @@ def schedule_timing(
     *,
     merge_gap_s: float = 0.12,
     min_run_s: float = 0.2,
+    join_gap_s: float = 0.0,
 ) -> ScheduleTiming:
     """Match runs of ``on`` to ``windows`` (the run overlapping each window most) and time their edges.
 
@@ -130,6 +131,11 @@ def schedule_timing(
     windows : list of (start_s, end_s)
     merge_gap_s, min_run_s : float
         Runs separated by at most ``merge_gap_s`` are joined; shorter than ``min_run_s`` dropped.
+    join_gap_s : float
+        Within one window, the run overlapping it most is also joined with its neighbours that
+        overlap the same window when the pause between them is under ``join_gap_s`` (a person
+        who pauses inside an answer: the answer runs from its first onset to its last offset).
+        A run may answer one window only. 0 = off (one run per window).
     """
     runs = _runs(t, np.asarray(on, dtype=bool), merge_gap_s=merge_gap_s, min_run_s=min_run_s)
     used: list[int] = []
@@ -141,11 +147,16 @@ def schedule_timing(
             off_d.append(float("nan"))
             continue
         k = int(np.argmax(overlaps))
-        used.append(k)
-        on_d.append(runs[k][0] - a)
-        off_d.append(runs[k][1] - b)
+        first = last = k
+        while first > 0 and overlaps[first - 1] > 0.0 and runs[first][0] - runs[first - 1][1] < join_gap_s:
+            first -= 1
+        while last + 1 < len(runs) and overlaps[last + 1] > 0.0 and runs[last + 1][0] - runs[last][1] < join_gap_s:
+            last += 1
+        used.extend(range(first, last + 1))
+        on_d.append(runs[first][0] - a)
+        off_d.append(runs[last][1] - b)
     d = np.array(on_d + off_d)
-    if np.all(np.isfinite(d)) and len(set(used)) == len(windows):
+    if np.all(np.isfinite(d)) and len(set(used)) == len(used):
         lag, spread = float((d.max() + d.min()) / 2), float(d.max() - d.min())
     else:
         lag, spread = float("nan"), float("inf")
@@ -252,18 +263,22 @@ def heard_share(t: np.ndarray, heard: np.ndarray, windows: list[tuple[float, flo
 
 def answer_masks(
     t: np.ndarray, windows: list[tuple[float, float]], timing: ScheduleTiming, *, lag_s: float, margin_before_s: float,
-    margin_after_s: float, trim_s: float = 0.1,
+    margin_after_s: float, trim_s: float = 0.1, follow_lag_from_s: float | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Core of each window as answered and the mask outside all windows and margins.
 
     With a reaction lag ``L`` inside :data:`REACTION_LAG_S` (``timing.lag_s``), a window's
     core is ``[start + L + trim_s, end + L - trim_s)`` (at least 2 frames); otherwise
-    ``[start + lag_s, end)`` (:func:`window_masks`).
+    ``[start + lag_s, end)`` (:func:`window_masks`). With ``follow_lag_from_s``, the margins
+    around the windows move with an answer later than that: by ``L - follow_lag_from_s``
+    (a person who reacts late also stops late, and the lips close after the voice).
     """
     lag = timing.lag_s
     if not (np.isfinite(lag) and REACTION_LAG_S[0] <= lag <= REACTION_LAG_S[1]):
         return window_masks(t, windows, lag_s=lag_s, margin_before_s=margin_before_s, margin_after_s=margin_after_s)
-    _, outside = window_masks(t, windows, lag_s=lag_s, margin_before_s=margin_before_s, margin_after_s=margin_after_s)
+    late = 0.0 if follow_lag_from_s is None else max(0.0, lag - follow_lag_from_s)
+    _, outside = window_masks(t, [(a + late, b + late) for a, b in windows], lag_s=lag_s, margin_before_s=margin_before_s,
+                              margin_after_s=margin_after_s)
     cores = []
     for a, b in windows:
         lo, hi = a + lag + trim_s, b + lag - trim_s

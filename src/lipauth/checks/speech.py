@@ -92,6 +92,21 @@ SPEECH_OFFSET_EARLY_S = 0.25
 SPEECH_OFFSET_LATE_S = 0.5
 #: pauses between words inside one answer bridged when finding its voice run, seconds
 SPEECH_MERGE_GAP_S = 0.3
+#: ... and inside one speak window, runs with pauses under this between them are one answer
+#: (lipauth.checks.blow.schedule_timing's join_gap_s): people pause inside an answer
+SPEECH_JOIN_GAP_S = 0.6
+#: the margins around the speak windows (where voice and lip motion are not "outside") move
+#: with an answer whose reaction lag is over this, seconds: a person who starts late also
+#: stops late (REACTION_LAG_S allows up to 0.7 s). Natural answers (GRID s1 clips 50-74, one
+#: continuous take: rest, sentence, rest) reacting 0.6 s late were refused 24 times in 25 without it
+SPEECH_FOLLOW_LAG_FROM_S = 0.2
+#: lip motion this long before the voice that answers a window, and this long after it, is
+#: part of the answer, seconds: the mouth opens before the voice and closes after it. One
+#: continuous take (rest, sentence, rest) of GRID s1 clips 50-74: the lips start 0.44 s before
+#: the voice in the median (90 %: 0.78 s, at most 0.82 s; other people in the data, after
+#: their pauses: median 0.16 s, at most 0.81 s) and stop 0.12 s after it (at most 0.30 s)
+SPEECH_LIP_LEAD_S = 0.8
+SPEECH_LIP_TRAIL_S = 0.3
 #: voice activity frame, seconds (sharper edges than the 40-ms video frames)
 _VAD_FRAME_S = 0.01
 #: WebRTC voice-activity mode (0 lenient to 3 strict) for every voice measure of the check.
@@ -168,7 +183,7 @@ def voice_runs_timing(audio: Audio, windows: list[tuple[float, float]]) -> Sched
     (:func:`lipauth.checks.blow.schedule_timing`).
     """
     tv, vad = _voice_grid(audio)
-    return schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
+    return schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2, join_gap_s=SPEECH_JOIN_GAP_S)
 
 
 def _voice_grid(audio: Audio) -> tuple[np.ndarray, np.ndarray]:
@@ -251,16 +266,22 @@ def check_speech_challenge(
     # timed on the voice: each window answered by its own voice run whose onset and offset
     # follow one reaction lag; the lips must move in each window so answered
     tv, vad = _voice_grid(audio)
-    timing = schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
+    timing = schedule_timing(tv, vad, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2, join_gap_s=SPEECH_JOIN_GAP_S)
     stray = _stray_voice(tv, vad, windows)
     answer = answer_timing(timing)
     timing_score = answer.score()
     lip_timing = schedule_timing(t, lips, windows, merge_gap_s=SPEECH_MERGE_GAP_S, min_run_s=0.2)
-    cores, outside = answer_masks(t, windows, dataclasses.replace(timing, lag_s=answer.lag_s), lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5)
+    answered = dataclasses.replace(timing, lag_s=answer.lag_s)
+    cores, outside = answer_masks(t, windows, answered, lag_s=lag_s, margin_before_s=0.2, margin_after_s=0.5,
+                                  follow_lag_from_s=SPEECH_FOLLOW_LAG_FROM_S)
+    lips_outside_mask = outside.copy()
+    for (a, b), on_d, off_d in zip(windows, timing.onset_delay_s, timing.offset_delay_s):
+        if np.isfinite(on_d) and np.isfinite(off_d):  # the voice answering the window, and the lips around it
+            lips_outside_mask &= ~((t >= a + on_d - SPEECH_LIP_LEAD_S) & (t < b + off_d + SPEECH_LIP_TRAIL_S))
     voice_cov = heard_share(t, voice, windows, after_s=0.5)
     lip_cov = [float(lips[m].mean()) if m.any() else 0.0 for m in cores]
     out_voice = float(voice[outside].mean()) if outside.any() else 0.0
-    out_lips = float(lips[outside].mean()) if outside.any() else 0.0
+    out_lips = float(lips[lips_outside_mask].mean()) if lips_outside_mask.any() else 0.0
     full = [min(1.0, min(a, b) / _FULL_COVERAGE) for a, b in zip(voice_cov, lip_cov)]
     score = min(min(full), timing_score) - 2.0 * max(out_voice, out_lips)
     reasons = []
