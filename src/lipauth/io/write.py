@@ -98,7 +98,7 @@ def _container_for(path: Path) -> tuple[str, str | None, str, Fraction | None]:
     return _CONTAINERS[suffix]
 
 
-def check_video_path(path: str | Path) -> Path:
+def check_video_path(path: str | os.PathLike[str]) -> Path:
     """``path`` as a Path, or :class:`ConfigError` when its suffix is not a video container
     :func:`write_video` can write (unknown, or audio only like ``.wav``): the CLI checks its video
     outputs with it before seconds of tracking."""
