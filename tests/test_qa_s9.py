@@ -489,3 +489,32 @@ def test_a_malformed_template_key_is_refused_before_tracking_and_not_counted(
     code, out, _ = _run(capsys, "users", "list", "--json")
     (bob,) = json.loads(out)
     assert bob["name"] == "bob" and bob["failed_count"] == 0
+
+
+# --------------------------------------------------------------------------------------
+# --engine ray with a cluster that cannot be reached
+
+
+def test_an_unreachable_ray_cluster_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth annotate CLIP --out a.jsonl --engine ray --address ray://127.0.0.1:1`` ended in
+    "internal error: ValueError: Ray Client requires pip package `ray[client]`" (``ray.init``'s
+    own errors were not turned into lipauth's)."""
+    import sys
+    import types
+
+    fake = types.ModuleType("ray")
+    fake.is_initialized = lambda: False  # type: ignore[attr-defined]
+
+    def init(**_kw):
+        raise ValueError("Ray Client requires pip package `ray[client]`.\nmore lines")
+
+    fake.init = init  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"never tracked")
+    code, out, err = _run(capsys, "annotate", str(clip), "--out", str(tmp_path / "a.jsonl"), "--engine", "ray",
+                          "--address", "ray://127.0.0.1:1")
+    assert code == 2 and "internal error" not in err, err
+    assert "cannot start or reach the Ray cluster at 'ray://127.0.0.1:1' (Ray Client requires" in err
+    assert "--engine local" in err and len(err.strip().splitlines()) == 1

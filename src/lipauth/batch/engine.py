@@ -268,10 +268,18 @@ def _iter_ray(fn: Callable[[Any], Any], todo: Sequence[tuple[str, Any]], workers
 
         raise BackendUnavailableError("engine='ray' needs Ray; pip install 'lipauth[ray]' or use engine='local'") from None
     if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, log_to_driver=False, include_dashboard=False)
+        from lipauth.errors import BackendUnavailableError
+
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, log_to_driver=False, include_dashboard=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:  # no cluster there, ray:// without ray[client], ...
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+            raise BackendUnavailableError(
+                f"cannot start or reach {where} ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}); "
+                "start the cluster, fix --address, or use --engine local") from None
     elif address:
         log.info("Ray is already initialised in this process; ignoring address=%s", address)
 
