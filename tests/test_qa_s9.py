@@ -452,6 +452,10 @@ def test_sync_audio_option_without_sound_names_the_option(tmp_path: Path, capsys
     code, out, err = _run(capsys, "sync", str(silent_video), "--audio", str(picture))
     assert code == 2 and out == "" and "picture.png: no audio stream; give --audio a sound file" in err, err
     assert "audio=..." not in err
+    # synth --audio FILE: the same
+    code, out, err = _run(capsys, "synth", str(tmp_path / "talk.mp4"), "--audio", str(picture))
+    assert code == 2 and out == "" and "picture.png: no audio stream; give --audio syllables, silence, blow" in err, err
+    assert "audio=..." not in err and not (tmp_path / "talk.mp4").exists()
 
 
 # --------------------------------------------------------------------------------------

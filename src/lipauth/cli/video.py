@@ -215,11 +215,17 @@ def synth(out: str, duration_s: float, fps: float, size: str, face_width_px: int
     if audio == "blow" and not windows:
         raise click.BadParameter("--audio blow needs at least one --blow-window START-END, e.g. --blow-window 1-2.5",
                                  param_hint="'--audio'")
-    clip = make_talking_clip(
-        out, duration_s=duration_s, fps=fps, size=_parse_size(size), face_width_px=face_width_px,
-        head_motion=head_motion, lighting_change=lighting_change, audio=audio, seed=seed,
-        blow_windows_s=windows or None,
-    )
+    from lipauth.errors import NoAudioStreamError
+
+    try:
+        clip = make_talking_clip(
+            out, duration_s=duration_s, fps=fps, size=_parse_size(size), face_width_px=face_width_px,
+            head_motion=head_motion, lighting_change=lighting_change, audio=audio, seed=seed,
+            blow_windows_s=windows or None,
+        )
+    except NoAudioStreamError:  # the library's "pass audio=..." means nothing on the command line
+        raise click.BadParameter(f"{audio}: no audio stream; give --audio syllables, silence, blow or a sound file "
+                                 "(wav, mp3, ...)", param_hint="'--audio'") from None
     data = clip.truth_dict()
     if truth:
         Path(truth).write_text(json.dumps(data))
