@@ -522,3 +522,45 @@ def test_an_unreachable_ray_cluster_is_one_clear_error(tmp_path: Path, monkeypat
     assert code == 2 and "internal error" not in err, err
     assert "cannot start or reach the Ray cluster at 'ray://127.0.0.1:1' (Ray Client requires" in err
     assert "--engine local" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------
+# a muted answer to a timed-speech challenge is bad input: the challenge is not used up
+
+
+def test_a_silent_answer_to_a_speech_challenge_leaves_the_challenge_unused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``lipauth liveness spoof/phone_replay.mp4 --challenge speech.json`` (digital silence) and
+    ``POST /v1/liveness`` tracked the clip, used the challenge up, then refused the clip as
+    SILENT_AUDIO (422): the next, good answer got CHALLENGE_REUSED, against "bad input changes
+    nothing stored". A verify with a speech challenge also counted a failed attempt."""
+    from lipauth.auth import AuthConfig, Authenticator, check_liveness
+    from lipauth.challenge import MemoryNonceStore, new_challenge
+    from lipauth.decision import Policy
+    from lipauth.errors import SilentAudioError
+    from lipauth.store import Store
+    from lipauth.synth import make_talking_clip
+
+    monkeypatch.setenv("LIPAUTH_DATA_DIR", str(tmp_path / "data"))
+    muted = tmp_path / "muted.mp4"
+    make_talking_clip(str(muted), duration_s=1.0, fps=15.0, size=(160, 120), face_width_px=60, audio="silence", seed=0)
+    ch = new_challenge("speech", rng=1)
+    nonces = MemoryNonceStore()
+    with pytest.raises(SilentAudioError):
+        check_liveness(str(muted), challenge=ch, nonce_store=nonces)
+    assert ch.nonce not in nonces
+    # the CLI: exit 2, then the same challenge still answers (here: too short, so it is used up now)
+    (tmp_path / "ch.json").write_text(json.dumps(new_challenge("speech", rng=2).to_dict()))
+    code, _, err = _run(capsys, "liveness", str(muted), "--challenge", str(tmp_path / "ch.json"))
+    assert code == 2 and "audio is silent" in err, err
+    loud = tmp_path / "loud.mp4"
+    make_talking_clip(str(loud), duration_s=1.0, fps=15.0, size=(160, 120), face_width_px=60, audio="syllables", seed=0)
+    code, out, err = _run(capsys, "liveness", str(loud), "--challenge", str(tmp_path / "ch.json"))
+    assert code == 1 and "CLIP_TOO_SHORT" in out, err
+    # verify with a speech challenge: refused before the attempt is counted or the nonce used
+    with Store(None) as store:
+        auth = Authenticator(AuthConfig(policy=Policy(required=("password", "speech"))), store)
+        ch3 = new_challenge("speech", rng=3)  # signed with the data dir's key, as the authenticator checks it
+        with pytest.raises(SilentAudioError):
+            auth.verify("alice", str(muted), challenge=ch3)
+        assert not store.nonce_used(ch3.nonce) and store.attempts("alice") == []

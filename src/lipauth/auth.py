@@ -248,6 +248,13 @@ class Authenticator:
         log.info("enrolled %r (%s) from %d takes", user, label, len(prepared))
         return template
 
+    def _refuses_silence(self, challenge: Challenge | dict | None) -> bool:
+        """Whether a check the policy runs on this attempt raises :class:`SilentAudioError` for a silent
+        clip (sync, and the timed-speech challenge; the blow check judges silence as no blow)."""
+        checks = set(self.config.policy.checks)
+        kind = challenge.get("kind") if isinstance(challenge, dict) else getattr(challenge, "kind", None)
+        return "sync" in checks or (kind == "speech" and "speech" in checks)
+
     def _check_key(self) -> None:
         """Load the template key now: a malformed ``LIPAUTH_KEY`` or key file is a configuration
         error (:class:`ConfigError`), refused before the clip is tracked and never counted as the
@@ -310,6 +317,10 @@ class Authenticator:
             return self._locked(user, early.retry_after_s)
         self._check_key()
         prep = self._prepare(clip, with_audio=self._needs_audio or challenge is not None, require_audio=challenge is not None)
+        if prep.audio is not None and self._refuses_silence(challenge):
+            from lipauth.checks.sync import require_sound
+
+            require_sound(prep.audio)  # a muted clip is bad input: no attempt counted, the challenge not used up
         state = self.store.begin_attempt(user)
         if not state.allowed:
             return self._locked(user, state.retry_after_s, track=prep.track)
@@ -531,6 +542,10 @@ def check_liveness(
         from lipauth.errors import NoAudioStreamError
 
         raise NoAudioStreamError(f"the {'blow' if blow else 'timed speech'} check needs the clip's audio; record with a microphone")
+    if not blow:  # the speech check refuses a silent (muted) clip as SilentAudioError: before the nonce too
+        from lipauth.checks.sync import require_sound
+
+        require_sound(audio)
     if nonce_store is not None:
         ch = verify_challenge(ch, key=key, subject=subject, nonce_store=nonce_store)
     track = features = None
