@@ -318,6 +318,22 @@ def test_enrol_verify_delete(client, clips, enrolled, store) -> None:
     _err(client.delete("/v1/users/dave"), 404, "UNKNOWN_USER", "user is not enrolled")
 
 
+def test_verify_checks_only_the_label_asked_for(client, clips) -> None:
+    """``label`` on a verification was ignored (found by the QA session 9 service sweep): a
+    client asking for its "work" password was answered against any of the user's passwords."""
+    r = client.post("/v1/users/erin/enrolments", files=[("clips", _file(clips[f"a{i}"])) for i in range(3)],
+                    data={"label": "home"})
+    assert r.status_code == 201, r.text
+    ok = client.post("/v1/users/erin/verifications", files={"clip": _file(clips["ok"])}, data={"label": "home"})
+    assert ok.status_code == 200 and ok.json()["accepted"], ok.text
+    other = client.post("/v1/users/erin/verifications", files={"clip": _file(clips["ok"])}, data={"label": "work"})
+    assert other.status_code == 200 and not other.json()["accepted"]
+    assert other.json()["reasons"] == ["PASSWORD:MISMATCH"]  # like a wrong password: no label enumeration
+    _err(client.post("/v1/users/erin/verifications", files={"clip": _file(clips["ok"])}, data={"label": "no spaces"}),
+         422, "BAD_LABEL", "password label must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
+    assert client.delete("/v1/users/erin").status_code == 204
+
+
 def test_no_user_enumeration(client, clips, enrolled) -> None:
     def timed(user: str):
         t0 = time.perf_counter()

@@ -224,8 +224,8 @@ def enrol(user: str, paths: list[str], label: str, hook: str = "", oval: dict[st
 
 
 def verify(user: str, path: str, challenge: dict | None, sensors: str | None, plot: bool, hook: str = "",
-           oval: dict[str, float] | None = None) -> dict[str, Any]:
-    """Verify ``path`` as ``user``'s password (+ the challenge's check, + sensors)."""
+           oval: dict[str, float] | None = None, label: str | None = None) -> dict[str, Any]:
+    """Verify ``path`` as ``user``'s password (+ the challenge's check, + sensors); ``label``: that password only."""
     from lipauth.auth import public_check_dict
     from lipauth.challenge import Challenge
 
@@ -243,7 +243,7 @@ def verify(user: str, path: str, challenge: dict | None, sensors: str | None, pl
 
         samples = parse_sensor_json(sensors)
     auth = _authenticator(policy, ("sensors",) if samples is not None else ())
-    res = auth.verify(user, path, ch, sensors=samples)
+    res = auth.verify(user, path, ch, label=label, sensors=samples)
     out = res.to_dict()
     out["checks"] = [public_check_dict(c) for c in res.checks]
     out = _clean(out)

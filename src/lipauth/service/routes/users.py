@@ -65,6 +65,7 @@ async def verify(
     sensors: Annotated[str | None, Form(description="JSON list of DeviceMotion samples {t_ms, ax, ay, az, alpha, beta, gamma}.")] = None,
     plot: Annotated[str | None, Form(description="'true' adds timeline_png (base64 PNG).")] = None,
     oval: Annotated[str | None, Form(description="JSON {cx, cy, rx, ry}: the guide oval in fractions of the frame; adds 'framing'.")] = None,
+    label: Annotated[str | None, Form(max_length=200, description="Only this password label (default: any of the user's passwords).")] = None,
     _key: str = Depends(require_key),
 ) -> JSONResponse:
     """Verify ``clip`` as ``user``'s lip password (and the challenge's check when one is sent).
@@ -74,14 +75,15 @@ async def verify(
     """
     st = state_of(request)
     check_user_name(user)
-    await single_parts(request, "clip", "challenge", "sensors", "plot", "oval")
+    await single_parts(request, "clip", "challenge", "sensors", "plot", "oval", "label")
+    wanted = check_label(label) if label else None
     st.user_rate.hit("user:" + user)
     with temp_dir() as tmp:
         path = save_upload(clip, tmp, max_bytes=st.settings.max_upload_bytes)
         guide = parse_oval(oval)
         sensor_text = parse_sensors(sensors)
         ch = parse_challenge(st, challenge, user=user)
-        out = await run_analysis(st, work.verify, user, path, ch, sensor_text, form_true(plot), test_hook(request), guide)
+        out = await run_analysis(st, work.verify, user, path, ch, sensor_text, form_true(plot), test_hook(request), guide, wanted)
     headers = {"Retry-After": str(max(1, math.ceil(out["retry_after_s"])))} if out.get("retry_after_s") else None
     return JSONResponse(out, headers=headers)
 
