@@ -334,6 +334,17 @@ def test_verify_checks_only_the_label_asked_for(client, clips) -> None:
     assert client.delete("/v1/users/erin").status_code == 204
 
 
+def test_enrolment_refuses_more_clips_than_it_takes(client, clips, store) -> None:
+    """30 small clips in one enrolment were accepted (only the body size was capped; reported
+    by the QA session 9 service sweep); the cap is MAX_ENROL_CLIPS, refused before any is read."""
+    from lipauth.service.uploads import MAX_ENROL_CLIPS
+
+    before = _snapshot(store)
+    _err(client.post("/v1/users/frank/enrolments", files=[("clips", _file(clips[f"a{i % 3}"])) for i in range(MAX_ENROL_CLIPS + 1)]),
+         422, "TOO_MANY_TAKES", "one enrolment takes at most 10 clips")
+    assert _snapshot(store) == before
+
+
 def test_no_user_enumeration(client, clips, enrolled) -> None:
     def timed(user: str):
         t0 = time.perf_counter()

@@ -56,6 +56,7 @@ __all__ = [
     "AnalysisFailedError",
     "AnalysisTimeoutError",
     "TooFewTakesError",
+    "TooManyTakesError",
     "BadUserNameError",
     "BadLabelError",
     "FrameTooLargeError",
@@ -338,6 +339,12 @@ class TooFewTakesError(EnrolmentError):
     """Fewer enrolment clips than needed (the message names the minimum)."""
 
     code = "too_few_takes"
+
+
+class TooManyTakesError(EnrolmentError):
+    """More enrolment clips in one request than the service takes (the message names the maximum)."""
+
+    code = "too_many_takes"
 
 
 class BadUserNameError(ConfigError):

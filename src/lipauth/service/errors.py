@@ -67,6 +67,7 @@ ERRORS: dict[type[E.LipAuthError], tuple[int, str, str]] = {
 ERRORS[E.UnsupportedImageTypeError] = (415, "UNSUPPORTED_MEDIA_TYPE", "frame must be a picture (image/* or application/octet-stream)")
 ERRORS[E.NotAnImageError] = (422, "NOT_AN_IMAGE", "frame is not a readable JPEG or PNG picture")
 ERRORS[E.TooFewTakesError] = (422, "TOO_FEW_TAKES", "enrolment needs at least 3 clips")
+ERRORS[E.TooManyTakesError] = (422, "TOO_MANY_TAKES", "one enrolment takes at most 10 clips")
 ERRORS[E.BadUserNameError] = (422, "BAD_USER_NAME", "user name must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
 ERRORS[E.BadLabelError] = (422, "BAD_LABEL", "password label must be 1 to 64 characters from A-Z a-z 0-9 . _ @ -")
 ERRORS[E.FrameTooLargeError] = (413, "FRAME_TOO_LARGE", "video frames are larger than max_frame_pixels, or too many to decode")

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from lipauth.errors import TooFewTakesError
+from lipauth.errors import TooFewTakesError, TooManyTakesError
 from lipauth.service import work
 from lipauth.service.errors import error_responses
 from lipauth.service.models import EnrolmentOut, VerificationOut
@@ -25,7 +25,7 @@ from lipauth.service.routes._common import (
     test_hook,
 )
 from lipauth.service.security import check_label, check_user_name, require_key
-from lipauth.service.uploads import save_upload, temp_dir
+from lipauth.service.uploads import MAX_ENROL_CLIPS, save_upload, temp_dir
 
 router = APIRouter(tags=["users"])
 
@@ -48,6 +48,8 @@ async def enrol(
     st.user_rate.hit("user:" + user)
     if len(clips) < ENROL_TAKES:
         raise TooFewTakesError(f"{len(clips)} clips; enrolment needs at least {ENROL_TAKES}")
+    if len(clips) > MAX_ENROL_CLIPS:
+        raise TooManyTakesError(f"{len(clips)} clips; one enrolment takes at most {MAX_ENROL_CLIPS}")
     with temp_dir() as tmp:
         paths = [save_upload(c, tmp, max_bytes=st.settings.max_upload_bytes, index=i) for i, c in enumerate(clips)]
         guide = parse_oval(oval)
